@@ -1,0 +1,208 @@
+/**
+ * A TCP echo client: connect, send a message, read until all of it has come
+ * back, and check it byte for byte. The module never prints: it returns a
+ * {@linkcode SendResult} or throws one of the typed errors of `errors.ts`.
+ *
+ * @example
+ * ```ts
+ * import { send } from "./client.ts";
+ *
+ * const { echo } = await send({ hostname: "127.0.0.1", port: 4321 });
+ * console.log(new TextDecoder().decode(echo));
+ * ```
+ *
+ * @module
+ */
+
+import {
+  ClosedEarlyError,
+  ConnectError,
+  describeOsError,
+  MismatchError,
+  SockechoError,
+  TimeoutError,
+} from "./errors.ts";
+import { formatAddress } from "./format.ts";
+import { resolveHost } from "./resolve.ts";
+import { closeQuietly, writeAll } from "./io.ts";
+import { DEFAULT_PORT } from "./server.ts";
+
+/**
+ * What the seed's C client sends: the text and its C-string terminator, 21
+ * bytes, so that a C server printing it with `%s` shows it cleanly.
+ */
+export const C_CLIENT_MESSAGE: Uint8Array = new TextEncoder().encode(
+  "你好啊服务器!\n\0",
+);
+
+/** Options for {@linkcode send}. */
+export interface SendOptions {
+  /** The server: a host name, an IPv4 or an IPv6 address. */
+  hostname: string;
+  /** The server's port. @default {4321} */
+  port?: number;
+  /** The bytes to send. @default {C_CLIENT_MESSAGE} */
+  message?: Uint8Array;
+  /** Time allowed for resolving, connecting and the whole echo, in ms. @default {5000} */
+  timeoutMs?: number;
+}
+
+/** What {@linkcode send} got back. */
+export interface SendResult {
+  /** The echo: always equal to the message sent. */
+  echo: Uint8Array;
+  /** The address that answered (one of the host's addresses). */
+  remoteAddr: Deno.NetAddr;
+  /** From connected to the last byte of the echo, in ms. */
+  roundTripMs: number;
+}
+
+/**
+ * Sends a message to an echo server and waits for all of it to come back.
+ * A host with several addresses is tried address by address. Throws
+ * `ResolveError`, {@linkcode ConnectError}, {@linkcode TimeoutError},
+ * {@linkcode ClosedEarlyError} or {@linkcode MismatchError}.
+ *
+ * @example
+ * ```ts
+ * import { send } from "./client.ts";
+ *
+ * const message = new TextEncoder().encode("ping\n");
+ * const { roundTripMs } = await send({ hostname: "localhost", message });
+ * ```
+ */
+export async function send(options: SendOptions): Promise<SendResult> {
+  const {
+    hostname,
+    port = DEFAULT_PORT,
+    message = C_CLIENT_MESSAGE,
+    timeoutMs = 5000,
+  } = options;
+  const deadline = performance.now() + timeoutMs;
+  const addresses = await beforeDeadline(
+    resolveHost(hostname),
+    deadline,
+    () => `timed out after ${timeoutMs} ms resolving ${hostname}`,
+  );
+  const conn = await connectAny(hostname, addresses, port, deadline, timeoutMs);
+  const connectedAt = performance.now();
+  const echo = await exchange(conn, message, deadline, timeoutMs);
+  return { echo, remoteAddr: conn.remoteAddr, roundTripMs: performance.now() - connectedAt };
+}
+
+/** Tries each address in turn until one accepts, all within the deadline. */
+async function connectAny(
+  hostname: string,
+  addresses: string[],
+  port: number,
+  deadline: number,
+  timeoutMs: number,
+): Promise<Deno.TcpConn> {
+  let lastError: unknown;
+  for (const address of addresses) {
+    const where = formatAddress({ hostname: address, port });
+    // Deno.connect's signal covers only this phase; the echo has its own timer.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), deadline - performance.now());
+    try {
+      return await Deno.connect({ hostname: address, port, signal: abort.signal });
+    } catch (error) {
+      if (abort.signal.aborted) {
+        throw new TimeoutError(`timed out after ${timeoutMs} ms connecting to ${where}`);
+      }
+      lastError = error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const tried = addresses.length > 1 ? ` (tried ${addresses.join(", ")})` : "";
+  const target = formatAddress({ hostname: addresses.length > 1 ? hostname : addresses[0], port });
+  throw new ConnectError(
+    `cannot connect to ${target}${tried}: ${describeOsError(lastError)}`,
+    { cause: lastError },
+  );
+}
+
+/** Writes the message while reading its echo back, checking every byte as it comes. */
+async function exchange(
+  conn: Deno.TcpConn,
+  message: Uint8Array,
+  deadline: number,
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  const where = formatAddress(conn.remoteAddr);
+  const echo = new Uint8Array(message.length);
+  let received = 0;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    closeQuietly(conn);
+  }, deadline - performance.now());
+  // Settles to the write's error, if any, so it can be awaited after a read failure.
+  const writing = writeAll(conn, message).then(() => undefined, (error: Error) => error);
+  try {
+    while (received < message.length) {
+      const n = await conn.read(echo.subarray(received));
+      if (n === null) throw new Deno.errors.UnexpectedEof("closed");
+      checkEcho(message, echo, received, received + n);
+      received += n;
+    }
+    const writeError = await writing;
+    if (writeError) throw writeError;
+    return echo;
+  } catch (error) {
+    closeQuietly(conn);
+    await writing;
+    if (timedOut) {
+      throw new TimeoutError(
+        `timed out after ${timeoutMs} ms waiting for the echo from ${where} ` +
+          `(got ${received} of ${message.length} bytes)`,
+      );
+    }
+    if (error instanceof SockechoError) throw error;
+    const how = error instanceof Deno.errors.UnexpectedEof
+      ? "closed the connection"
+      : `failed (${describeOsError(error)})`;
+    throw new ClosedEarlyError(
+      `${where} ${how} after echoing ${received} of ${message.length} bytes`,
+      received,
+      message.length,
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
+}
+
+function checkEcho(sent: Uint8Array, echo: Uint8Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    if (echo[i] !== sent[i]) {
+      throw new MismatchError(
+        `echo differs from what was sent at byte ${i}: sent ${hex(sent[i])}, got ${hex(echo[i])}`,
+        i,
+      );
+    }
+  }
+}
+
+function hex(byte: number): string {
+  return `0x${byte.toString(16).padStart(2, "0")}`;
+}
+
+/** Settles like `promise`, or throws a {@linkcode TimeoutError} at the deadline. */
+async function beforeDeadline<T>(
+  promise: Promise<T>,
+  deadline: number,
+  describe: () => string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(describe())), deadline - performance.now());
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Typed errors raised by {@linkcode serve} and {@linkcode send}. Each class is one
+ * kind of failure; `main.ts` maps each to one exit code.
+ *
+ * @example
+ * ```ts
+ * import { send } from "./client.ts";
+ * import { ConnectError } from "./errors.ts";
+ *
+ * try {
+ *   await send({ hostname: "127.0.0.1", port: 1 });
+ * } catch (error) {
+ *   if (error instanceof ConnectError) console.log(error.message);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+/** Base class of every failure sockecho reports on purpose. */
+export class SockechoError extends Error {
+  /** Creates an error with a one-line, user-facing message. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A host name did not resolve to any address. */
+export class ResolveError extends SockechoError {}
+
+/** Every address of the host refused or could not be reached. */
+export class ConnectError extends SockechoError {}
+
+/** The operation did not finish within its time limit. */
+export class TimeoutError extends SockechoError {}
+
+/** The peer closed or reset the connection before the whole echo came back. */
+export class ClosedEarlyError extends SockechoError {
+  /** Creates the error; `received` of `expected` bytes had come back. */
+  constructor(
+    message: string,
+    readonly received: number,
+    readonly expected: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The echo differs from what was sent. */
+export class MismatchError extends SockechoError {
+  /** Creates the error; `offset` is the index of the first differing byte. */
+  constructor(message: string, readonly offset: number) {
+    super(message);
+  }
+}
+
+/** The listening address is already taken by another socket. */
+export class AddressInUseError extends SockechoError {}
+
+/** The operating system refused to bind the address (e.g. a port below 1024). */
+export class BindPermissionError extends SockechoError {}
+
+/** The address is not one of this machine's (it cannot be bound). */
+export class AddressUnavailableError extends SockechoError {}
+
+/** Describes an OS error in a few words, e.g. "connection refused". */
+export function describeOsError(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";
+  if (error instanceof Deno.errors.ConnectionReset) {
+    return "connection reset by peer";
+  }
+  if (error instanceof Deno.errors.TimedOut) return "timed out";
+  if (error instanceof Deno.errors.NetworkUnreachable) {
+    return "network unreachable";
+  }
+  if (error instanceof Deno.errors.AddrInUse) return "address already in use";
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return "address not available on this machine";
+  }
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  // Strip Deno's " (os error N)" suffix: the words already say it.
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/ \(os error \d+\)$/, "").toLowerCase();
+}

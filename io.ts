@@ -1,0 +1,52 @@
+/**
+ * Small connection helpers shared by the server, the client and the bench.
+ *
+ * @example
+ * ```ts
+ * import { closeQuietly, writeAll } from "./io.ts";
+ *
+ * const conn = await Deno.connect({ port: 4321 });
+ * await writeAll(conn, new TextEncoder().encode("hello\n"));
+ * closeQuietly(conn);
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Writes every byte of `bytes`; `conn.write` may write fewer than asked.
+ *
+ * @example
+ * ```ts
+ * import { writeAll } from "./io.ts";
+ *
+ * const conn = await Deno.connect({ port: 4321 });
+ * await writeAll(conn, new Uint8Array([1, 2, 3]));
+ * conn.close();
+ * ```
+ */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}
+
+/**
+ * Closes a connection that may already be closed.
+ *
+ * @example
+ * ```ts
+ * import { closeQuietly } from "./io.ts";
+ *
+ * const conn = await Deno.connect({ port: 4321 });
+ * closeQuietly(conn);
+ * closeQuietly(conn); // no error the second time
+ * ```
+ */
+export function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed: closing is all that was asked.
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * The `sockecho` command line: parses arguments, runs a subcommand through the
+ * library modules, prints, and maps every failure to one exit code.
+ *
+ * @example
+ * ```sh
+ * deno run -N main.ts serve --port 4321
+ * deno run -N main.ts send 127.0.0.1 "hello"
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { send } from "./client.ts";
+import {
+  AddressInUseError,
+  AddressUnavailableError,
+  BindPermissionError,
+  ClosedEarlyError,
+  ConnectError,
+  MismatchError,
+  ResolveError,
+  SockechoError,
+  TimeoutError,
+} from "./errors.ts";
+import { escapeBytes, formatAddress, formatEpochMicros } from "./format.ts";
+import { RateLimitedLog } from "./log.ts";
+import { DEFAULT_PORT, serve } from "./server.ts";
+
+/** The version `--version` prints. */
+export const VERSION = "0.1.0";
+
+/** Exit codes, one per kind of failure. */
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  resolve: 3,
+  connect: 4,
+  timeout: 5,
+  closedEarly: 6,
+  mismatch: 7,
+  addressInUse: 8,
+  bindPermission: 9,
+  addressUnavailable: 10,
+  interrupted: 130,
+} as const;
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** Which exit code each typed error ends the program with, and what it means. */
+const ERROR_EXITS: [ErrorClass, number, string][] = [
+  [ResolveError, EXIT.resolve, "the host name does not resolve"],
+  [ConnectError, EXIT.connect, "connection refused or host unreachable"],
+  [TimeoutError, EXIT.timeout, "timed out (connect or echo)"],
+  [ClosedEarlyError, EXIT.closedEarly, "server closed or reset before the whole echo came back"],
+  [MismatchError, EXIT.mismatch, "the echo differs from what was sent"],
+  [AddressInUseError, EXIT.addressInUse, "serve: the address is already in use"],
+  [BindPermissionError, EXIT.bindPermission, "serve: not permitted to bind the address"],
+  [AddressUnavailableError, EXIT.addressUnavailable, "serve: the address is not this machine's"],
+];
+
+/** A usage mistake: bad option, missing argument, value out of range. */
+class UsageError extends SockechoError {}
+
+const EXIT_CODE_HELP = [
+  `  ${EXIT.ok}    success`,
+  `  ${EXIT.internal}    internal error (a bug: please report it)`,
+  `  ${EXIT.usage}    bad arguments`,
+  ...ERROR_EXITS.map(([, code, meaning]) => `  ${String(code).padEnd(4)} ${meaning}`),
+  `  ${EXIT.interrupted}  serve: stopped at once by a second Ctrl+C`,
+].join("\n");
+
+const MAIN_HELP = `sockecho ${VERSION}: a TCP echo server and client
+
+Usage:
+  sockecho serve [options]            echo every byte back to every client
+  sockecho send HOST [MESSAGE] [opts] send a message, check its echo, print it
+  sockecho help COMMAND               options of a command
+
+Options:
+  -h, --help       this text
+  -V, --version    print the version
+
+Exit codes:
+${EXIT_CODE_HELP}`;
+
+const SERVE_HELP = `Usage: sockecho serve [options]
+
+Listens on HOST:PORT, serves any number of clients at once, prints where each
+connection came from and what it sent (escaped, shortened), and echoes every
+byte back. Ctrl+C or SIGTERM stops accepting, lets open connections finish for
+the grace period, prints a summary and exits 0; a second Ctrl+C exits at once.
+
+Options:
+  -H, --host HOST      address to listen on (e.g. 127.0.0.1, ::)  [0.0.0.0]
+  -p, --port PORT      port to listen on, 0 for any free one       [${DEFAULT_PORT}]
+  -g, --grace SECONDS  how long open connections may finish        [5]
+  -q, --quiet          print no line per connection or chunk
+      --log-rate N     connection and data lines per second, most  [100]
+  -h, --help           this text
+
+Exit codes:
+${EXIT_CODE_HELP}`;
+
+const SEND_HELP = `Usage: sockecho send HOST [MESSAGE] [options]
+
+Connects to HOST (a name, an IPv4 or an IPv6 address; every address of a name
+is tried in turn), sends MESSAGE, reads until all of it has come back, checks it
+byte for byte, and prints "server message: " and the echo. Without MESSAGE it
+sends what the C client sends: "你好啊服务器!\\n" and its NUL terminator, 21 bytes.
+
+Options:
+  -p, --port PORT        server port                                [${DEFAULT_PORT}]
+  -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
+  -v, --verbose          also print who answered and the round trip (stderr)
+  -h, --help             this text
+
+Exit codes:
+${EXIT_CODE_HELP}`;
+
+/** Where the command line writes; tests pass their own. */
+export interface MainIo {
+  /** Writes one line to standard output. */
+  out(line: string): void;
+  /** Writes one error or notice line to standard error, after "sockecho: ". */
+  err(message: string): void;
+  /**
+   * Stops `serve` like Ctrl+C when aborted. Without it, `serve` listens for
+   * SIGINT and SIGTERM, and a second SIGINT exits at once.
+   */
+  stop?: AbortSignal;
+}
+
+const consoleIo: MainIo = {
+  out(line) {
+    writeSafely(() => console.log("%s", line));
+  },
+  err(message) {
+    // %c styling is dropped by Deno itself when stderr is not a terminal or NO_COLOR is set.
+    writeSafely(() =>
+      console.error("%csockecho:%c %s", "color: red; font-weight: bold", "", message)
+    );
+  },
+};
+
+/** Writes, ignoring a closed pipe: `sockecho serve | head` must not crash the server. */
+function writeSafely(write: () => void): void {
+  try {
+    write();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  }
+}
+
+/**
+ * Runs the command line with `args` and resolves with the exit code. Prints
+ * through `io`; never calls `Deno.exit` except on a second Ctrl+C.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./main.ts";
+ *
+ * const code = await main(["send", "127.0.0.1", "hello"]);
+ * ```
+ */
+export async function main(args: string[], io: MainIo = consoleIo): Promise<number> {
+  try {
+    const [command, ...rest] = args;
+    switch (command) {
+      case "serve":
+        return await runServe(rest, io);
+      case "send":
+        return await runSend(rest, io);
+      case "help":
+        io.out(
+          ({ serve: SERVE_HELP, send: SEND_HELP } as Record<string, string>)[rest[0]] ?? MAIN_HELP,
+        );
+        return EXIT.ok;
+      case "-V":
+      case "--version":
+        io.out(`sockecho ${VERSION}`);
+        return EXIT.ok;
+      case undefined:
+      case "-h":
+      case "--help":
+        io.out(MAIN_HELP);
+        return EXIT.ok;
+      default:
+        throw new UsageError(`unknown command "${command}" (try: sockecho --help)`);
+    }
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+function reportError(error: unknown, io: MainIo): number {
+  if (error instanceof UsageError) {
+    io.err(error.message);
+    return EXIT.usage;
+  }
+  if (error instanceof SockechoError) {
+    io.err(error.message);
+    return ERROR_EXITS.find(([kind]) => error instanceof kind)?.[1] ?? EXIT.internal;
+  }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  io.err(`internal error: ${message}`);
+  return EXIT.internal;
+}
+
+const SERVE_OPTIONS = {
+  host: { type: "string", short: "H", default: "0.0.0.0" },
+  port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
+  grace: { type: "string", short: "g", default: "5" },
+  quiet: { type: "boolean", short: "q", default: false },
+  "log-rate": { type: "string", default: "100" },
+  help: { type: "boolean", short: "h", default: false },
+} satisfies ParseArgsOptionsConfig;
+
+async function runServe(args: string[], io: MainIo): Promise<number> {
+  const { values, positionals } = parse(args, SERVE_OPTIONS);
+  if (values.help) {
+    io.out(SERVE_HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) throw new UsageError(`serve takes no argument "${positionals[0]}"`);
+  const port = parsePort(values.port, 0);
+  const graceMs = parseSeconds(values.grace, "--grace", 0);
+  const linesPerSecond = parseNumber(values["log-rate"], "--log-rate", 1);
+  const log = new RateLimitedLog(io.out, linesPerSecond);
+  const line = values.quiet ? () => {} : (make: () => string) => log.line(make);
+
+  const server = await serve({
+    hostname: values.host,
+    port,
+    onConnection: ({ remoteAddr, openedAt }) =>
+      line(() =>
+        `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} ` +
+        `at time ${formatEpochMicros(openedAt)}`
+      ),
+    onData: ({ remoteAddr }, chunk) =>
+      line(() =>
+        `${formatAddress(remoteAddr)} sent ${chunk.length} bytes: ` +
+        escapeBytes(chunk, { maxBytes: 200 })
+      ),
+    onClose: ({ remoteAddr }, { bytes, durationMs, error }) =>
+      line(() =>
+        `${formatAddress(remoteAddr)} closed: ${bytes} bytes echoed in ` +
+        `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
+      ),
+    onAcceptError: (error) => line(() => `cannot accept a connection: ${error.message}`),
+  });
+  io.out(`Listening on ${formatAddress(server.addr)}`);
+  const flushing = setInterval(() => log.flush(), 1000);
+  try {
+    const forced = await stopRequested(io);
+    if (forced) return EXIT.interrupted;
+    io.err(
+      `stopping: no new connections; ${server.activeConnections} open, ${
+        graceMs / 1000
+      } s to finish`,
+    );
+    const { connections, bytes, forced: cut } = await server.shutdown({ graceMs });
+    log.flush();
+    io.err(
+      `stopped: ${connections} connections, ${bytes} bytes echoed` +
+        (cut > 0 ? `, ${cut} closed at the end of the grace period` : ""),
+    );
+    return EXIT.ok;
+  } finally {
+    clearInterval(flushing);
+    await server.shutdown({ graceMs: 0 });
+  }
+}
+
+function describeEnd(error: Error): string {
+  if (error instanceof Deno.errors.ConnectionReset) return "reset by the client";
+  if (error instanceof Deno.errors.BrokenPipe) return "client stopped reading";
+  if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
+    return "closed by the server";
+  }
+  return error.message;
+}
+
+/**
+ * Resolves when serving should stop: on `io.stop`, or on the first SIGINT or
+ * SIGTERM. A second SIGINT exits the process at once with code 130.
+ */
+function stopRequested(io: MainIo): Promise<boolean> {
+  const { stop } = io;
+  if (stop) {
+    return new Promise((resolve) => {
+      if (stop.aborted) resolve(false);
+      stop.addEventListener("abort", () => resolve(false), { once: true });
+    });
+  }
+  return new Promise((resolve) => {
+    let signals = 0;
+    const onSignal = () => {
+      if (++signals === 1) {
+        Deno.removeSignalListener("SIGTERM", onSignal);
+        resolve(false);
+      } else {
+        io.err("second interrupt: exiting at once");
+        Deno.exit(EXIT.interrupted);
+      }
+    };
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
+  });
+}
+
+const SEND_OPTIONS = {
+  port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
+  timeout: { type: "string", short: "t", default: "5" },
+  verbose: { type: "boolean", short: "v", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} satisfies ParseArgsOptionsConfig;
+
+async function runSend(args: string[], io: MainIo): Promise<number> {
+  const { values, positionals } = parse(args, SEND_OPTIONS);
+  if (values.help) {
+    io.out(SEND_HELP);
+    return EXIT.ok;
+  }
+  const [hostname, text, extra] = positionals;
+  if (hostname === undefined) throw new UsageError("send needs a HOST (try: sockecho send --help)");
+  if (extra !== undefined) {
+    throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
+  }
+  const message = text === undefined ? undefined : new TextEncoder().encode(text);
+  const { echo, remoteAddr, roundTripMs } = await send({
+    hostname,
+    port: parsePort(values.port, 1),
+    message,
+    timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
+  });
+  const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
+  const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
+  io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);
+  if (values.verbose) {
+    io.err(
+      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ${roundTripMs.toFixed(3)} ms`,
+    );
+  }
+  return EXIT.ok;
+}
+
+function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    // node:util's messages are multi-line and mention "parseArgs": keep the first line's point.
+    const message = (error as Error).message.split("\n")[0].replace(/\. To specify.*$/, "");
+    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1));
+  }
+}
+
+function parsePort(text: string, lowest: number): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < lowest || port > 65535) {
+    throw new UsageError(`invalid port "${text}": expected a whole number from ${lowest} to 65535`);
+  }
+  return port;
+}
+
+/** Parses a duration in seconds (decimals allowed) into milliseconds. */
+function parseSeconds(text: string, flag: string, lowest: number): number {
+  return parseNumber(text, flag, lowest) * 1000;
+}
+
+function parseNumber(text: string, flag: string, lowest: number): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value < lowest) {
+    throw new UsageError(`invalid ${flag} "${text}": expected a number of at least ${lowest}`);
+  }
+  return value;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
