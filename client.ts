@@ -45,6 +45,8 @@ export interface SendOptions {
   message?: Uint8Array;
   /** Time allowed for resolving, connecting and the whole echo, in ms. @default {5000} */
   timeoutMs?: number;
+  /** Turns the host name into addresses to try in order. @default {resolveHost} */
+  resolve?: (hostname: string) => Promise<string[]>;
 }
 
 /** What {@linkcode send} got back. */
@@ -77,10 +79,11 @@ export async function send(options: SendOptions): Promise<SendResult> {
     port = DEFAULT_PORT,
     message = C_CLIENT_MESSAGE,
     timeoutMs = 5000,
+    resolve = resolveHost,
   } = options;
   const deadline = performance.now() + timeoutMs;
   const addresses = await beforeDeadline(
-    resolveHost(hostname),
+    resolve(hostname),
     deadline,
     () => `timed out after ${timeoutMs} ms resolving ${hostname}`,
   );

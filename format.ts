@@ -51,7 +51,8 @@ export function escapeBytes(
   let text = "";
   let i = 0;
   while (i < shown) {
-    const [codePoint, size] = decodeUtf8At(bytes, i, shown);
+    const [codePoint, size] = decodeUtf8At(bytes, i, length);
+    if (i + size > shown) break; // never show part of a character
     if (codePoint < 0) {
       text += hexEscape(bytes[i]);
       i += 1;

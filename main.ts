@@ -352,7 +352,7 @@ function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
     // node:util's messages are multi-line and mention "parseArgs": keep the first line's point.
-    const message = (error as Error).message.split("\n")[0].replace(/\. To specify.*$/, "");
+    const message = (error as Error).message.split("\n")[0].replace(/\.( To specify.*)?$/, "");
     throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1));
   }
 }

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { C_CLIENT_MESSAGE, send } from "./client.ts";
+import { ClosedEarlyError, ConnectError, MismatchError, TimeoutError } from "./errors.ts";
+import { writeAll } from "./io.ts";
+import { pattern, readExactly, readToEnd, withFakeServer, withServer } from "./test_util.ts";
+
+Deno.test("send sends the C client's 21 bytes and gets them back", async () => {
+  const received: Uint8Array[] = [];
+  await withServer(
+    { onData: (_, chunk) => received.push(chunk.slice()) },
+    async ({ addr }) => {
+      const { echo, remoteAddr } = await send({ hostname: "127.0.0.1", port: addr.port });
+      assert.deepEqual(echo, C_CLIENT_MESSAGE);
+      assert.equal(remoteAddr.port, addr.port);
+    },
+  );
+  assert.equal(C_CLIENT_MESSAGE.length, 21);
+  assert.deepEqual(received, [C_CLIENT_MESSAGE]);
+});
+
+Deno.test("send checks a 2 MiB message's whole echo", async () => {
+  await withServer({}, async ({ addr }) => {
+    const message = pattern(2 * 1024 * 1024);
+    const { echo } = await send({ hostname: "127.0.0.1", port: addr.port, message });
+    assert.deepEqual(echo, message);
+  });
+});
+
+Deno.test("send tries the next address when the first refuses", async () => {
+  await withServer({}, async ({ addr }) => {
+    // The server listens on 127.0.0.1 only, so 127.0.0.2 (also loopback) refuses.
+    const { remoteAddr } = await send({
+      hostname: "twoaddresses.test",
+      port: addr.port,
+      resolve: () => Promise.resolve(["127.0.0.2", "127.0.0.1"]),
+    });
+    assert.equal(remoteAddr.hostname, "127.0.0.1");
+  });
+});
+
+Deno.test("send reports a refused connection as ConnectError", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  await assert.rejects(() => send({ hostname: "127.0.0.1", port }), {
+    name: "ConnectError",
+    message: `cannot connect to 127.0.0.1:${port}: connection refused`,
+  });
+  await assert.rejects(
+    () =>
+      send({
+        hostname: "both.test",
+        port,
+        resolve: () => Promise.resolve(["127.0.0.2", "127.0.0.1"]),
+      }),
+    ConnectError,
+  );
+});
+
+Deno.test("send reports a name that does not resolve as ResolveError", async () => {
+  await assert.rejects(() => send({ hostname: "no-such-host.invalid" }), {
+    name: "ResolveError",
+    message: "cannot resolve no-such-host.invalid: no such host",
+  });
+});
+
+Deno.test("send times out on a server that accepts but never answers", async () => {
+  await withFakeServer(
+    async (conn) => void await readToEnd(conn),
+    async (port) => {
+      await assert.rejects(() => send({ hostname: "127.0.0.1", port, timeoutMs: 200 }), {
+        name: "TimeoutError",
+        message: `timed out after 200 ms waiting for the echo from 127.0.0.1:${port} ` +
+          "(got 0 of 21 bytes)",
+      });
+    },
+  );
+});
+
+Deno.test("send times out on a server that trickles too slowly", async () => {
+  await withFakeServer(
+    async (conn) => {
+      const message = await readExactly(conn, 21);
+      await writeAll(conn, message.subarray(0, 3));
+      await readToEnd(conn);
+    },
+    async (port) => {
+      await assert.rejects(
+        () => send({ hostname: "127.0.0.1", port, timeoutMs: 200 }),
+        (error) => error instanceof TimeoutError && error.message.endsWith("(got 3 of 21 bytes)"),
+      );
+    },
+  );
+});
+
+Deno.test("send accepts an echo written back one byte per write", async () => {
+  await withFakeServer(
+    async (conn) => {
+      (conn as Deno.TcpConn).setNoDelay(true);
+      const message = await readExactly(conn, C_CLIENT_MESSAGE.length);
+      for (let i = 0; i < message.length; i++) await writeAll(conn, message.subarray(i, i + 1));
+      await readToEnd(conn);
+    },
+    async (port) => {
+      const { echo } = await send({ hostname: "127.0.0.1", port });
+      assert.deepEqual(echo, C_CLIENT_MESSAGE);
+    },
+  );
+});
+
+Deno.test("send reports a server that closes early as ClosedEarlyError", async () => {
+  await withFakeServer(
+    async (conn) => {
+      const message = await readExactly(conn, 21);
+      await writeAll(conn, message.subarray(0, 10));
+    },
+    async (port) => {
+      await assert.rejects(
+        () => send({ hostname: "127.0.0.1", port }),
+        (error) =>
+          error instanceof ClosedEarlyError && error.received === 10 &&
+          error.message === `127.0.0.1:${port} closed the connection after echoing 10 of 21 bytes`,
+      );
+    },
+  );
+});
+
+Deno.test("send reports the first differing byte as MismatchError", async () => {
+  await withFakeServer(
+    async (conn) => {
+      const message = await readExactly(conn, 21);
+      message[5] ^= 0xff;
+      await writeAll(conn, message);
+      await readToEnd(conn);
+    },
+    async (port) => {
+      await assert.rejects(
+        () => send({ hostname: "127.0.0.1", port }),
+        (error) =>
+          error instanceof MismatchError && error.offset === 5 &&
+          error.message ===
+            `echo differs from what was sent at byte 5: sent 0xbd, got 0x42`,
+      );
+    },
+  );
+});

@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { EXIT, main, type MainIo } from "./main.ts";
+import { writeAll } from "./io.ts";
+import { readExactly, readToEnd, withFakeServer, withServer } from "./test_util.ts";
+
+/** An io that records what main prints. */
+function recorder(stop?: AbortSignal) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: MainIo = { out: (line) => out.push(line), err: (line) => err.push(line), stop };
+  return { io, out, err };
+}
+
+async function run(args: string[]) {
+  const { io, out, err } = recorder();
+  const code = await main(args, io);
+  return { code, out, err };
+}
+
+Deno.test("main prints help and the version with exit code 0", async () => {
+  for (const args of [[], ["--help"], ["help", "serve"], ["send", "--help"], ["-V"]]) {
+    const { code, out, err } = await run(args);
+    assert.equal(code, EXIT.ok);
+    assert.equal(err.length, 0);
+    assert.match(out.join("\n"), /^(sockecho|Usage)/);
+  }
+});
+
+Deno.test("main rejects bad arguments with one line and exit code 2", async () => {
+  const cases: [string[], string][] = [
+    [["frobnicate"], 'unknown command "frobnicate" (try: sockecho --help)'],
+    [["serve", "--bogus"], "unknown option '--bogus'"],
+    [["serve", "-p", "65536"], 'invalid port "65536": expected a whole number from 0 to 65535'],
+    [["serve", "extra"], 'serve takes no argument "extra"'],
+    [["serve", "--grace", "soon"], 'invalid --grace "soon": expected a number of at least 0'],
+    [["send"], "send needs a HOST (try: sockecho send --help)"],
+    [["send", "h", "m", "x"], "send takes HOST and one MESSAGE; quote a message with spaces"],
+    [["send", "h", "-p", "0"], 'invalid port "0": expected a whole number from 1 to 65535'],
+    [["send", "h", "--timeout=-1"], 'invalid --timeout "-1": expected a number of at least 0.001'],
+    [["send", "h", "-t", "-1"], "option '-t' argument is ambiguous"],
+  ];
+  for (const [args, message] of cases) {
+    const { code, out, err } = await run(args);
+    assert.deepEqual(
+      { code, out, err },
+      { code: EXIT.usage, out: [], err: [message] },
+      args.join(" "),
+    );
+  }
+});
+
+Deno.test("main send prints the echo as the C client does and exits 0", async () => {
+  await withServer({}, async ({ addr }) => {
+    const { code, out, err } = await run(["send", "127.0.0.1", "-p", String(addr.port)]);
+    assert.deepEqual({ code, out, err }, {
+      code: EXIT.ok,
+      out: ["server message: 你好啊服务器!"],
+      err: [],
+    });
+  });
+});
+
+Deno.test("main send escapes control bytes of the echo and reports with --verbose", async () => {
+  await withServer({}, async ({ addr }) => {
+    const port = String(addr.port);
+    const { code, out, err } = await run(["send", "127.0.0.1", "\x1b[2Jhi\n", "-p", port, "-v"]);
+    assert.equal(code, EXIT.ok);
+    assert.deepEqual(out, ["server message: \\x1b[2Jhi"]);
+    assert.match(
+      err[0],
+      new RegExp(`^7 bytes echoed by 127\\.0\\.0\\.1:${port} in \\d+\\.\\d{3} ms$`),
+    );
+  });
+});
+
+Deno.test("main send maps each failure to its exit code", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = String(listener.addr.port);
+  listener.close();
+  assert.deepEqual(await run(["send", "127.0.0.1", "-p", closedPort]), {
+    code: EXIT.connect,
+    out: [],
+    err: [`cannot connect to 127.0.0.1:${closedPort}: connection refused`],
+  });
+  assert.deepEqual(await run(["send", "no-such-host.invalid"]), {
+    code: EXIT.resolve,
+    out: [],
+    err: ["cannot resolve no-such-host.invalid: no such host"],
+  });
+  await withFakeServer(async (conn) => void await readToEnd(conn), async (port) => {
+    const { code, err } = await run(["send", "127.0.0.1", "-p", String(port), "-t", "0.1"]);
+    assert.equal(code, EXIT.timeout);
+    assert.match(err[0], /^timed out after 100 ms waiting for the echo/);
+  });
+  await withFakeServer(async (conn) => void await readExactly(conn, 1), async (port) => {
+    const { code } = await run(["send", "127.0.0.1", "-p", String(port)]);
+    assert.equal(code, EXIT.closedEarly);
+  });
+  await withFakeServer(async (conn) => {
+    await writeAll(conn, new TextEncoder().encode("x".repeat(21)));
+    await readToEnd(conn);
+  }, async (port) => {
+    const { code, err } = await run(["send", "127.0.0.1", "-p", String(port)]);
+    assert.equal(code, EXIT.mismatch);
+    assert.deepEqual(err, ["echo differs from what was sent at byte 0: sent 0xe4, got 0x78"]);
+  });
+});
+
+Deno.test("main serve logs each connection and chunk, and a summary when stopped", async () => {
+  const stop = new AbortController();
+  const { io, out, err } = recorder(stop.signal);
+  const printed = (pattern: RegExp) => {
+    const seen = Promise.withResolvers<RegExpMatchArray>();
+    watchers.push((line) => {
+      const match = line.match(pattern);
+      if (match) seen.resolve(match);
+    });
+    return seen.promise;
+  };
+  const watchers: ((line: string) => void)[] = [];
+  const listening = printed(/^Listening on 127\.0\.0\.1:(\d+)$/);
+  const closed = printed(/ closed: /);
+  const serving = main(["serve", "-H", "127.0.0.1", "-p", "0"], {
+    ...io,
+    out(line) {
+      io.out(line);
+      watchers.forEach((watch) => watch(line));
+    },
+  });
+  const [, port] = await listening;
+  const code = await main(["send", "127.0.0.1", "-p", port], recorder().io);
+  await closed;
+  stop.abort();
+  assert.equal(code, EXIT.ok);
+  assert.equal(await serving, EXIT.ok);
+  assert.equal(out.length, 4);
+  assert.match(
+    out[1],
+    /^You got a connection from client's ip 127\.0\.0\.1, port \d+ at time \d+\.\d{6}$/,
+  );
+  assert.match(out[2], /^127\.0\.0\.1:\d+ sent 21 bytes: 你好啊服务器!\\n$/);
+  assert.match(out[3], /^127\.0\.0\.1:\d+ closed: 21 bytes echoed in \d+\.\d{3} s$/);
+  assert.deepEqual(err, [
+    "stopping: no new connections; 0 open, 5 s to finish",
+    "stopped: 1 connections, 21 bytes echoed",
+  ]);
+});
+
+Deno.test("main serve exits 8 on a taken port and 10 on a foreign address", async () => {
+  await withServer({}, async ({ addr }) => {
+    assert.deepEqual(await run(["serve", "-H", "127.0.0.1", "-p", String(addr.port)]), {
+      code: EXIT.addressInUse,
+      out: [],
+      err: [`cannot listen on 127.0.0.1:${addr.port}: address already in use`],
+    });
+  });
+  assert.deepEqual(await run(["serve", "-H", "192.0.2.1", "-p", "0"]), {
+    code: EXIT.addressUnavailable,
+    out: [],
+    err: ["cannot listen on 192.0.2.1:0: address not available on this machine"],
+  });
+  assert.equal((await run(["serve", "-H", "no-such-host.invalid"])).code, EXIT.resolve);
+});

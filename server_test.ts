@@ -1,0 +1,206 @@
+import assert from "node:assert/strict";
+import { AddressUnavailableError } from "./errors.ts";
+import { closeQuietly, writeAll } from "./io.ts";
+import { type ConnectionInfo, type ConnectionSummary, serve } from "./server.ts";
+import { echoOf, pattern, readExactly, readToEnd, withServer } from "./test_util.ts";
+
+const encoder = new TextEncoder();
+
+Deno.test("server echoes text byte for byte", async () => {
+  await withServer({}, async ({ addr }) => {
+    const message = encoder.encode("你好啊服务器!\n\0");
+    assert.deepEqual(await echoOf(addr.port, message), message);
+  });
+});
+
+Deno.test("server echoes all 256 byte values", async () => {
+  await withServer({}, async ({ addr }) => {
+    const every = Uint8Array.from({ length: 256 }, (_, i) => i);
+    assert.deepEqual(await echoOf(addr.port, every), every);
+  });
+});
+
+Deno.test("server echoes an 8 MiB payload exactly while the client writes and reads", async () => {
+  await withServer({}, async ({ addr }) => {
+    const payload = pattern(8 * 1024 * 1024);
+    assert.deepEqual(await echoOf(addr.port, payload), payload);
+  });
+});
+
+Deno.test("server serves a second client while the first stays connected and idle", async () => {
+  await withServer({}, async ({ addr }) => {
+    const idle = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    try {
+      assert.deepEqual(await echoOf(addr.port, encoder.encode("second")), encoder.encode("second"));
+    } finally {
+      idle.close();
+    }
+  });
+});
+
+Deno.test("server keeps 50 concurrent clients' interleaved messages apart", async () => {
+  await withServer({}, async ({ addr }) => {
+    const conns = await Promise.all(
+      Array.from({ length: 50 }, () => Deno.connect({ hostname: "127.0.0.1", port: addr.port })),
+    );
+    try {
+      for (let round = 0; round < 5; round++) {
+        await Promise.all(conns.map(async (conn, i) => {
+          const message = pattern(100 + i * 37, i * 10 + round);
+          await writeAll(conn, message);
+          assert.deepEqual(await readExactly(conn, message.length), message);
+        }));
+      }
+    } finally {
+      conns.forEach((conn) => conn.close());
+    }
+  });
+});
+
+Deno.test("server finishes echoing to a half-closed client, then closes", async () => {
+  await withServer({}, async ({ addr }) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    try {
+      const message = pattern(300_000);
+      await writeAll(conn, message.subarray(0, 1000));
+      assert.deepEqual(await readExactly(conn, 1000), message.subarray(0, 1000));
+      // The rest is sent and the send side shut before a byte of it is read.
+      await writeAll(conn, message.subarray(1000));
+      await conn.closeWrite();
+      assert.deepEqual(await readToEnd(conn), message.subarray(1000));
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("server survives a client that resets mid-stream; others are unaffected", async () => {
+  const closed: ConnectionSummary[] = [];
+  let received = 0;
+  let flooding!: () => void;
+  const serverIsBusy = new Promise<void>((resolve) => flooding = resolve);
+  await withServer({
+    onData: (info, chunk) => {
+      if (info.id === 2 && (received += chunk.length) >= 1024 * 1024) flooding();
+    },
+    onClose: (_, summary) => closed.push(summary),
+  }, async ({ addr }) => {
+    const other = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    try {
+      await writeAll(other, encoder.encode("before"));
+      assert.deepEqual(await readExactly(other, 6), encoder.encode("before"));
+      // The resetter floods without reading, then closes with echo unread in its
+      // receive buffer, which makes the kernel send a reset mid-stream.
+      const resetter = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+      const flood = writeAll(resetter, pattern(16 * 1024 * 1024)).catch((error) => error);
+      await serverIsBusy;
+      resetter.close();
+      assert.ok(await flood instanceof Error, "the flood was cut short by the close");
+      await writeAll(other, encoder.encode("after"));
+      assert.deepEqual(await readExactly(other, 5), encoder.encode("after"));
+      assert.deepEqual(await echoOf(addr.port, encoder.encode("new")), encoder.encode("new"));
+    } finally {
+      other.close();
+    }
+  });
+  assert.equal(closed.length, 3);
+  assert.ok(closed[0].bytes < 16 * 1024 * 1024, "the reset connection ended mid-stream");
+});
+
+Deno.test("server reports connection, every chunk and the close through callbacks", async () => {
+  const events: string[] = [];
+  let opened: ConnectionInfo | undefined;
+  await withServer({
+    onConnection: (info) => {
+      opened = info;
+      events.push(`open ${info.id}`);
+    },
+    onData: (info, chunk) => events.push(`data ${info.id} ${new TextDecoder().decode(chunk)}`),
+    onClose: (info, { bytes, error }) => events.push(`close ${info.id} ${bytes} ${error}`),
+  }, async ({ addr }) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    try {
+      await writeAll(conn, encoder.encode("one"));
+      await readExactly(conn, 3);
+      await writeAll(conn, encoder.encode("two!"));
+      await readExactly(conn, 4);
+      assert.deepEqual(opened?.remoteAddr.port, (conn.localAddr as Deno.NetAddr).port);
+      await conn.closeWrite();
+      await readToEnd(conn);
+    } finally {
+      conn.close();
+    }
+  });
+  assert.deepEqual(events, ["open 1", "data 1 one", "data 1 two!", "close 1 7 undefined"]);
+});
+
+Deno.test("server shutdown refuses new clients and lets open ones finish", async () => {
+  const server = await serve({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    await writeAll(conn, encoder.encode("a"));
+    await readExactly(conn, 1);
+    const stopped = server.shutdown({ graceMs: 10_000 });
+    // Linux refuses a connect to a closed listener; some kernels reset it instead.
+    await assert.rejects(
+      () => Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }),
+      (error) =>
+        error instanceof Deno.errors.ConnectionRefused ||
+        error instanceof Deno.errors.ConnectionReset,
+    );
+    await writeAll(conn, encoder.encode("bc"));
+    assert.deepEqual(await readExactly(conn, 2), encoder.encode("bc"));
+    await conn.closeWrite();
+    assert.deepEqual(await readToEnd(conn), new Uint8Array());
+    assert.deepEqual(await stopped, { connections: 1, bytes: 3, forced: 0 });
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("server shutdown closes connections still open when the grace period ends", async () => {
+  const server = await serve({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    await writeAll(conn, encoder.encode("xy"));
+    await readExactly(conn, 2);
+    assert.deepEqual(await server.shutdown({ graceMs: 50 }), {
+      connections: 1,
+      bytes: 2,
+      forced: 1,
+    });
+    assert.deepEqual(await readToEnd(conn), new Uint8Array());
+  } finally {
+    closeQuietly(conn);
+  }
+});
+
+Deno.test("server listening on a taken port throws AddressInUseError", async () => {
+  await withServer({}, async ({ addr }) => {
+    await assert.rejects(() => serve({ hostname: "127.0.0.1", port: addr.port }), {
+      name: "AddressInUseError",
+      message: `cannot listen on 127.0.0.1:${addr.port}: address already in use`,
+    });
+  });
+});
+
+Deno.test("server listening on an address that is not this machine's throws", async () => {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): never assigned to a host; nothing is sent.
+  await assert.rejects(() => serve({ hostname: "192.0.2.1", port: 0 }), AddressUnavailableError);
+});
+
+Deno.test("server listens and echoes on IPv6 loopback", async () => {
+  const server = await serve({ hostname: "::1", port: 0 });
+  try {
+    assert.deepEqual(server.addr.hostname, "::1");
+    const conn = await Deno.connect({ hostname: "::1", port: server.addr.port });
+    try {
+      await writeAll(conn, encoder.encode("v6"));
+      assert.deepEqual(await readExactly(conn, 2), encoder.encode("v6"));
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await server.shutdown({ graceMs: 0 });
+  }
+});
