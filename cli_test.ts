@@ -1,0 +1,368 @@
+/**
+ * The real program in real processes: `deno run -N main.ts` spawned with
+ * pipes, signals sent to it, and interoperation with nc, socat and the seed's
+ * C client. These need `--allow-run` (and read/write for temporary builds):
+ * `deno task test` grants them; under plain `deno test -N` they are ignored.
+ */
+import assert from "node:assert/strict";
+import { C_CLIENT_MESSAGE } from "./client.ts";
+import { EXIT } from "./main.ts";
+import { writeAll } from "./io.ts";
+import { readExactly, readToEnd } from "./test_util.ts";
+
+const MAIN = new URL("./main.ts", import.meta.url).pathname;
+const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
+const canWrite = (await Deno.permissions.query({ name: "write" })).state === "granted";
+
+async function hasCommand(name: string): Promise<boolean> {
+  if (!canRun) return false;
+  const probe = new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" });
+  return (await probe.output()).success;
+}
+
+const haveNc = await hasCommand("nc");
+const haveSocat = await hasCommand("socat");
+const haveCc = canWrite && await hasCommand("cc");
+
+/** True when this runs as root with setpriv, and port 80 is privileged: we can drop to nobody. */
+async function canDropToNobody(): Promise<boolean> {
+  if (!canWrite || !await hasCommand("setpriv")) return false;
+  const id = await new Deno.Command("id", { args: ["-u"] }).output();
+  const lowest = await Deno.readTextFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    .catch(() => "1024");
+  return new TextDecoder().decode(id.stdout).trim() === "0" && Number(lowest) > 80;
+}
+
+/** Collects a child's output lines and lets a test await a line. */
+class Lines {
+  readonly lines: string[] = [];
+  readonly done: Promise<void>;
+  #watchers: (() => void)[] = [];
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = this.#pump(stream);
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let pending = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (pending + text).split("\n");
+      pending = parts.pop()!;
+      this.lines.push(...parts);
+      this.#watchers.forEach((wake) => wake());
+    }
+    if (pending) this.lines.push(pending);
+    this.#watchers.forEach((wake) => wake());
+  }
+
+  /** Resolves with the first line matching `pattern`, now or once it is printed. */
+  async match(pattern: RegExp): Promise<RegExpMatchArray> {
+    for (let ended = false;;) {
+      for (const line of this.lines) {
+        const found = line.match(pattern);
+        if (found) return found;
+      }
+      if (ended) throw new Error(`no line matched ${pattern}: ${JSON.stringify(this.lines)}`);
+      const woken = new Promise<void>((wake) => this.#watchers.push(wake));
+      ended = await Promise.race([woken.then(() => false), this.done.then(() => true)]);
+    }
+  }
+}
+
+/** A spawned process whose stdout and stderr are read line by line. */
+function spawn(command: string, args: string[], stdin: "piped" | "null" = "null") {
+  const child = new Deno.Command(command, { args, stdin, stdout: "piped", stderr: "piped" })
+    .spawn();
+  const out = new Lines(child.stdout);
+  const err = new Lines(child.stderr);
+  return {
+    child,
+    out,
+    err,
+    /** Waits for the exit and for all output. */
+    async finish() {
+      const { code } = await child.status;
+      await Promise.all([out.done, err.done]);
+      return code;
+    },
+  };
+}
+
+/** Starts `sockecho serve` on 127.0.0.1 and a free port. */
+async function startServe(...extra: string[]) {
+  const server = spawn(Deno.execPath(), [
+    "run",
+    "-N",
+    MAIN,
+    "serve",
+    "-H",
+    "127.0.0.1",
+    "-p",
+    "0",
+    ...extra,
+  ]);
+  const [, port] = await server.out.match(/^Listening on 127\.0\.0\.1:(\d+)$/);
+  return { ...server, port };
+}
+
+/** Runs `sockecho ARGS` to the end. */
+async function sockecho(...args: string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-N", MAIN, ...args],
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Runs `command` with `input` on stdin and returns its stdout bytes. */
+async function pipeThrough(command: string, args: string[], input: Uint8Array) {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(input);
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  return { code, stdout, stderr: new TextDecoder().decode(stderr) };
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  listener.close();
+  return listener.addr.port;
+}
+
+const ESC = "\x1b";
+
+Deno.test({
+  name: "cli: serve and send as processes talk, and pipes get no colour codes",
+  ignore: !canRun,
+  async fn() {
+    const server = await startServe();
+    const sent = await sockecho("send", "127.0.0.1", "-p", server.port);
+    assert.deepEqual(sent, {
+      code: EXIT.ok,
+      stdout: "server message: 你好啊服务器!\n",
+      stderr: "",
+    });
+    await server.out.match(/ closed: 21 bytes echoed/);
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.match(server.out.lines[1], /^You got a connection from client's ip 127\.0\.0\.1, port/);
+    assert.match(server.out.lines[2], /sent 21 bytes: 你好啊服务器!\\n$/);
+    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connections, 21 bytes echoed");
+    assert.ok(![...server.out.lines, ...server.err.lines].some((line) => line.includes(ESC)));
+  },
+});
+
+Deno.test({
+  name: "cli: send failures print one plain line each, with their exit codes",
+  ignore: !canRun,
+  async fn() {
+    const port = String(freePort());
+    assert.deepEqual(await sockecho("send", "127.0.0.1", "-p", port), {
+      code: EXIT.connect,
+      stdout: "",
+      stderr: `sockecho: cannot connect to 127.0.0.1:${port}: connection refused\n`,
+    });
+    assert.deepEqual(await sockecho("send", "no-such-host.invalid"), {
+      code: EXIT.resolve,
+      stdout: "",
+      stderr: "sockecho: cannot resolve no-such-host.invalid: no such host\n",
+    });
+    assert.deepEqual(await sockecho("send"), {
+      code: EXIT.usage,
+      stdout: "",
+      stderr: "sockecho: send needs a HOST (try: sockecho send --help)\n",
+    });
+  },
+});
+
+Deno.test({
+  name: "cli: serve on a taken port exits 8 with one plain line",
+  ignore: !canRun,
+  async fn() {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const port = String(listener.addr.port);
+      assert.deepEqual(await sockecho("serve", "-H", "127.0.0.1", "-p", port), {
+        code: EXIT.addressInUse,
+        stdout: "",
+        stderr: `sockecho: cannot listen on 127.0.0.1:${port}: address already in use\n`,
+      });
+    } finally {
+      listener.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: serve exits 9 when not permitted to bind port 80 (run as nobody)",
+  ignore: !await canDropToNobody(),
+  async fn() {
+    const denoDir = await Deno.makeTempDir();
+    try {
+      await Deno.chmod(denoDir, 0o777);
+      const { code, stdout, stderr } = await new Deno.Command("setpriv", {
+        args: ["--reuid=65534", "--regid=65534", "--clear-groups", "--", Deno.execPath(), "run"]
+          .concat(["-N", MAIN, "serve", "-H", "127.0.0.1", "-p", "80"]),
+        env: { DENO_DIR: denoDir },
+      }).output();
+      assert.deepEqual({ code, stdout: new TextDecoder().decode(stdout) }, {
+        code: EXIT.bindPermission,
+        stdout: "",
+      });
+      assert.equal(
+        new TextDecoder().decode(stderr),
+        "sockecho: cannot listen on 127.0.0.1:80: permission denied\n",
+      );
+    } finally {
+      await Deno.remove(denoDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: SIGTERM stops accepting but an open connection is echoed until it closes",
+  ignore: !canRun,
+  async fn() {
+    const server = await startServe("--grace", "30");
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
+    try {
+      await server.out.match(/^You got a connection/);
+      server.child.kill("SIGTERM");
+      await server.err.match(/^sockecho: stopping: no new connections; 1 open, 30 s to finish$/);
+      const late = new TextEncoder().encode("sent after SIGTERM");
+      await writeAll(conn, late);
+      assert.deepEqual(await readExactly(conn, late.length), late);
+      await conn.closeWrite();
+      assert.deepEqual(await readToEnd(conn), new Uint8Array());
+    } finally {
+      conn.close();
+    }
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connections, 18 bytes echoed");
+  },
+});
+
+Deno.test({
+  name: "cli: a second Ctrl+C exits at once with code 130",
+  ignore: !canRun,
+  async fn() {
+    const server = await startServe("--grace", "60");
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
+    try {
+      await server.out.match(/^You got a connection/);
+      server.child.kill("SIGINT");
+      await server.err.match(/^sockecho: stopping/);
+      server.child.kill("SIGINT");
+      assert.equal(await server.finish(), EXIT.interrupted);
+      assert.equal(server.err.lines.at(-1), "sockecho: second interrupt: exiting at once");
+    } finally {
+      conn.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "interop: nc as client gets its bytes back from sockecho serve",
+  ignore: !haveNc,
+  async fn() {
+    const server = await startServe();
+    const every = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const { code, stdout } = await pipeThrough("nc", ["-N", "127.0.0.1", server.port], every);
+    server.child.kill("SIGINT");
+    await server.finish();
+    assert.equal(code, 0);
+    assert.deepEqual(new Uint8Array(stdout), every);
+  },
+});
+
+Deno.test({
+  name: "interop: socat as client gets its bytes back from sockecho serve",
+  ignore: !haveSocat,
+  async fn() {
+    const server = await startServe();
+    const text = new TextEncoder().encode("socat says hello\n".repeat(1000));
+    const { code, stdout } = await pipeThrough(
+      "socat",
+      ["-t", "5", "-", `TCP:127.0.0.1:${server.port}`],
+      text,
+    );
+    server.child.kill("SIGINT");
+    await server.finish();
+    assert.equal(code, 0);
+    assert.deepEqual(new Uint8Array(stdout), text);
+  },
+});
+
+Deno.test({
+  name: "interop: sockecho send passes against a socat echo server",
+  ignore: !haveSocat,
+  async fn() {
+    const port = freePort();
+    const socat = spawn("socat", [
+      "-d",
+      "-d",
+      `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`,
+      "PIPE",
+    ]);
+    await socat.err.match(/listening on/);
+    const sent = await sockecho("send", "127.0.0.1", "-p", String(port), "hello socat");
+    assert.deepEqual(sent, { code: EXIT.ok, stdout: "server message: hello socat\n", stderr: "" });
+    assert.equal(await socat.finish(), 0);
+  },
+});
+
+Deno.test({
+  name: "interop: sockecho send against an nc server that replies with the right bytes",
+  ignore: !haveNc,
+  async fn() {
+    const port = String(freePort());
+    const nc = spawn("nc", ["-v", "-l", "127.0.0.1", port], "piped");
+    await nc.err.match(/Listening on/);
+    const writer = nc.child.stdin.getWriter();
+    await writer.write(C_CLIENT_MESSAGE);
+    await writer.close();
+    const sent = await sockecho("send", "127.0.0.1", "-p", port);
+    assert.deepEqual(sent, {
+      code: EXIT.ok,
+      stdout: "server message: 你好啊服务器!\n",
+      stderr: "",
+    });
+    // nc exits when the client closes, having printed exactly the 21 bytes it received.
+    assert.equal(await nc.finish(), 0);
+    assert.deepEqual(nc.out.lines, ["你好啊服务器!", "\0"]);
+  },
+});
+
+Deno.test({
+  name: "interop: the seed's C client against sockecho serve prints the echo",
+  ignore: !haveCc,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const client = `${dir}/client`;
+      const source = new URL("./testdata/seed_client.c", import.meta.url).pathname;
+      const built = await new Deno.Command("cc", { args: ["-O2", "-o", client, source] }).output();
+      assert.ok(built.success, new TextDecoder().decode(built.stderr));
+      const server = await startServe();
+      const { code, stdout } = await new Deno.Command(client, { args: ["127.0.0.1", server.port] })
+        .output();
+      await server.out.match(/ closed: 21 bytes echoed/);
+      server.child.kill("SIGINT");
+      await server.finish();
+      assert.equal(code, 0);
+      // The C client overwrites the last byte it received (the NUL) with a space.
+      assert.equal(new TextDecoder().decode(stdout), "server message: 你好啊服务器!\n \n");
+      assert.match(server.out.lines[2], /sent 21 bytes: 你好啊服务器!\\n$/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
