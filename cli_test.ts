@@ -20,6 +20,17 @@ async function hasCommand(name: string): Promise<boolean> {
   return (await probe.output()).success;
 }
 
+/**
+ * The environment for sockecho processes, without NO_COLOR (CI sets it), so
+ * the tests see what a user's pipe gets: Deno must drop colours by itself.
+ */
+const CHILD_ENV = !canRun ? {} : Object.fromEntries(
+  ["PATH", "HOME", "DENO_DIR", "TMPDIR"].flatMap((name) => {
+    const value = Deno.env.get(name);
+    return value === undefined ? [] : [[name, value]];
+  }),
+);
+
 const haveNc = await hasCommand("nc");
 const haveSocat = await hasCommand("socat");
 const haveCc = canWrite && await hasCommand("cc");
@@ -71,8 +82,14 @@ class Lines {
 
 /** A spawned process whose stdout and stderr are read line by line. */
 function spawn(command: string, args: string[], stdin: "piped" | "null" = "null") {
-  const child = new Deno.Command(command, { args, stdin, stdout: "piped", stderr: "piped" })
-    .spawn();
+  const child = new Deno.Command(command, {
+    args,
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: CHILD_ENV,
+  }).spawn();
   const out = new Lines(child.stdout);
   const err = new Lines(child.stderr);
   return {
@@ -110,6 +127,8 @@ async function sockecho(...args: string[]) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-N", MAIN, ...args],
     stdin: "null",
+    clearEnv: true,
+    env: CHILD_ENV,
   }).output();
   const decoder = new TextDecoder();
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };

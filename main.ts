@@ -379,5 +379,10 @@ function parseNumber(text: string, flag: string, lowest: number): number {
 }
 
 if (import.meta.main) {
+  // A bug must still end in one line and exit code 1, not Deno's coloured stack trace.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    Deno.exit(reportError(event.reason, consoleIo));
+  });
   Deno.exit(await main(Deno.args));
 }
