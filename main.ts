@@ -12,6 +12,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "./bench.ts";
 import { send } from "./client.ts";
 import {
   AddressInUseError,
@@ -77,6 +78,7 @@ const MAIN_HELP = `sockecho ${VERSION}: a TCP echo server and client
 Usage:
   sockecho serve [options]            echo every byte back to every client
   sockecho send HOST [MESSAGE] [opts] send a message, check its echo, print it
+  sockecho bench HOST [options]       measure an echo server: round trips, MB/s, latency
   sockecho help COMMAND               options of a command
 
 Options:
@@ -120,12 +122,50 @@ Options:
 Exit codes:
 ${EXIT_CODE_HELP}`;
 
+/** Longest load \`bench\` runs without --force, in seconds. */
+export const BENCH_MAX_SECONDS = 60;
+/** Most connections \`bench\` opens without --force. */
+export const BENCH_MAX_CONNECTIONS = 10_000;
+
+const BENCH_HELP = `Usage: sockecho bench HOST [options]
+
+Loads an echo server and reports round trips/s, MB/s, connections/s and latency
+(min/p50/p90/p99/max). Every echoed byte is verified; a mismatch is an error.
+Modes: pingpong (send a message, wait for its whole echo, repeat), bulk (stream
+while reading the echo back), connect (connect, one echo, close, repeat).
+
+Options:
+  -m, --mode MODE          pingpong, bulk or connect                  [pingpong]
+  -c, --connections N      connections kept busy at once                [1]
+  -s, --size BYTES         bytes per message (per write in bulk)        [64; bulk 65536]
+  -d, --duration SECONDS   how long to run                              [5]
+  -n, --count N            stop after N messages in all (round trips,
+                           connections, or bulk writes), if sooner
+  -w, --workers N          spread connections over N worker threads     [1]
+  -p, --port PORT          server port                                  [${DEFAULT_PORT}]
+      --json               print the report as JSON
+      --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
+  -h, --help               this text
+
+A live progress line is shown once a second when stdout is a terminal.
+
+Exit codes:
+${EXIT_CODE_HELP}`;
+
+const COMMAND_HELP: Record<string, string> = {
+  serve: SERVE_HELP,
+  send: SEND_HELP,
+  bench: BENCH_HELP,
+};
+
 /** Where the command line writes; tests pass their own. */
 export interface MainIo {
   /** Writes one line to standard output. */
   out(line: string): void;
   /** Writes one error or notice line to standard error, after "sockecho: ". */
   err(message: string): void;
+  /** Shows a transient status line (bench progress); absent when stdout is not a terminal. */
+  status?(line: string): void;
   /**
    * Stops `serve` like Ctrl+C when aborted. Without it, `serve` listens for
    * SIGINT and SIGTERM, and a second SIGINT exits at once.
@@ -133,9 +173,17 @@ export interface MainIo {
   stop?: AbortSignal;
 }
 
+const encoder = new TextEncoder();
+
 const consoleIo: MainIo = {
   out(line) {
     writeSafely(() => console.log("%s", line));
+  },
+  ...Deno.stdout.isTerminal() && {
+    status(line: string) {
+      // Carriage return and erase-line: the status line rewrites itself in place.
+      writeSafely(() => Deno.stdout.writeSync(encoder.encode(`\r\x1b[2K${line}`)));
+    },
   },
   err(message) {
     // %c styling is dropped by Deno itself when stderr is not a terminal or NO_COLOR is set.
@@ -173,10 +221,10 @@ export async function main(args: string[], io: MainIo = consoleIo): Promise<numb
         return await runServe(rest, io);
       case "send":
         return await runSend(rest, io);
+      case "bench":
+        return await runBench(rest, io);
       case "help":
-        io.out(
-          ({ serve: SERVE_HELP, send: SEND_HELP } as Record<string, string>)[rest[0]] ?? MAIN_HELP,
-        );
+        io.out(COMMAND_HELP[rest[0]] ?? MAIN_HELP);
         return EXIT.ok;
       case "-V":
       case "--version":
@@ -345,6 +393,102 @@ async function runSend(args: string[], io: MainIo): Promise<number> {
     );
   }
   return EXIT.ok;
+}
+
+const BENCH_OPTIONS = {
+  mode: { type: "string", short: "m", default: "pingpong" },
+  connections: { type: "string", short: "c", default: "1" },
+  size: { type: "string", short: "s" },
+  duration: { type: "string", short: "d" },
+  count: { type: "string", short: "n" },
+  workers: { type: "string", short: "w", default: "1" },
+  port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
+  json: { type: "boolean", default: false },
+  force: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} satisfies ParseArgsOptionsConfig;
+
+async function runBench(args: string[], io: MainIo): Promise<number> {
+  const { values, positionals } = parse(args, BENCH_OPTIONS);
+  if (values.help) {
+    io.out(BENCH_HELP);
+    return EXIT.ok;
+  }
+  const [hostname, extra] = positionals;
+  if (hostname === undefined) {
+    throw new UsageError("bench needs a HOST (try: sockecho bench --help)");
+  }
+  if (extra !== undefined) throw new UsageError(`bench takes one HOST, not "${extra}"`);
+  const mode = values.mode as BenchMode;
+  if (!BENCH_MODES.includes(mode)) {
+    throw new UsageError(`invalid --mode "${values.mode}": expected ${BENCH_MODES.join(", ")}`);
+  }
+  const connections = parseWhole(values.connections, "--connections");
+  const count = values.count === undefined ? undefined : parseWhole(values.count, "--count");
+  const durationMs = values.duration === undefined && count !== undefined
+    ? undefined
+    : parseSeconds(values.duration ?? "5", "--duration", 0.001);
+  if (!values.force && (durationMs ?? 0) > BENCH_MAX_SECONDS * 1000) {
+    throw new UsageError(`--duration over ${BENCH_MAX_SECONDS} s needs --force`);
+  }
+  if (!values.force && connections > BENCH_MAX_CONNECTIONS) {
+    throw new UsageError(`more than ${BENCH_MAX_CONNECTIONS} connections needs --force`);
+  }
+  const report = await bench({
+    hostname,
+    port: parsePort(values.port, 1),
+    mode,
+    connections,
+    size: values.size === undefined ? undefined : parseWhole(values.size, "--size"),
+    durationMs,
+    count,
+    workers: parseWhole(values.workers, "--workers"),
+    onProgress: io.status &&
+      (({ elapsedMs, operations, bytes }) =>
+        io.status!(
+          `${(elapsedMs / 1000).toFixed(0)} s: ${operations} ${unitOf(mode)}, ` +
+            `${(bytes / 1e6).toFixed(1)} MB echoed`,
+        )),
+  });
+  io.status?.("");
+  if (values.json) io.out(JSON.stringify(report, null, 2));
+  else formatReport(report).forEach((line) => io.out(line));
+  return EXIT.ok;
+}
+
+function unitOf(mode: BenchMode): string {
+  return { pingpong: "round trips", bulk: "writes", connect: "connections" }[mode];
+}
+
+/** The end-of-run table. */
+function formatReport(report: BenchReport): string[] {
+  const { mode, latencyMs: latency } = report;
+  const rate = Math.round(report.operationsPerSecond).toLocaleString("en-US");
+  const ms = (value: number) => value.toFixed(3);
+  return [
+    `mode         ${mode}`,
+    `target       ${report.target}`,
+    `load         ${report.connections} connections × ${report.size} B, ` +
+    `${report.workers} worker${report.workers > 1 ? "s" : ""}, ${
+      (report.elapsedMs / 1000).toFixed(2)
+    } s`,
+    `${unitOf(mode).padEnd(13)}${report.operations.toLocaleString("en-US")} (${rate}/s)`,
+    `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
+    ...latency
+      ? [
+        `latency ms   min ${ms(latency.min)}  p50 ${ms(latency.p50)}  p90 ${ms(latency.p90)}  ` +
+        `p99 ${ms(latency.p99)}  max ${ms(latency.max)}`,
+      ]
+      : [],
+  ];
+}
+
+function parseWhole(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1) {
+    throw new UsageError(`invalid ${flag} "${text}": expected a whole number of at least 1`);
+  }
+  return value;
 }
 
 function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {

@@ -38,6 +38,11 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
     [["send", "h", "-p", "0"], 'invalid port "0": expected a whole number from 1 to 65535'],
     [["send", "h", "--timeout=-1"], 'invalid --timeout "-1": expected a number of at least 0.001'],
     [["send", "h", "-t", "-1"], "option '-t' argument is ambiguous"],
+    [["bench", "h", "-d", "61"], "--duration over 60 s needs --force"],
+    [["bench", "h", "-c", "10001"], "more than 10000 connections needs --force"],
+    [["bench", "h", "-m", "flood"], 'invalid --mode "flood": expected pingpong, bulk, connect'],
+    [["bench", "h", "-c", "0"], 'invalid --connections "0": expected a whole number of at least 1'],
+    [["bench"], "bench needs a HOST (try: sockecho bench --help)"],
   ];
   for (const [args, message] of cases) {
     const { code, out, err } = await run(args);
@@ -160,4 +165,44 @@ Deno.test("main serve exits 8 on a taken port and 10 on a foreign address", asyn
     err: ["cannot listen on 192.0.2.1:0: address not available on this machine"],
   });
   assert.equal((await run(["serve", "-H", "no-such-host.invalid"])).code, EXIT.resolve);
+});
+
+Deno.test("main bench prints a summary table, or JSON with --json", async () => {
+  await withServer({}, async ({ addr }) => {
+    const port = String(addr.port);
+    const table = await run(["bench", "127.0.0.1", "-p", port, "-n", "20", "-c", "2"]);
+    assert.equal(table.code, EXIT.ok);
+    assert.deepEqual(table.out.slice(0, 2), [
+      "mode         pingpong",
+      `target       127.0.0.1:${port}`,
+    ]);
+    assert.match(table.out[2], /^load {9}2 connections × 64 B, 1 worker, \d+\.\d\d s$/);
+    assert.match(table.out[3], /^round trips  20 \([\d,]+\/s\)$/);
+    assert.match(table.out[5], /^latency ms   min \d+\.\d{3}  p50 .* max \d+\.\d{3}$/);
+    const json = await run([
+      "bench",
+      "127.0.0.1",
+      "-p",
+      port,
+      "-m",
+      "connect",
+      "-n",
+      "5",
+      "--json",
+    ]);
+    assert.equal(json.code, EXIT.ok);
+    const report = JSON.parse(json.out.join("\n"));
+    assert.deepEqual([report.mode, report.operations, report.bytes], ["connect", 5, 320]);
+  });
+});
+
+Deno.test("main bench exits 4 when nothing listens", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String(listener.addr.port);
+  listener.close();
+  assert.deepEqual(await run(["bench", "127.0.0.1", "-p", port, "-n", "1"]), {
+    code: EXIT.connect,
+    out: [],
+    err: [`cannot connect to 127.0.0.1:${port}: connection refused`],
+  });
 });

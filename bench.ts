@@ -1,0 +1,242 @@
+/**
+ * A load generator for echo servers. Three workloads, every echoed byte
+ * verified:
+ *
+ * - `pingpong`: each connection sends a message, waits for all of its echo,
+ *   repeats (round trips/s and latency);
+ * - `bulk`: each connection streams while reading the echo back (MB/s);
+ * - `connect`: connect, one small echo, close, repeated (connections/s).
+ *
+ * The load can be spread over several workers so the generator is not what
+ * saturates. The module never prints: progress goes to a callback.
+ *
+ * @example
+ * ```ts
+ * import { bench } from "./bench.ts";
+ *
+ * const report = await bench({ hostname: "127.0.0.1", port: 4321, durationMs: 2000 });
+ * console.log(report.operationsPerSecond, "round trips/s");
+ * ```
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import {
+  type BenchMode,
+  type BenchProgress,
+  loadEngine,
+  type LoadFailure,
+  type LoadShare,
+  type ShareResult,
+  workerSource,
+} from "./bench_load.ts";
+import { ClosedEarlyError, ConnectError, MismatchError, TimeoutError } from "./errors.ts";
+import { formatAddress } from "./format.ts";
+import { resolveHost } from "./resolve.ts";
+import { DEFAULT_PORT } from "./server.ts";
+
+export type { BenchMode, BenchProgress };
+
+/** The workloads {@linkcode bench} can generate. */
+export const BENCH_MODES: readonly BenchMode[] = ["pingpong", "bulk", "connect"];
+
+/** Options for {@linkcode bench}. */
+export interface BenchOptions {
+  /** The server: a host name or an address (its first address is used). */
+  hostname: string;
+  /** The server's port. @default {4321} */
+  port?: number;
+  /** The workload. @default {"pingpong"} */
+  mode?: BenchMode;
+  /** Connections kept busy at once. @default {1} */
+  connections?: number;
+  /** Bytes per message (per write in `bulk`). @default {64, or 65536 for bulk} */
+  size?: number;
+  /** Stop after this long, in ms. @default {5000 when `count` is not set} */
+  durationMs?: number;
+  /** Stop after this many messages in all (round trips, connections, or writes in bulk). */
+  count?: number;
+  /** Worker threads to spread the connections over; 1 runs in this thread. @default {1} */
+  workers?: number;
+  /**
+   * How long a load may run past its duration (or past 60 s when only
+   * `count` bounds it) before it is cut and reported as a timeout.
+   * @default {5000}
+   */
+  overrunMs?: number;
+  /** Called about once a second with the totals so far. */
+  onProgress?: (progress: BenchProgress) => void;
+}
+
+/** Latency percentiles in ms. */
+export interface LatencySummary {
+  min: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** What {@linkcode bench} measured. */
+export interface BenchReport {
+  mode: BenchMode;
+  /** The address loaded, `host:port`. */
+  target: string;
+  connections: number;
+  size: number;
+  workers: number;
+  /** From the first message to the last echo, in ms (connection set-up excluded). */
+  elapsedMs: number;
+  /** Round trips (pingpong), connections (connect) or writes (bulk) completed. */
+  operations: number;
+  /** Bytes echoed and verified. */
+  bytes: number;
+  operationsPerSecond: number;
+  /** Echoed bytes per second, in millions (10⁶). */
+  megabytesPerSecond: number;
+  /** Per round trip, or per connect-echo-close; null for bulk. */
+  latencyMs: LatencySummary | null;
+}
+
+/**
+ * Runs one load against an echo server and reports what it measured. Throws
+ * `ResolveError`, {@linkcode ConnectError}, {@linkcode TimeoutError} (the
+ * server stopped answering), {@linkcode ClosedEarlyError} or
+ * {@linkcode MismatchError}.
+ *
+ * @example
+ * ```ts
+ * import { bench } from "./bench.ts";
+ *
+ * const { megabytesPerSecond } = await bench({
+ *   hostname: "127.0.0.1",
+ *   mode: "bulk",
+ *   connections: 8,
+ *   workers: 2,
+ *   durationMs: 3000,
+ * });
+ * ```
+ */
+export async function bench(options: BenchOptions): Promise<BenchReport> {
+  const mode = options.mode ?? "pingpong";
+  const connections = options.connections ?? 1;
+  const workers = Math.max(1, Math.min(options.workers ?? 1, connections));
+  const [address] = await resolveHost(options.hostname);
+  const share: LoadShare = {
+    mode,
+    hostname: address,
+    port: options.port ?? DEFAULT_PORT,
+    connections,
+    size: options.size ?? (mode === "bulk" ? 65536 : 64),
+    durationMs: options.durationMs ?? (options.count === undefined ? 5000 : undefined),
+    count: options.count,
+    overrunMs: options.overrunMs ?? 5000,
+  };
+  const shares = splitShare(share, workers);
+  let results: ShareResult[];
+  try {
+    results = workers === 1
+      ? [await loadEngine(Buffer.compare).runShare(shares[0], options.onProgress)]
+      : await runInWorkers(shares, options.onProgress);
+  } catch (error) {
+    throw typedError(error as LoadFailure);
+  }
+  const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
+  const operations = results.reduce((sum, r) => sum + r.operations, 0);
+  const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
+  return {
+    mode,
+    target: formatAddress(share),
+    connections,
+    size: share.size,
+    workers,
+    elapsedMs,
+    operations,
+    bytes,
+    operationsPerSecond: operations / (elapsedMs / 1000),
+    megabytesPerSecond: bytes / 1e6 / (elapsedMs / 1000),
+    latencyMs: mode === "bulk" ? null : summarize(results.map((r) => r.latencies)),
+  };
+}
+
+function splitShare(share: LoadShare, parts: number): LoadShare[] {
+  const split = (total: number, i: number) =>
+    Math.floor(total / parts) + (i < total % parts ? 1 : 0);
+  return Array.from({ length: parts }, (_, i) => ({
+    ...share,
+    connections: split(share.connections, i),
+    count: share.count === undefined ? undefined : split(share.count, i),
+  }));
+}
+
+function summarize(parts: Float64Array[]): LatencySummary | null {
+  const sorted = new Float64Array(parts.reduce((sum, p) => sum + p.length, 0));
+  parts.reduce((at, part) => (sorted.set(part, at), at + part.length), 0);
+  if (sorted.length === 0) return null;
+  sorted.sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { min: sorted[0], p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1)! };
+}
+
+/** A message from a worker running `workerSource()`. */
+interface WorkerMessage {
+  progress?: BenchProgress;
+  result?: ShareResult;
+  error?: LoadFailure;
+}
+
+async function runInWorkers(
+  shares: LoadShare[],
+  onProgress?: (progress: BenchProgress) => void,
+): Promise<ShareResult[]> {
+  const source = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
+  const latest = shares.map(() => ({ elapsedMs: 0, operations: 0, bytes: 0 }));
+  const workers = shares.map(() => new Worker(source, { type: "module" }));
+  try {
+    return await Promise.all(
+      workers.map((worker, i) =>
+        new Promise<ShareResult>((resolve, reject) => {
+          worker.onmessage = ({ data }: MessageEvent<WorkerMessage>) => {
+            if (data.result) return resolve(data.result);
+            if (data.error) return reject(data.error);
+            latest[i] = data.progress!;
+            // Worker 0's tick paces the combined progress report.
+            if (i === 0) {
+              onProgress?.({
+                elapsedMs: latest[0].elapsedMs,
+                operations: latest.reduce((sum, p) => sum + p.operations, 0),
+                bytes: latest.reduce((sum, p) => sum + p.bytes, 0),
+              });
+            }
+          };
+          worker.onerror = (event) => {
+            event.preventDefault();
+            reject(new Error(event.message));
+          };
+          worker.postMessage(shares[i]);
+        })
+      ),
+    );
+  } finally {
+    workers.forEach((worker) => worker.terminate());
+    URL.revokeObjectURL(source);
+  }
+}
+
+/** Turns the engine's named failures back into the classes of `errors.ts`. */
+function typedError(error: LoadFailure): Error {
+  const { message } = error;
+  switch (error.name) {
+    case "MismatchError":
+      return new MismatchError(message, error.offset!);
+    case "ClosedEarlyError":
+      return new ClosedEarlyError(message, error.received!, error.expected!);
+    case "ConnectError":
+      return new ConnectError(message, { cause: error.cause });
+    case "TimeoutError":
+      return new TimeoutError(message);
+    default:
+      return error;
+  }
+}
