@@ -1,0 +1,339 @@
+/**
+ * `deno task bench`: sockecho's server against the echo servers a user would
+ * pick instead (a Node.js `net` echo, and socat with a forking PIPE when
+ * installed), one after another on loopback, the server on core 0 and the
+ * load (`sockecho bench`) on core 1 when `taskset` exists. Workloads
+ * alternate between servers, several rounds; the medians and the ratios
+ * sockecho / peer go to stdout and to bench/RESULTS.md.
+ *
+ * Every load is bounded (`--seconds` each) and stops by itself.
+ *
+ * @example
+ * ```sh
+ * deno task bench --rounds 3 --seconds 5
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { BenchReport } from "../bench.ts";
+import { closeQuietly, writeAll } from "../io.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "3" },
+    seconds: { type: "string", default: "5" },
+    idle: { type: "string", default: "10000" },
+    out: { type: "string", default: new URL("./RESULTS.md", import.meta.url).pathname },
+  },
+});
+const ROUNDS = Number(flags.rounds);
+const SECONDS = flags.seconds;
+const IDLE_CONNECTIONS = Number(flags.idle);
+const ROOT = new URL("..", import.meta.url).pathname;
+const MAIN = `${ROOT}main.ts`;
+
+async function has(command: string): Promise<boolean> {
+  const probe = new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null" });
+  return (await probe.output()).success;
+}
+const pinned = await has("taskset");
+/** Runs on one core when taskset is there, so server and load never share one. */
+const onCore = (core: number, argv: string[]) =>
+  pinned ? ["taskset", "-c", String(core), ...argv] : argv;
+
+interface Server {
+  name: string;
+  argv: string[];
+  /** Lines to await on stderr instead of stdout (socat logs there). */
+  readyOn: "stdout" | "stderr";
+  ready: RegExp;
+  /** Whether 10,000 idle connections make sense (socat forks a process each). */
+  holdsIdle: boolean;
+}
+
+const SERVERS: Server[] = [
+  {
+    name: "sockecho",
+    argv: [Deno.execPath(), "run", "-N", MAIN, "serve", "-q", "-H", "127.0.0.1", "-p", "0"],
+    readyOn: "stdout",
+    ready: /^Listening on 127\.0\.0\.1:(\d+)$/,
+    holdsIdle: true,
+  },
+  {
+    name: "node",
+    argv: ["node", `${ROOT}bench/node_echo.mjs`, "0"],
+    readyOn: "stdout",
+    ready: /^Listening on 127\.0\.0\.1:(\d+)$/,
+    holdsIdle: true,
+  },
+];
+if (await has("socat")) {
+  const port = freePort();
+  SERVERS.push({
+    name: "socat",
+    argv: [
+      "socat",
+      "-d",
+      "-d",
+      `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,backlog=4096`,
+      "PIPE",
+    ],
+    readyOn: "stderr",
+    ready: new RegExp(`listening on .*:(${port})`),
+    holdsIdle: false,
+  });
+}
+/** sockecho with its log on (to a pipe this script drains), for the logging-cost figure. */
+const LOGGING: Server = {
+  ...SERVERS[0],
+  name: "sockecho (log on)",
+  argv: SERVERS[0].argv.filter((arg) => arg !== "-q"),
+};
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  listener.close();
+  return listener.addr.port;
+}
+
+interface Running {
+  server: Server;
+  port: number;
+  child: Deno.ChildProcess;
+  drained: Promise<unknown>;
+}
+
+async function start(server: Server): Promise<Running> {
+  const [command, ...args] = onCore(0, server.argv);
+  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).spawn();
+  const [watched, other] = server.readyOn === "stdout"
+    ? [child.stdout, child.stderr]
+    : [child.stderr, child.stdout];
+  const lines = watched.pipeThrough(new TextDecoderStream()).getReader();
+  let port = 0;
+  let text = "";
+  while (port === 0) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`${server.name} exited before listening: ${text}`);
+    text += value;
+    port = Number(text.match(new RegExp(server.ready.source, "m"))?.[1] ?? 0);
+  }
+  // Keep reading both pipes so a chatty server never blocks on a full pipe.
+  const drained = Promise.all([
+    (async () => {
+      while (!(await lines.read()).done);
+    })(),
+    other.pipeTo(new WritableStream()),
+  ]);
+  return { server, port, child, drained };
+}
+
+async function stop({ child, drained }: Running): Promise<void> {
+  child.kill("SIGTERM");
+  await child.status;
+  await drained;
+}
+
+interface Workload {
+  name: string;
+  args: string[];
+  /** What to compare, from the report; higher is better unless `lowerIsBetter`. */
+  metric: (report: BenchReport) => number;
+  unit: string;
+  lowerIsBetter?: boolean;
+}
+
+const WORKLOADS: Workload[] = [
+  {
+    name: "pingpong 1 × 21 B",
+    args: ["-m", "pingpong", "-c", "1", "-s", "21"],
+    metric: (r) => r.operationsPerSecond,
+    unit: "round trips/s",
+  },
+  {
+    name: "pingpong 50 × 64 B",
+    args: ["-m", "pingpong", "-c", "50", "-s", "64"],
+    metric: (r) => r.operationsPerSecond,
+    unit: "round trips/s",
+  },
+  {
+    name: "pingpong 50 × 64 B p99",
+    args: ["-m", "pingpong", "-c", "50", "-s", "64"],
+    metric: (r) => r.latencyMs!.p99,
+    unit: "ms",
+    lowerIsBetter: true,
+  },
+  {
+    name: "bulk 1 connection",
+    args: ["-m", "bulk", "-c", "1"],
+    metric: (r) => r.megabytesPerSecond,
+    unit: "MB/s",
+  },
+  {
+    name: "bulk 8 connections",
+    args: ["-m", "bulk", "-c", "8"],
+    metric: (r) => r.megabytesPerSecond,
+    unit: "MB/s",
+  },
+  {
+    name: "connect rate",
+    args: ["-m", "connect", "-c", "8", "-s", "21"],
+    metric: (r) => r.operationsPerSecond,
+    unit: "connections/s",
+  },
+];
+
+/** Runs `sockecho bench` on core 1 against `port`. */
+async function load(port: number, args: string[]): Promise<BenchReport> {
+  const [command, ...argv] = onCore(1, [Deno.execPath(), "run", "-N", MAIN, "bench", "127.0.0.1"]);
+  const { code, stdout, stderr } = await new Deno.Command(command, {
+    args: [...argv, "-p", String(port), "-d", SECONDS, "--json", ...args],
+  }).output();
+  if (code !== 0) throw new Error(`bench failed: ${new TextDecoder().decode(stderr)}`);
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
+/** Server RSS per connection with `count` idle connections, each having echoed one byte. */
+async function idleBytesPerConnection(running: Running, count: number): Promise<number> {
+  const before = await rss(running.child.pid);
+  const conns: Deno.TcpConn[] = [];
+  try {
+    for (let opened = 0; opened < count; opened += 500) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(500, count - opened) }, async () => {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: running.port });
+          conns.push(conn);
+          await writeAll(conn, new Uint8Array([1]));
+          await conn.read(new Uint8Array(1));
+          return conn;
+        }),
+      );
+      if (batch.length === 0) break;
+    }
+    return (await rss(running.child.pid) - before) / count;
+  } finally {
+    conns.forEach(closeQuietly);
+  }
+}
+
+/** Resident set size of a process in bytes (Deno reads /proc/PID only with --allow-all). */
+async function rss(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] })
+    .output();
+  return Number(new TextDecoder().decode(stdout).trim()) * 1024;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+const results = new Map<string, number[]>(); // "workload|server" → one figure per round
+const record = (workload: string, server: string, value: number) =>
+  results.set(`${workload}|${server}`, [...results.get(`${workload}|${server}`) ?? [], value]);
+
+const running = await Promise.all([...SERVERS, LOGGING].map(start));
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    // A B A B: each round starts with a different server.
+    const order = running.slice(0, SERVERS.length);
+    for (let i = 1; i < round; i++) order.push(order.shift()!);
+    for (const workload of WORKLOADS.filter((w) => !w.lowerIsBetter)) {
+      for (const server of order) {
+        const report = await load(server.port, workload.args);
+        record(workload.name, server.server.name, workload.metric(report));
+        const p99 = WORKLOADS.find((w) =>
+          w.lowerIsBetter && w.args.join() === workload.args.join()
+        );
+        if (p99) record(p99.name, server.server.name, p99.metric(report));
+        console.error(
+          `round ${round}: ${workload.name} ${server.server.name}: ${
+            workload.metric(report).toFixed(1)
+          } ${workload.unit}`,
+        );
+      }
+    }
+    for (const name of ["pingpong 50 × 64 B", "bulk 8 connections"]) {
+      const workload = WORKLOADS.find((w) => w.name === name)!;
+      const report = await load(running.at(-1)!.port, workload.args);
+      record(name, LOGGING.name, workload.metric(report));
+    }
+  }
+  for (const server of running.slice(0, SERVERS.length).filter((r) => r.server.holdsIdle)) {
+    const perConnection = await idleBytesPerConnection(server, IDLE_CONNECTIONS);
+    record("idle RSS per connection", server.server.name, perConnection / 1024);
+  }
+} finally {
+  await Promise.all(running.map(stop));
+}
+
+// Deno reads /proc files only with --allow-all; cat needs just --allow-run.
+const cpuinfo = await new Deno.Command("cat", { args: ["/proc/cpuinfo"] }).output();
+const cpu = new TextDecoder().decode(cpuinfo.stdout).match(/^model name\s*:\s*(.*)$/m)?.[1] ??
+  "unknown";
+const names = SERVERS.map((s) => s.name);
+const peers = names.slice(1);
+const cell = (workload: string, server: string) => {
+  const values = results.get(`${workload}|${server}`);
+  return values ? median(values) : undefined;
+};
+const fmt = (value: number | undefined) =>
+  value === undefined
+    ? "n/a"
+    : value >= 100
+    ? Math.round(value).toLocaleString("en-US")
+    : value.toFixed(3);
+const rows = [...WORKLOADS, { name: "idle RSS per connection", unit: "KiB", lowerIsBetter: true }]
+  .map(
+    ({ name, unit, lowerIsBetter }) => {
+      const ours = cell(name, "sockecho");
+      const ratios = peers.map((peer) => {
+        const theirs = cell(name, peer);
+        return ours === undefined || theirs === undefined
+          ? "n/a"
+          : `${(ours / theirs).toFixed(2)}×`;
+      });
+      return `| ${name} | ${unit}${lowerIsBetter ? " (lower is better)" : ""} | ${
+        names.map((n) => fmt(cell(name, n))).join(" | ")
+      } | ${ratios.join(" | ")} |`;
+    },
+  );
+const logging = ["pingpong 50 × 64 B", "bulk 8 connections"].map((name) => {
+  const quiet = cell(name, "sockecho")!;
+  const logged = cell(name, LOGGING.name)!;
+  return `| ${name} | ${fmt(quiet)} | ${fmt(logged)} | ${(logged / quiet).toFixed(2)}× |`;
+});
+const report = `# Benchmark results
+
+Made by \`deno task bench --rounds ${ROUNDS} --seconds ${SECONDS} --idle ${IDLE_CONNECTIONS}\` on
+${
+  new Date().toISOString().slice(0, 10)
+}: ${cpu}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno},
+${
+  pinned
+    ? "server on core 0 and load (`sockecho bench`, one thread) on core 1"
+    : "no taskset: server and load unpinned"
+}.
+Medians of ${ROUNDS} rounds, servers alternating within each round; ratio = sockecho / peer.
+
+| workload | unit | ${names.join(" | ")} | ${peers.map((p) => `sockecho / ${p}`).join(" | ")} |
+| --- | --- | ${names.map(() => "---").join(" | ")} | ${peers.map(() => "---").join(" | ")} |
+${rows.join("\n")}
+
+Idle memory: growth of the server's RSS with ${IDLE_CONNECTIONS} connections open, each having echoed one
+byte, divided by ${IDLE_CONNECTIONS} (socat forks a process per connection: not measured).
+
+## Logging cost
+
+sockecho with its log on (stdout to a pipe this script drains) against \`serve -q\`:
+
+| workload | quiet | log on | log on / quiet |
+| --- | --- | --- | --- |
+${logging.join("\n")}
+`;
+await Deno.writeTextFile(flags.out, report);
+console.log(report);
