@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { C_CLIENT_MESSAGE } from "./client.ts";
 import { EXIT } from "./main.ts";
 import { writeAll } from "./io.ts";
-import { readExactly, readToEnd } from "./test_util.ts";
+import { echoOf, readExactly, readToEnd } from "./test_util.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
@@ -32,6 +32,8 @@ const CHILD_ENV = !canRun ? {} : Object.fromEntries(
 );
 
 const haveNc = await hasCommand("nc");
+const havePrlimit = await hasCommand("prlimit");
+const haveSs = await hasCommand("ss");
 const haveSocat = await hasCommand("socat");
 const haveCc = canWrite && await hasCommand("cc");
 
@@ -383,5 +385,58 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "cli: serve out of file descriptors keeps accepting: logs once, then serves again",
+  ignore: !havePrlimit,
+  async fn() {
+    const server = spawn("prlimit", [
+      "--nofile=64",
+      "--",
+      Deno.execPath(),
+      ...["run", "-N", MAIN, "serve", "-q", "-H", "127.0.0.1", "-p", "0"],
+    ]);
+    const [, port] = await server.out.match(/^Listening on 127\.0\.0\.1:(\d+)$/);
+    const exhausted = server.err.match(/^sockecho: cannot accept connections: too many open files/);
+    // More connections than the server has descriptors; the kernel queues the rest.
+    const conns = await Promise.all(
+      Array.from(
+        { length: 100 },
+        () => Deno.connect({ hostname: "127.0.0.1", port: Number(port) }),
+      ),
+    );
+    await exhausted;
+    conns.forEach((conn) => conn.close());
+    const hello = new TextEncoder().encode("served again");
+    assert.deepEqual(await echoOf(Number(port), hello), hello);
+    await server.err.match(/^sockecho: accepting connections again$/);
+    server.child.kill("SIGTERM");
+    assert.equal(await server.finish(), EXIT.ok);
+    const complaints = server.err.lines.filter((line) => line.includes("cannot accept"));
+    assert.equal(complaints.length, 1, server.err.lines.join("\n"));
+  },
+});
+
+Deno.test({
+  name: "cli: serve turns TCP keep-alive on for its connections",
+  ignore: !haveSs,
+  async fn() {
+    const server = await startServe();
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
+    try {
+      await writeAll(conn, new TextEncoder().encode("k"));
+      await readExactly(conn, 1);
+      const { stdout } = await new Deno.Command("ss", {
+        args: ["-tnoH", "state", "established", `( sport = :${server.port} )`],
+      }).output();
+      // ss shows a keep-alive timer on the server's side of the connection.
+      assert.match(new TextDecoder().decode(stdout), /timer:\(keepalive,/);
+    } finally {
+      conn.close();
+    }
+    server.child.kill("SIGTERM");
+    assert.equal(await server.finish(), EXIT.ok);
   },
 });

@@ -56,6 +56,9 @@ export class MismatchError extends SockechoError {
   }
 }
 
+/** The server closed a connection that made no progress for its idle timeout. */
+export class IdleTimeoutError extends SockechoError {}
+
 /** The listening address is already taken by another socket. */
 export class AddressInUseError extends SockechoError {}
 

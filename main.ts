@@ -20,6 +20,7 @@ import {
   BindPermissionError,
   ClosedEarlyError,
   ConnectError,
+  describeOsError,
   MismatchError,
   ResolveError,
   SockechoError,
@@ -31,6 +32,9 @@ import { DEFAULT_PORT, serve } from "./server.ts";
 
 /** The version `--version` prints. */
 export const VERSION = "0.1.0";
+
+/** `serve` reports failing accepts (e.g. out of descriptors) at most this often. */
+const ACCEPT_COMPLAINT_INTERVAL_MS = 10_000;
 
 /** Exit codes, one per kind of failure. */
 export const EXIT = {
@@ -99,6 +103,13 @@ Options:
   -H, --host HOST      address to listen on (e.g. 127.0.0.1, ::)  [0.0.0.0]
   -p, --port PORT      port to listen on, 0 for any free one       [${DEFAULT_PORT}]
   -g, --grace SECONDS  how long open connections may finish        [5]
+  -m, --max-connections N
+                       most connections open at once; one more is
+                       closed at once (and logged); 0: no limit    [10000]
+  -i, --idle-timeout SECONDS
+                       close a connection that made no progress
+                       (nothing received and echoed) that long;
+                       0: never, like the C server                 [0]
   -q, --quiet          print no line per connection or chunk
       --log-rate N     connection and data lines per second, most  [100]
   -h, --help           this text
@@ -261,6 +272,8 @@ const SERVE_OPTIONS = {
   host: { type: "string", short: "H", default: "0.0.0.0" },
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   grace: { type: "string", short: "g", default: "5" },
+  "max-connections": { type: "string", short: "m", default: "10000" },
+  "idle-timeout": { type: "string", short: "i", default: "0" },
   quiet: { type: "boolean", short: "q", default: false },
   "log-rate": { type: "string", default: "100" },
   help: { type: "boolean", short: "h", default: false },
@@ -275,18 +288,26 @@ async function runServe(args: string[], io: MainIo): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`serve takes no argument "${positionals[0]}"`);
   const port = parsePort(values.port, 0);
   const graceMs = parseSeconds(values.grace, "--grace", 0);
+  const maxConnections = parseNumber(values["max-connections"], "--max-connections", 0) ||
+    Infinity;
+  const idleTimeoutMs = parseSeconds(values["idle-timeout"], "--idle-timeout", 0);
   const linesPerSecond = parseNumber(values["log-rate"], "--log-rate", 1);
   const log = new RateLimitedLog(io.out, linesPerSecond);
   const line = values.quiet ? () => {} : (make: () => string) => log.line(make);
+  let acceptFailing = false;
+  let lastAcceptComplaint = -Infinity;
 
   const server = await serve({
     hostname: values.host,
     port,
-    onConnection: ({ remoteAddr, openedAt }) =>
+    onConnection: ({ remoteAddr, openedAt }) => {
+      if (acceptFailing) io.err("accepting connections again");
+      acceptFailing = false;
       line(() =>
         `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} ` +
         `at time ${formatEpochMicros(openedAt)}`
-      ),
+      );
+    },
     onData: ({ remoteAddr }, chunk) =>
       line(() =>
         `${formatAddress(remoteAddr)} sent ${chunk.length} bytes: ` +
@@ -297,7 +318,22 @@ async function runServe(args: string[], io: MainIo): Promise<number> {
         `${formatAddress(remoteAddr)} closed: ${bytes} bytes echoed in ` +
         `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
       ),
-    onAcceptError: (error) => line(() => `cannot accept a connection: ${error.message}`),
+    onReject: (remoteAddr) =>
+      line(() =>
+        `refused ${formatAddress(remoteAddr)}: ${maxConnections} connections open ` +
+        "(--max-connections)"
+      ),
+    onAcceptError: (error) => {
+      // It fails every 50 ms until descriptors free up, and may flap while
+      // they do: say so once, and again only after a quiet spell.
+      const now = performance.now();
+      if (now - lastAcceptComplaint < ACCEPT_COMPLAINT_INTERVAL_MS) return;
+      lastAcceptComplaint = now;
+      acceptFailing = true;
+      io.err(`cannot accept connections: ${describeOsError(error)}; retrying until it works`);
+    },
+    maxConnections,
+    idleTimeoutMs,
   });
   io.out(`Listening on ${formatAddress(server.addr)}`);
   const flushing = setInterval(() => log.flush(), 1000);
@@ -323,12 +359,10 @@ async function runServe(args: string[], io: MainIo): Promise<number> {
 }
 
 function describeEnd(error: Error): string {
+  if (error instanceof SockechoError) return error.message;
   if (error instanceof Deno.errors.ConnectionReset) return "reset by the client";
   if (error instanceof Deno.errors.BrokenPipe) return "client stopped reading";
-  if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
-    return "closed by the server";
-  }
-  return error.message;
+  return describeOsError(error);
 }
 
 /**

@@ -33,6 +33,8 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
     [["serve", "-p", "65536"], 'invalid port "65536": expected a whole number from 0 to 65535'],
     [["serve", "extra"], 'serve takes no argument "extra"'],
     [["serve", "--grace", "soon"], 'invalid --grace "soon": expected a number of at least 0'],
+    [["serve", "-m", "many"], 'invalid --max-connections "many": expected a number of at least 0'],
+    [["serve", "-i", ""], 'invalid --idle-timeout "": expected a number of at least 0'],
     [["send"], "send needs a HOST (try: sockecho send --help)"],
     [["send", "h", "m", "x"], "send takes HOST and one MESSAGE; quote a message with spaces"],
     [["send", "h", "-p", "0"], 'invalid port "0": expected a whole number from 1 to 65535'],
@@ -111,21 +113,24 @@ Deno.test("main send maps each failure to its exit code", async () => {
   });
 });
 
-Deno.test("main serve logs each connection and chunk, and a summary when stopped", async () => {
+/** Runs `main(["serve", ...args])` in-process; resolves once it listens. */
+async function startServe(...args: string[]) {
   const stop = new AbortController();
   const { io, out, err } = recorder(stop.signal);
+  const watchers: ((line: string) => void)[] = [];
+  /** Resolves with the first line matching `pattern`, printed already or to come. */
   const printed = (pattern: RegExp) => {
     const seen = Promise.withResolvers<RegExpMatchArray>();
-    watchers.push((line) => {
+    const watch = (line: string) => {
       const match = line.match(pattern);
       if (match) seen.resolve(match);
-    });
+    };
+    out.forEach(watch);
+    watchers.push(watch);
     return seen.promise;
   };
-  const watchers: ((line: string) => void)[] = [];
   const listening = printed(/^Listening on 127\.0\.0\.1:(\d+)$/);
-  const closed = printed(/ closed: /);
-  const serving = main(["serve", "-H", "127.0.0.1", "-p", "0"], {
+  const serving = main(["serve", "-H", "127.0.0.1", "-p", "0", ...args], {
     ...io,
     out(line) {
       io.out(line);
@@ -133,11 +138,19 @@ Deno.test("main serve logs each connection and chunk, and a summary when stopped
     },
   });
   const [, port] = await listening;
-  const code = await main(["send", "127.0.0.1", "-p", port], recorder().io);
+  /** Stops the server like Ctrl+C and resolves with its exit code. */
+  const stopped = () => (stop.abort(), serving);
+  return { port, out, err, printed, stopped };
+}
+
+Deno.test("main serve logs each connection and chunk, and a summary when stopped", async () => {
+  const server = await startServe();
+  const closed = server.printed(/ closed: /);
+  const code = await main(["send", "127.0.0.1", "-p", server.port], recorder().io);
   await closed;
-  stop.abort();
   assert.equal(code, EXIT.ok);
-  assert.equal(await serving, EXIT.ok);
+  assert.equal(await server.stopped(), EXIT.ok);
+  const { out, err } = server;
   assert.equal(out.length, 4);
   assert.match(
     out[1],
@@ -149,6 +162,44 @@ Deno.test("main serve logs each connection and chunk, and a summary when stopped
     "stopping: no new connections; 0 open, 5 s to finish",
     "stopped: 1 connections, 21 bytes echoed",
   ]);
+});
+
+Deno.test("main serve keeps a flood of chunks from flooding its log", async () => {
+  const server = await startServe("--log-rate", "5");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
+  try {
+    for (let i = 0; i < 50; i++) {
+      await writeAll(conn, new TextEncoder().encode(`chunk ${i}\x1b[31m`));
+      await readExactly(conn, `chunk ${i}\x1b[31m`.length);
+    }
+  } finally {
+    conn.close();
+  }
+  await server.printed(/ closed: |log lines not shown/);
+  assert.equal(await server.stopped(), EXIT.ok);
+  const logged = server.out.slice(1);
+  const dropped = logged.map((line) => Number(line.match(/^… (\d+) log lines not shown/)?.[1] ?? 0))
+    .reduce((sum, n) => sum + n, 0);
+  const shown = logged.filter((line) => !line.startsWith("… ")).length;
+  // 1 connection line + 50 chunk lines + 1 close line, each shown or counted.
+  assert.equal(shown + dropped, 52);
+  assert.ok(dropped > 0, "most lines were dropped");
+  assert.ok(logged.every((line) => !line.includes("\x1b")), "no raw escape reached the log");
+});
+
+Deno.test("main serve logs a connection refused past --max-connections", async () => {
+  const server = await startServe("--max-connections", "1");
+  const first = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
+  try {
+    await server.printed(/^You got a connection/);
+    const extra = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
+    const [, port] = await server.printed(/^refused 127\.0\.0\.1:(\d+): 1 connections open/);
+    assert.equal(Number(port), (extra.localAddr as Deno.NetAddr).port);
+    extra.close();
+  } finally {
+    first.close();
+  }
+  assert.equal(await server.stopped(), EXIT.ok);
 });
 
 Deno.test("main serve exits 8 on a taken port and 10 on a foreign address", async () => {

@@ -27,6 +27,7 @@ import {
   AddressUnavailableError,
   BindPermissionError,
   describeOsError,
+  IdleTimeoutError,
   SockechoError,
 } from "./errors.ts";
 import { formatAddress } from "./format.ts";
@@ -52,7 +53,10 @@ export interface ConnectionSummary {
   readonly bytes: number;
   /** How long it was open, in milliseconds. */
   readonly durationMs: number;
-  /** Why it ended, if not by the client finishing: a reset, a timeout, a shutdown. */
+  /**
+   * Why it ended, if not by the client finishing: the client's reset, an
+   * {@linkcode IdleTimeoutError}, or the end of the shutdown grace period.
+   */
   readonly error?: Error;
 }
 
@@ -81,6 +85,18 @@ export interface ServeOptions {
   onData?: (info: ConnectionInfo, chunk: Uint8Array) => void;
   /** Called when a connection has closed. */
   onClose?: (info: ConnectionInfo, summary: ConnectionSummary) => void;
+  /**
+   * Most connections open at once; one more is accepted and closed at once,
+   * after `onReject`. @default {Infinity}
+   */
+  maxConnections?: number;
+  /**
+   * Close a connection after this many ms without progress (nothing received
+   * and echoed); 0 never does. @default {0}
+   */
+  idleTimeoutMs?: number;
+  /** Called for a connection closed at once because `maxConnections` are open. */
+  onReject?: (remoteAddr: Deno.NetAddr) => void;
   /**
    * Called when accepting fails, e.g. with `EMFILE` when the process is out
    * of file descriptors; the server waits {@linkcode ACCEPT_BACKOFF_MS} and
@@ -131,33 +147,38 @@ export const ACCEPT_BACKOFF_MS = 50;
  * ```
  */
 export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
-  const { hostname = "0.0.0.0", port = DEFAULT_PORT } = options;
+  const {
+    hostname = "0.0.0.0",
+    port = DEFAULT_PORT,
+    maxConnections = Infinity,
+    idleTimeoutMs = 0,
+  } = options;
   const [address] = await resolveHost(hostname);
   const listener = listen(address, port);
-  const open = new Map<Deno.TcpConn, Promise<void>>();
+  const open = new Map<Deno.TcpConn, Connection>();
   const totals = { connections: 0, bytes: 0, forced: 0 };
 
-  async function runConnection(conn: Deno.TcpConn): Promise<void> {
+  async function runConnection(conn: Deno.TcpConn, state: Connection): Promise<void> {
     const info: ConnectionInfo = {
       id: ++totals.connections,
       remoteAddr: conn.remoteAddr,
       openedAt: performance.timeOrigin + performance.now(),
     };
-    const progress = { bytes: 0 };
     let error: Error | undefined;
     try {
       // Echoes are small and interactive: never hold them back for Nagle.
       conn.setNoDelay(true);
+      // Finds peers that vanished without a FIN or RST (cable pulled, host down).
       conn.setKeepAlive(true);
       options.onConnection?.(info);
-      await echo(conn, progress, options.onData && ((c) => options.onData!(info, c)));
+      await echo(conn, state, options.onData && ((chunk) => options.onData!(info, chunk)));
     } catch (caught) {
       error = caught instanceof Error ? caught : new Error(String(caught));
     } finally {
       closeQuietly(conn);
-      totals.bytes += progress.bytes;
+      totals.bytes += state.bytes;
       const durationMs = performance.timeOrigin + performance.now() - info.openedAt;
-      options.onClose?.(info, { bytes: progress.bytes, durationMs, error });
+      options.onClose?.(info, { bytes: state.bytes, durationMs, error: state.closedBy ?? error });
     }
   }
 
@@ -174,26 +195,47 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_BACKOFF_MS));
         continue;
       }
-      const running = runConnection(conn).finally(() => open.delete(conn));
-      open.set(conn, running);
+      if (open.size >= maxConnections) {
+        options.onReject?.(conn.remoteAddr);
+        closeQuietly(conn);
+        continue;
+      }
+      const state: Connection = { bytes: 0, done: Promise.resolve() };
+      state.done = runConnection(conn, state).finally(() => open.delete(conn));
+      open.set(conn, state);
     }
   }
 
+  const closeWith = (conn: Deno.TcpConn, state: Connection, reason: Error) => {
+    state.closedBy ??= reason;
+    closeQuietly(conn);
+  };
+  const sweeper = idleTimeoutMs > 0
+    ? watchIdle(
+      open,
+      idleTimeoutMs,
+      (conn, state) =>
+        closeWith(conn, state, new IdleTimeoutError(`idle for ${idleTimeoutMs / 1000} s`)),
+    )
+    : undefined;
   const accepting = acceptLoop();
   let stopping: Promise<ServerSummary> | undefined;
 
   async function stop(graceMs: number): Promise<ServerSummary> {
     listener.close();
     await accepting;
+    const allDone = () => Promise.all([...open.values()].map((state) => state.done));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const graceOver = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
     });
-    await Promise.race([Promise.all(open.values()), graceOver]);
+    await Promise.race([allDone(), graceOver]);
     clearTimeout(timer);
+    clearInterval(sweeper);
     totals.forced = open.size;
-    for (const conn of open.keys()) closeQuietly(conn);
-    await Promise.all(open.values());
+    const cut = new SockechoError("closed at the end of the grace period");
+    for (const [conn, state] of open) closeWith(conn, state, cut);
+    await allDone();
     return { ...totals };
   }
 
@@ -206,6 +248,42 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
       return stopping ??= stop(graceMs);
     },
   };
+}
+
+/** What the server tracks of an open connection. */
+interface Connection {
+  /** Bytes echoed so far; the idle watch reads it to see progress. */
+  bytes: number;
+  /** Settles when the connection has closed and been reported. */
+  done: Promise<void>;
+  /** Why the server closed it, when the server did. */
+  closedBy?: Error;
+}
+
+/**
+ * Closes connections that made no progress (nothing echoed) for
+ * `idleTimeoutMs`: one timer for the whole server, not one per connection
+ * and nothing in the data path. A client that sends nothing, and one that
+ * stops reading so its echo cannot be written, both count as idle.
+ */
+function watchIdle(
+  open: Map<Deno.TcpConn, Connection>,
+  idleTimeoutMs: number,
+  close: (conn: Deno.TcpConn, state: Connection) => void,
+): ReturnType<typeof setInterval> {
+  const seen = new WeakMap<Connection, { bytes: number; since: number }>();
+  const tickMs = Math.max(10, Math.min(idleTimeoutMs / 4, 1000));
+  return setInterval(() => {
+    const now = performance.now();
+    for (const [conn, state] of open) {
+      const last = seen.get(state);
+      if (last === undefined || last.bytes !== state.bytes) {
+        seen.set(state, { bytes: state.bytes, since: now });
+      } else if (now - last.since >= idleTimeoutMs) {
+        close(conn, state);
+      }
+    }
+  }, tickMs);
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AddressUnavailableError } from "./errors.ts";
+import { AddressUnavailableError, IdleTimeoutError } from "./errors.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import { type ConnectionInfo, type ConnectionSummary, serve } from "./server.ts";
 import { echoOf, pattern, readExactly, readToEnd, withServer } from "./test_util.ts";
@@ -203,4 +203,131 @@ Deno.test("server listens and echoes on IPv6 loopback", async () => {
   } finally {
     await server.shutdown({ graceMs: 0 });
   }
+});
+
+Deno.test("server serves a new client at once while 200 idle clients hold connections", async () => {
+  await withServer({}, async ({ addr }) => {
+    const idle = await Promise.all(
+      Array.from({ length: 200 }, () => Deno.connect({ hostname: "127.0.0.1", port: addr.port })),
+    );
+    try {
+      assert.deepEqual(await echoOf(addr.port, encoder.encode("hi")), encoder.encode("hi"));
+    } finally {
+      idle.forEach((conn) => conn.close());
+    }
+  });
+});
+
+Deno.test("server past maxConnections closes the extra connection at once and reports it", async () => {
+  const rejected: Deno.NetAddr[] = [];
+  let closeFirst!: () => void;
+  const firstClosed = new Promise<void>((resolve) => closeFirst = resolve);
+  await withServer({
+    maxConnections: 2,
+    onReject: (remoteAddr) => rejected.push(remoteAddr),
+    onClose: () => closeFirst(),
+  }, async ({ addr }) => {
+    const connect = () => Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    const [a, b] = await Promise.all([connect(), connect()]);
+    const extra = await connect();
+    try {
+      // Both are served, so both were accepted before the extra one.
+      for (const conn of [a, b]) {
+        await writeAll(conn, encoder.encode("x"));
+        await readExactly(conn, 1);
+      }
+      await writeAll(extra, encoder.encode("y")).catch(() => {});
+      assert.deepEqual(await readToEnd(extra).catch(() => new Uint8Array()), new Uint8Array());
+      assert.deepEqual(rejected.map((r) => r.port), [(extra.localAddr as Deno.NetAddr).port]);
+      a.close();
+      await firstClosed;
+      assert.deepEqual(await echoOf(addr.port, encoder.encode("next")), encoder.encode("next"));
+    } finally {
+      [a, b, extra].forEach(closeQuietly);
+    }
+  });
+});
+
+Deno.test("server closes a connection idle past idleTimeoutMs with IdleTimeoutError", async () => {
+  const ends: (Error | undefined)[] = [];
+  await withServer({
+    idleTimeoutMs: 100,
+    onClose: (_, { error }) => ends.push(error),
+  }, async ({ addr }) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    try {
+      await writeAll(conn, encoder.encode("once"));
+      assert.deepEqual(await readExactly(conn, 4), encoder.encode("once"));
+      assert.deepEqual(await readToEnd(conn), new Uint8Array(), "the server closed it");
+    } finally {
+      conn.close();
+    }
+  });
+  assert.equal(ends.length, 1);
+  assert.ok(ends[0] instanceof IdleTimeoutError);
+  assert.equal(ends[0].message, "idle for 0.1 s");
+});
+
+Deno.test("server keeps a connection that keeps talking past the idle timeout", async () => {
+  const ends: (Error | undefined)[] = [];
+  await withServer({
+    idleTimeoutMs: 300,
+    onClose: (_, { error }) => ends.push(error),
+  }, async ({ addr }) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    try {
+      // 15 messages 30 ms apart: 450 ms in all, never 300 ms silent.
+      for (let i = 0; i < 15; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        await writeAll(conn, encoder.encode("tick"));
+        assert.deepEqual(await readExactly(conn, 4), encoder.encode("tick"));
+      }
+      await conn.closeWrite();
+      await readToEnd(conn);
+    } finally {
+      conn.close();
+    }
+  });
+  assert.deepEqual(ends, [undefined]);
+});
+
+Deno.test("server stops reading from a client that never reads its echo", async () => {
+  let flooded = 0;
+  let floodStarted!: () => void;
+  const started = new Promise<void>((resolve) => floodStarted = resolve);
+  await withServer({
+    onData: (info, chunk) => {
+      if (info.id === 1 && (flooded += chunk.length) >= 1024 * 1024) floodStarted();
+    },
+  }, async ({ addr }) => {
+    const flooder = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    const flood = writeAll(flooder, pattern(64 * 1024 * 1024)).then(() => "done", () => "cut");
+    try {
+      await started;
+      // The flooder reads nothing, so once the socket buffers fill the server
+      // must stop reading it. Without that, 300 ms is time enough to read all 64 MiB.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.ok(flooded < 32 * 1024 * 1024, `server read ${flooded} bytes from a non-reader`);
+      assert.deepEqual(await echoOf(addr.port, encoder.encode("others")), encoder.encode("others"));
+    } finally {
+      flooder.close();
+    }
+    assert.equal(await flood, "cut");
+  });
+});
+
+Deno.test("server idle timeout also ends a client that never reads its echo", async () => {
+  const ends: (Error | undefined)[] = [];
+  await withServer({
+    idleTimeoutMs: 200,
+    onClose: (_, { error }) => ends.push(error),
+  }, async ({ addr }) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+    try {
+      await assert.rejects(() => writeAll(conn, pattern(64 * 1024 * 1024)));
+    } finally {
+      conn.close();
+    }
+  });
+  assert.ok(ends[0] instanceof IdleTimeoutError);
 });

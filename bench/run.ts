@@ -232,6 +232,7 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+const LOGGED_WORKLOADS = ["pingpong 50 × 64 B", "bulk 8 connections"];
 const results = new Map<string, number[]>(); // "workload|server" → one figure per round
 const record = (workload: string, server: string, value: number) =>
   results.set(`${workload}|${server}`, [...results.get(`${workload}|${server}`) ?? [], value]);
@@ -257,10 +258,14 @@ try {
         );
       }
     }
-    for (const name of ["pingpong 50 × 64 B", "bulk 8 connections"]) {
+    // Logging cost: quiet and log-on sockecho back to back, in alternating order.
+    const pair = round % 2 ? [running[0], running.at(-1)!] : [running.at(-1)!, running[0]];
+    for (const name of LOGGED_WORKLOADS) {
       const workload = WORKLOADS.find((w) => w.name === name)!;
-      const report = await load(running.at(-1)!.port, workload.args);
-      record(name, LOGGING.name, workload.metric(report));
+      for (const server of pair) {
+        const report = await load(server.port, workload.args);
+        record(`${name} (paired)`, server.server.name, workload.metric(report));
+      }
     }
   }
   for (const server of running.slice(0, SERVERS.length).filter((r) => r.server.holdsIdle)) {
@@ -302,9 +307,9 @@ const rows = [...WORKLOADS, { name: "idle RSS per connection", unit: "KiB", lowe
       } | ${ratios.join(" | ")} |`;
     },
   );
-const logging = ["pingpong 50 × 64 B", "bulk 8 connections"].map((name) => {
-  const quiet = cell(name, "sockecho")!;
-  const logged = cell(name, LOGGING.name)!;
+const logging = LOGGED_WORKLOADS.map((name) => {
+  const quiet = cell(`${name} (paired)`, "sockecho")!;
+  const logged = cell(`${name} (paired)`, LOGGING.name)!;
   return `| ${name} | ${fmt(quiet)} | ${fmt(logged)} | ${(logged / quiet).toFixed(2)}× |`;
 });
 const report = `# Benchmark results
@@ -329,7 +334,8 @@ byte, divided by ${IDLE_CONNECTIONS} (socat forks a process per connection: not 
 
 ## Logging cost
 
-sockecho with its log on (stdout to a pipe this script drains) against \`serve -q\`:
+sockecho with its log on (stdout to a pipe this script drains) against \`serve -q\`, run back to
+back in alternating order each round (medians of those paired runs):
 
 | workload | quiet | log on | log on / quiet |
 | --- | --- | --- | --- |
