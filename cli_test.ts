@@ -136,20 +136,30 @@ async function sockecho(...args: string[]) {
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
 
-/** Runs `command` with `input` on stdin and returns its stdout bytes. */
-async function pipeThrough(command: string, args: string[], input: Uint8Array) {
-  const child = new Deno.Command(command, {
-    args,
+/**
+ * Runs a client program (`nc`, `socat`) against a fresh `sockecho serve` with
+ * `input` on its stdin, and checks that it exits 0 having printed the echo.
+ */
+async function assertPeerGetsEcho(
+  command: string,
+  argsFor: (port: string) => string[],
+  input: Uint8Array,
+): Promise<void> {
+  const server = await startServe();
+  const peer = new Deno.Command(command, {
+    args: argsFor(server.port),
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  })
-    .spawn();
-  const writer = child.stdin.getWriter();
+  }).spawn();
+  const writer = peer.stdin.getWriter();
   await writer.write(input);
   await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  return { code, stdout, stderr: new TextDecoder().decode(stderr) };
+  const { code, stdout } = await peer.output();
+  server.child.kill("SIGINT");
+  assert.equal(await server.finish(), EXIT.ok);
+  assert.equal(code, 0);
+  assert.deepEqual(new Uint8Array(stdout), input);
 }
 
 function freePort(): number {
@@ -294,13 +304,8 @@ Deno.test({
   name: "interop: nc as client gets its bytes back from sockecho serve",
   ignore: !haveNc,
   async fn() {
-    const server = await startServe();
     const every = Uint8Array.from({ length: 256 }, (_, i) => i);
-    const { code, stdout } = await pipeThrough("nc", ["-N", "127.0.0.1", server.port], every);
-    server.child.kill("SIGINT");
-    await server.finish();
-    assert.equal(code, 0);
-    assert.deepEqual(new Uint8Array(stdout), every);
+    await assertPeerGetsEcho("nc", (port) => ["-N", "127.0.0.1", port], every);
   },
 });
 
@@ -308,17 +313,8 @@ Deno.test({
   name: "interop: socat as client gets its bytes back from sockecho serve",
   ignore: !haveSocat,
   async fn() {
-    const server = await startServe();
     const text = new TextEncoder().encode("socat says hello\n".repeat(1000));
-    const { code, stdout } = await pipeThrough(
-      "socat",
-      ["-t", "5", "-", `TCP:127.0.0.1:${server.port}`],
-      text,
-    );
-    server.child.kill("SIGINT");
-    await server.finish();
-    assert.equal(code, 0);
-    assert.deepEqual(new Uint8Array(stdout), text);
+    await assertPeerGetsEcho("socat", (port) => ["-t", "5", "-", `TCP:127.0.0.1:${port}`], text);
   },
 });
 

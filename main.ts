@@ -229,11 +229,11 @@ export async function main(args: string[], io: MainIo = consoleIo): Promise<numb
     const [command, ...rest] = args;
     switch (command) {
       case "serve":
-        return await runServe(rest, io);
+        return await runCommand(rest, SERVE_OPTIONS, SERVE_HELP, runServe, io);
       case "send":
-        return await runSend(rest, io);
+        return await runCommand(rest, SEND_OPTIONS, SEND_HELP, runSend, io);
       case "bench":
-        return await runBench(rest, io);
+        return await runCommand(rest, BENCH_OPTIONS, BENCH_HELP, runBench, io);
       case "help":
         io.out(COMMAND_HELP[rest[0]] ?? MAIN_HELP);
         return EXIT.ok;
@@ -276,15 +276,12 @@ const SERVE_OPTIONS = {
   "idle-timeout": { type: "string", short: "i", default: "0" },
   quiet: { type: "boolean", short: "q", default: false },
   "log-rate": { type: "string", default: "100" },
-  help: { type: "boolean", short: "h", default: false },
 } satisfies ParseArgsOptionsConfig;
 
-async function runServe(args: string[], io: MainIo): Promise<number> {
-  const { values, positionals } = parse(args, SERVE_OPTIONS);
-  if (values.help) {
-    io.out(SERVE_HELP);
-    return EXIT.ok;
-  }
+async function runServe(
+  { values, positionals }: Parsed<typeof SERVE_OPTIONS>,
+  io: MainIo,
+): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`serve takes no argument "${positionals[0]}"`);
   const port = parsePort(values.port, 0);
   const graceMs = parseSeconds(values.grace, "--grace", 0);
@@ -397,15 +394,12 @@ const SEND_OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
-  help: { type: "boolean", short: "h", default: false },
 } satisfies ParseArgsOptionsConfig;
 
-async function runSend(args: string[], io: MainIo): Promise<number> {
-  const { values, positionals } = parse(args, SEND_OPTIONS);
-  if (values.help) {
-    io.out(SEND_HELP);
-    return EXIT.ok;
-  }
+async function runSend(
+  { values, positionals }: Parsed<typeof SEND_OPTIONS>,
+  io: MainIo,
+): Promise<number> {
   const [hostname, text, extra] = positionals;
   if (hostname === undefined) throw new UsageError("send needs a HOST (try: sockecho send --help)");
   if (extra !== undefined) {
@@ -439,15 +433,12 @@ const BENCH_OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   json: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
 } satisfies ParseArgsOptionsConfig;
 
-async function runBench(args: string[], io: MainIo): Promise<number> {
-  const { values, positionals } = parse(args, BENCH_OPTIONS);
-  if (values.help) {
-    io.out(BENCH_HELP);
-    return EXIT.ok;
-  }
+async function runBench(
+  { values, positionals }: Parsed<typeof BENCH_OPTIONS>,
+  io: MainIo,
+): Promise<number> {
   const [hostname, extra] = positionals;
   if (hostname === undefined) {
     throw new UsageError("bench needs a HOST (try: sockecho bench --help)");
@@ -525,14 +516,34 @@ function parseWhole(text: string, flag: string): number {
   return value;
 }
 
-function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
+/** What `parseArgs` makes of a command's arguments with `options`. */
+type Parsed<T extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>
+>;
+
+/** Parses a command's arguments, answers `--help` with `help`, else runs it. */
+function runCommand<T extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: T,
+  help: string,
+  run: (parsed: Parsed<T>, io: MainIo) => Promise<number>,
+  io: MainIo,
+): Promise<number> {
+  const end = args.indexOf("--"); // after it, "--help" is a message, not a flag
+  const flags = end === -1 ? args : args.slice(0, end);
+  if (flags.includes("-h") || flags.includes("--help")) {
+    io.out(help);
+    return Promise.resolve(EXIT.ok);
+  }
+  let parsed: Parsed<T>;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
     // node:util's messages are multi-line and mention "parseArgs": keep the first line's point.
     const message = (error as Error).message.split("\n")[0].replace(/\.( To specify.*)?$/, "");
     throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1));
   }
+  return run(parsed, io);
 }
 
 function parsePort(text: string, lowest: number): number {

@@ -1,10 +1,26 @@
 import assert from "node:assert/strict";
 import { AddressUnavailableError, IdleTimeoutError } from "./errors.ts";
 import { closeQuietly, writeAll } from "./io.ts";
-import { type ConnectionInfo, type ConnectionSummary, serve } from "./server.ts";
+import {
+  type ConnectionInfo,
+  type ConnectionSummary,
+  type EchoServer,
+  serve,
+  type ServeOptions,
+} from "./server.ts";
 import { echoOf, pattern, readExactly, readToEnd, withServer } from "./test_util.ts";
 
 const encoder = new TextEncoder();
+
+/** Runs `body` against a server made with `options`; resolves with why each connection ended. */
+async function closeReasons(
+  options: ServeOptions,
+  body: (server: EchoServer) => Promise<void>,
+): Promise<(Error | undefined)[]> {
+  const reasons: (Error | undefined)[] = [];
+  await withServer({ ...options, onClose: (_, { error }) => reasons.push(error) }, body);
+  return reasons;
+}
 
 Deno.test("server echoes text byte for byte", async () => {
   await withServer({}, async ({ addr }) => {
@@ -249,11 +265,7 @@ Deno.test("server past maxConnections closes the extra connection at once and re
 });
 
 Deno.test("server closes a connection idle past idleTimeoutMs with IdleTimeoutError", async () => {
-  const ends: (Error | undefined)[] = [];
-  await withServer({
-    idleTimeoutMs: 100,
-    onClose: (_, { error }) => ends.push(error),
-  }, async ({ addr }) => {
+  const ends = await closeReasons({ idleTimeoutMs: 100 }, async ({ addr }) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
     try {
       await writeAll(conn, encoder.encode("once"));
@@ -269,11 +281,7 @@ Deno.test("server closes a connection idle past idleTimeoutMs with IdleTimeoutEr
 });
 
 Deno.test("server keeps a connection that keeps talking past the idle timeout", async () => {
-  const ends: (Error | undefined)[] = [];
-  await withServer({
-    idleTimeoutMs: 300,
-    onClose: (_, { error }) => ends.push(error),
-  }, async ({ addr }) => {
+  const ends = await closeReasons({ idleTimeoutMs: 300 }, async ({ addr }) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
     try {
       // 15 messages 30 ms apart: 450 ms in all, never 300 ms silent.
@@ -317,11 +325,7 @@ Deno.test("server stops reading from a client that never reads its echo", async 
 });
 
 Deno.test("server idle timeout also ends a client that never reads its echo", async () => {
-  const ends: (Error | undefined)[] = [];
-  await withServer({
-    idleTimeoutMs: 200,
-    onClose: (_, { error }) => ends.push(error),
-  }, async ({ addr }) => {
+  const ends = await closeReasons({ idleTimeoutMs: 200 }, async ({ addr }) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
     try {
       await assert.rejects(() => writeAll(conn, pattern(64 * 1024 * 1024)));
