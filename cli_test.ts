@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { C_CLIENT_MESSAGE } from "./client.ts";
 import { EXIT } from "./main.ts";
 import { writeAll } from "./io.ts";
-import { echoOf, readExactly, readToEnd } from "./test_util.ts";
+import { echoOf, readExactly, readToEnd, withFakeServer, withServer } from "./test_util.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
@@ -210,6 +210,52 @@ Deno.test({
       code: EXIT.usage,
       stdout: "",
       stderr: "sockecho: send needs a HOST (try: sockecho send --help)\n",
+    });
+  },
+});
+
+Deno.test({
+  name: "cli: send's timeout, early close and wrong echo exit 5, 6 and 7 with one plain line",
+  ignore: !canRun,
+  async fn() {
+    const cases: [(conn: Deno.Conn) => Promise<void>, number, RegExp][] = [
+      [async (conn) => void await readToEnd(conn), EXIT.timeout, /^timed out after 300 ms/],
+      [async (conn) => void await readExactly(conn, 21), EXIT.closedEarly, /closed the connection/],
+      [
+        async (conn) => {
+          await writeAll(conn, new Uint8Array(21));
+          await readToEnd(conn);
+        },
+        EXIT.mismatch,
+        /^echo differs from what was sent at byte 0: sent 0xe4, got 0x00$/,
+      ],
+    ];
+    for (const [peer, code, message] of cases) {
+      await withFakeServer(peer, async (port) => {
+        const sent = await sockecho("send", "127.0.0.1", "-p", String(port), "-t", "0.3");
+        assert.equal(sent.code, code);
+        assert.equal(sent.stdout, "");
+        const lines = sent.stderr.split("\n");
+        assert.deepEqual(lines.length, 2, sent.stderr); // one line and its newline
+        assert.match(lines[0].replace(/^sockecho: /, ""), message);
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: bench into a pipe prints the table only, with no progress line or colour",
+  ignore: !canRun,
+  async fn() {
+    await withServer({}, async ({ addr }) => {
+      const run = await sockecho("bench", "127.0.0.1", "-p", String(addr.port), "-d", "1.2");
+      assert.equal(run.code, EXIT.ok);
+      assert.equal(run.stderr, "");
+      assert.ok(!run.stdout.includes("\r") && !run.stdout.includes(ESC), run.stdout);
+      assert.deepEqual(
+        run.stdout.trimEnd().split("\n").map((line) => line.split(/ {2,}/)[0]),
+        ["mode", "target", "load", "round trips", "throughput", "latency ms"],
+      );
     });
   },
 });

@@ -257,3 +257,18 @@ Deno.test("main bench exits 4 when nothing listens", async () => {
     err: [`cannot connect to 127.0.0.1:${port}: connection refused`],
   });
 });
+
+Deno.test("main bench shows a progress line once a second where there is a terminal", async () => {
+  await withServer({}, async ({ addr }) => {
+    const { io, out } = recorder();
+    const status: string[] = [];
+    const code = await main(["bench", "127.0.0.1", "-p", String(addr.port), "-d", "1.5"], {
+      ...io,
+      status: (line) => status.push(line),
+    });
+    assert.equal(code, EXIT.ok);
+    assert.match(status[0], /^1 s: \d+ round trips, \d+\.\d MB echoed$/);
+    assert.equal(status.at(-1), "", "the progress line is cleared before the table");
+    assert.equal(out[0], "mode         pingpong");
+  });
+});
