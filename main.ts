@@ -573,5 +573,9 @@ if (import.meta.main) {
     event.preventDefault();
     Deno.exit(reportError(event.reason, consoleIo));
   });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    Deno.exit(reportError(event.error, consoleIo));
+  });
   Deno.exit(await main(Deno.args));
 }
