@@ -103,7 +103,8 @@ interface Running {
   server: Server;
   port: number;
   child: Deno.ChildProcess;
-  drained: Promise<unknown>;
+  /** Stops reading the server's output pipes. */
+  stopReading: () => Promise<unknown>;
 }
 
 async function start(server: Server): Promise<Running> {
@@ -122,69 +123,84 @@ async function start(server: Server): Promise<Running> {
     port = Number(text.match(new RegExp(server.ready.source, "m"))?.[1] ?? 0);
   }
   // Keep reading both pipes so a chatty server never blocks on a full pipe.
-  const drained = Promise.all([
+  const abort = new AbortController();
+  const reading = Promise.allSettled([
     (async () => {
       while (!(await lines.read()).done);
     })(),
-    other.pipeTo(new WritableStream()),
+    other.pipeTo(new WritableStream(), { signal: abort.signal }),
   ]);
-  return { server, port, child, drained };
+  const stopReading = () => {
+    abort.abort();
+    return Promise.all([lines.cancel(), reading]);
+  };
+  return { server, port, child, stopReading };
 }
 
-async function stop({ child, drained }: Running): Promise<void> {
+async function stop({ child, stopReading }: Running): Promise<void> {
+  // socat forks a child per connection; one may outlive the parent and hold
+  // its pipes open, so end the children first and never wait for the pipes' EOF.
+  await new Deno.Command("pkill", { args: ["-TERM", "-P", String(child.pid)] }).output();
   child.kill("SIGTERM");
   await child.status;
-  await drained;
+  await stopReading();
 }
 
-interface Workload {
+/** One figure read off a bench report. */
+interface Figure {
   name: string;
-  args: string[];
-  /** What to compare, from the report; higher is better unless `lowerIsBetter`. */
-  metric: (report: BenchReport) => number;
   unit: string;
+  of: (report: BenchReport) => number;
   lowerIsBetter?: boolean;
 }
 
+/** One `sockecho bench` run per server and round; it may yield several figures. */
+interface Workload {
+  args: string[];
+  figures: Figure[];
+  /** Also measured against sockecho with its log on. */
+  logged?: boolean;
+}
+
+const roundTrips = (name: string): Figure => ({
+  name,
+  unit: "round trips/s",
+  of: (r) => r.operationsPerSecond,
+});
+const megabytes = (name: string): Figure => ({
+  name,
+  unit: "MB/s",
+  of: (r) => r.megabytesPerSecond,
+});
+
 const WORKLOADS: Workload[] = [
+  { args: ["-m", "pingpong", "-c", "1", "-s", "21"], figures: [roundTrips("pingpong 1 × 21 B")] },
   {
-    name: "pingpong 1 × 21 B",
-    args: ["-m", "pingpong", "-c", "1", "-s", "21"],
-    metric: (r) => r.operationsPerSecond,
-    unit: "round trips/s",
-  },
-  {
-    name: "pingpong 50 × 64 B",
     args: ["-m", "pingpong", "-c", "50", "-s", "64"],
-    metric: (r) => r.operationsPerSecond,
-    unit: "round trips/s",
+    figures: [
+      roundTrips("pingpong 50 × 64 B"),
+      {
+        name: "pingpong 50 × 64 B p99",
+        unit: "ms",
+        of: (r) => r.latencyMs!.p99,
+        lowerIsBetter: true,
+      },
+    ],
+    logged: true,
   },
+  { args: ["-m", "bulk", "-c", "1"], figures: [megabytes("bulk 1 connection")] },
+  { args: ["-m", "bulk", "-c", "8"], figures: [megabytes("bulk 8 connections")], logged: true },
   {
-    name: "pingpong 50 × 64 B p99",
-    args: ["-m", "pingpong", "-c", "50", "-s", "64"],
-    metric: (r) => r.latencyMs!.p99,
-    unit: "ms",
-    lowerIsBetter: true,
-  },
-  {
-    name: "bulk 1 connection",
-    args: ["-m", "bulk", "-c", "1"],
-    metric: (r) => r.megabytesPerSecond,
-    unit: "MB/s",
-  },
-  {
-    name: "bulk 8 connections",
-    args: ["-m", "bulk", "-c", "8"],
-    metric: (r) => r.megabytesPerSecond,
-    unit: "MB/s",
-  },
-  {
-    name: "connect rate",
     args: ["-m", "connect", "-c", "8", "-s", "21"],
-    metric: (r) => r.operationsPerSecond,
-    unit: "connections/s",
+    figures: [{ name: "connect rate", unit: "connections/s", of: (r) => r.operationsPerSecond }],
   },
 ];
+/** Not read off a load: measured by idleBytesPerConnection. */
+const IDLE: Omit<Figure, "of"> = {
+  name: "idle RSS per connection",
+  unit: "KiB",
+  lowerIsBetter: true,
+};
 
 /** Runs `sockecho bench` on core 1 against `port`. */
 async function load(port: number, args: string[]): Promise<BenchReport> {
@@ -202,16 +218,15 @@ async function idleBytesPerConnection(running: Running, count: number): Promise<
   const conns: Deno.TcpConn[] = [];
   try {
     for (let opened = 0; opened < count; opened += 500) {
-      const batch = await Promise.all(
+      // In batches: 10,000 connects at once would overflow the listen backlog.
+      await Promise.all(
         Array.from({ length: Math.min(500, count - opened) }, async () => {
           const conn = await Deno.connect({ hostname: "127.0.0.1", port: running.port });
           conns.push(conn);
           await writeAll(conn, new Uint8Array([1]));
           await conn.read(new Uint8Array(1));
-          return conn;
         }),
       );
-      if (batch.length === 0) break;
     }
     return (await rss(running.child.pid) - before) / count;
   } finally {
@@ -232,45 +247,42 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-const LOGGED_WORKLOADS = ["pingpong 50 × 64 B", "bulk 8 connections"];
-const results = new Map<string, number[]>(); // "workload|server" → one figure per round
-const record = (workload: string, server: string, value: number) =>
-  results.set(`${workload}|${server}`, [...results.get(`${workload}|${server}`) ?? [], value]);
+const results = new Map<string, number[]>(); // "figure|server" → one value per round
+const record = (figure: string, server: string, value: number) =>
+  results.set(`${figure}|${server}`, [...results.get(`${figure}|${server}`) ?? [], value]);
 
 const running = await Promise.all([...SERVERS, LOGGING].map(start));
+const [ours, logged] = [running[0], running.at(-1)!];
 try {
   for (let round = 1; round <= ROUNDS; round++) {
     // A B A B: each round starts with a different server.
     const order = running.slice(0, SERVERS.length);
     for (let i = 1; i < round; i++) order.push(order.shift()!);
-    for (const workload of WORKLOADS.filter((w) => !w.lowerIsBetter)) {
+    for (const workload of WORKLOADS) {
       for (const server of order) {
         const report = await load(server.port, workload.args);
-        record(workload.name, server.server.name, workload.metric(report));
-        const p99 = WORKLOADS.find((w) =>
-          w.lowerIsBetter && w.args.join() === workload.args.join()
-        );
-        if (p99) record(p99.name, server.server.name, p99.metric(report));
-        console.error(
-          `round ${round}: ${workload.name} ${server.server.name}: ${
-            workload.metric(report).toFixed(1)
-          } ${workload.unit}`,
-        );
+        for (const { name, unit, of } of workload.figures) {
+          record(name, server.server.name, of(report));
+          console.error(
+            `round ${round}: ${name} ${server.server.name}: ${of(report).toFixed(1)} ${unit}`,
+          );
+        }
       }
-    }
-    // Logging cost: quiet and log-on sockecho back to back, in alternating order.
-    const pair = round % 2 ? [running[0], running.at(-1)!] : [running.at(-1)!, running[0]];
-    for (const name of LOGGED_WORKLOADS) {
-      const workload = WORKLOADS.find((w) => w.name === name)!;
-      for (const server of pair) {
-        const report = await load(server.port, workload.args);
-        record(`${name} (paired)`, server.server.name, workload.metric(report));
+      if (!workload.logged) continue;
+      // Logging cost: quiet and log-on sockecho back to back, in alternating order.
+      const [headline] = workload.figures;
+      for (const server of round % 2 ? [ours, logged] : [logged, ours]) {
+        record(
+          `${headline.name} (paired)`,
+          server.server.name,
+          headline.of(await load(server.port, workload.args)),
+        );
       }
     }
   }
   for (const server of running.slice(0, SERVERS.length).filter((r) => r.server.holdsIdle)) {
     const perConnection = await idleBytesPerConnection(server, IDLE_CONNECTIONS);
-    record("idle RSS per connection", server.server.name, perConnection / 1024);
+    record(IDLE.name, server.server.name, perConnection / 1024);
   }
 } finally {
   await Promise.all(running.map(stop));
@@ -292,7 +304,7 @@ const fmt = (value: number | undefined) =>
     : value >= 100
     ? Math.round(value).toLocaleString("en-US")
     : value.toFixed(3);
-const rows = [...WORKLOADS, { name: "idle RSS per connection", unit: "KiB", lowerIsBetter: true }]
+const rows = [...WORKLOADS.flatMap((w) => w.figures), IDLE]
   .map(
     ({ name, unit, lowerIsBetter }) => {
       const ours = cell(name, "sockecho");
@@ -307,10 +319,10 @@ const rows = [...WORKLOADS, { name: "idle RSS per connection", unit: "KiB", lowe
       } | ${ratios.join(" | ")} |`;
     },
   );
-const logging = LOGGED_WORKLOADS.map((name) => {
+const logging = WORKLOADS.filter((w) => w.logged).map(({ figures: [{ name }] }) => {
   const quiet = cell(`${name} (paired)`, "sockecho")!;
-  const logged = cell(`${name} (paired)`, LOGGING.name)!;
-  return `| ${name} | ${fmt(quiet)} | ${fmt(logged)} | ${(logged / quiet).toFixed(2)}× |`;
+  const withLog = cell(`${name} (paired)`, LOGGING.name)!;
+  return `| ${name} | ${fmt(quiet)} | ${fmt(withLog)} | ${(withLog / quiet).toFixed(2)}× |`;
 });
 const report = `# Benchmark results
 
