@@ -171,9 +171,13 @@ function splitShare(share: LoadShare, parts: number): LoadShare[] {
 }
 
 function summarize(parts: Float64Array[]): LatencySummary | null {
-  const sorted = new Float64Array(parts.reduce((sum, p) => sum + p.length, 0));
-  parts.reduce((at, part) => (sorted.set(part, at), at + part.length), 0);
+  const sorted = new Float64Array(parts.reduce((sum, part) => sum + part.length, 0));
   if (sorted.length === 0) return null;
+  let filled = 0;
+  for (const part of parts) {
+    sorted.set(part, filled);
+    filled += part.length;
+  }
   sorted.sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   return { min: sorted[0], p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1)! };

@@ -285,10 +285,9 @@ async function runServe(
   if (positionals.length > 0) throw new UsageError(`serve takes no argument "${positionals[0]}"`);
   const port = parsePort(values.port, 0);
   const graceMs = parseSeconds(values.grace, "--grace", 0);
-  const maxConnections = parseNumber(values["max-connections"], "--max-connections", 0) ||
-    Infinity;
+  const maxConnections = parseWhole(values["max-connections"], "--max-connections", 0) || Infinity;
   const idleTimeoutMs = parseSeconds(values["idle-timeout"], "--idle-timeout", 0);
-  const linesPerSecond = parseNumber(values["log-rate"], "--log-rate", 1);
+  const linesPerSecond = parseWhole(values["log-rate"], "--log-rate");
   const log = new RateLimitedLog(io.out, linesPerSecond);
   const line = values.quiet ? () => {} : (make: () => string) => log.line(make);
   let acceptFailing = false;
@@ -335,8 +334,7 @@ async function runServe(
   io.out(`Listening on ${formatAddress(server.addr)}`);
   const flushing = setInterval(() => log.flush(), 1000);
   try {
-    const forced = await stopRequested(io);
-    if (forced) return EXIT.interrupted;
+    await stopRequested(io);
     io.err(
       `stopping: no new connections; ${server.activeConnections} open, ${
         graceMs / 1000
@@ -366,12 +364,12 @@ function describeEnd(error: Error): string {
  * Resolves when serving should stop: on `io.stop`, or on the first SIGINT or
  * SIGTERM. A second SIGINT exits the process at once with code 130.
  */
-function stopRequested(io: MainIo): Promise<boolean> {
+function stopRequested(io: MainIo): Promise<void> {
   const { stop } = io;
   if (stop) {
     return new Promise((resolve) => {
-      if (stop.aborted) resolve(false);
-      stop.addEventListener("abort", () => resolve(false), { once: true });
+      if (stop.aborted) resolve();
+      stop.addEventListener("abort", () => resolve(), { once: true });
     });
   }
   return new Promise((resolve) => {
@@ -379,7 +377,7 @@ function stopRequested(io: MainIo): Promise<boolean> {
     const onSignal = () => {
       if (++signals === 1) {
         Deno.removeSignalListener("SIGTERM", onSignal);
-        resolve(false);
+        resolve();
       } else {
         io.err("second interrupt: exiting at once");
         Deno.exit(EXIT.interrupted);
@@ -508,10 +506,12 @@ function formatReport(report: BenchReport): string[] {
   ];
 }
 
-function parseWhole(text: string, flag: string): number {
+function parseWhole(text: string, flag: string, lowest = 1): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value < 1) {
-    throw new UsageError(`invalid ${flag} "${text}": expected a whole number of at least 1`);
+  if (!/^\d+$/.test(text) || value < lowest) {
+    throw new UsageError(
+      `invalid ${flag} "${text}": expected a whole number of at least ${lowest}`,
+    );
   }
   return value;
 }

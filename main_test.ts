@@ -33,7 +33,15 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
     [["serve", "-p", "65536"], 'invalid port "65536": expected a whole number from 0 to 65535'],
     [["serve", "extra"], 'serve takes no argument "extra"'],
     [["serve", "--grace", "soon"], 'invalid --grace "soon": expected a number of at least 0'],
-    [["serve", "-m", "many"], 'invalid --max-connections "many": expected a number of at least 0'],
+    [
+      ["serve", "-m", "many"],
+      'invalid --max-connections "many": expected a whole number of at least 0',
+    ],
+    [
+      ["serve", "-m", "1.5"],
+      'invalid --max-connections "1.5": expected a whole number of at least 0',
+    ],
+    [["serve", "--log-rate", "0"], 'invalid --log-rate "0": expected a whole number of at least 1'],
     [["serve", "-i", ""], 'invalid --idle-timeout "": expected a number of at least 0'],
     [["send"], "send needs a HOST (try: sockecho send --help)"],
     [["send", "h", "m", "x"], "send takes HOST and one MESSAGE; quote a message with spaces"],
