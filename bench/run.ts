@@ -11,7 +11,10 @@
  * @example
  * ```sh
  * deno task bench --rounds 3 --seconds 5
+ * deno task bench --rounds 1 --seconds 1 --idle 200 --out bench/try.md  # a quick check
  * ```
+ *
+ * `--out` must lie under `bench/`: the task may write nowhere else.
  *
  * @module
  */
@@ -202,14 +205,19 @@ const IDLE: Omit<Figure, "of"> = {
   lowerIsBetter: true,
 };
 
-/** Runs `sockecho bench` on core 1 against `port`. */
-async function load(port: number, args: string[]): Promise<BenchReport> {
+/**
+ * Runs `sockecho bench` on core 1 against `port`. A failed run (a server
+ * that stalls, closes early or echoes wrong bytes) is logged with `label` and
+ * yields undefined: one peer's failure must not end the whole comparison.
+ */
+async function load(port: number, args: string[], label: string): Promise<BenchReport | undefined> {
   const [command, ...argv] = onCore(1, [Deno.execPath(), "run", "-N", MAIN, "bench", "127.0.0.1"]);
   const { code, stdout, stderr } = await new Deno.Command(command, {
     args: [...argv, "-p", String(port), "-d", SECONDS, "--json", ...args],
   }).output();
-  if (code !== 0) throw new Error(`bench failed: ${new TextDecoder().decode(stderr)}`);
-  return JSON.parse(new TextDecoder().decode(stdout));
+  if (code === 0) return JSON.parse(new TextDecoder().decode(stdout));
+  console.error(`${label}: failed (exit ${code}): ${new TextDecoder().decode(stderr).trim()}`);
+  return undefined;
 }
 
 /** Server RSS per connection with `count` idle connections, each having echoed one byte. */
@@ -247,7 +255,8 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-const results = new Map<string, number[]>(); // "figure|server" → one value per round
+// "figure|server" → one value per round; NaN for a round whose run failed.
+const results = new Map<string, number[]>();
 const record = (figure: string, server: string, value: number) =>
   results.set(`${figure}|${server}`, [...results.get(`${figure}|${server}`) ?? [], value]);
 
@@ -260,23 +269,25 @@ try {
     for (let i = 1; i < round; i++) order.push(order.shift()!);
     for (const workload of WORKLOADS) {
       for (const server of order) {
-        const report = await load(server.port, workload.args);
+        const label = `round ${round}: ${workload.figures[0].name} ${server.server.name}`;
+        const report = await load(server.port, workload.args, label);
         for (const { name, unit, of } of workload.figures) {
-          record(name, server.server.name, of(report));
-          console.error(
-            `round ${round}: ${name} ${server.server.name}: ${of(report).toFixed(1)} ${unit}`,
-          );
+          const value = report ? of(report) : NaN;
+          record(name, server.server.name, value);
+          if (report) {
+            console.error(
+              `round ${round}: ${name} ${server.server.name}: ${value.toFixed(1)} ${unit}`,
+            );
+          }
         }
       }
       if (!workload.logged) continue;
       // Logging cost: quiet and log-on sockecho back to back, in alternating order.
       const [headline] = workload.figures;
       for (const server of round % 2 ? [ours, logged] : [logged, ours]) {
-        record(
-          `${headline.name} (paired)`,
-          server.server.name,
-          headline.of(await load(server.port, workload.args)),
-        );
+        const name = `${headline.name} (paired)`;
+        const report = await load(server.port, workload.args, `round ${round}: ${name}`);
+        record(name, server.server.name, report ? headline.of(report) : NaN);
       }
     }
   }
@@ -294,9 +305,11 @@ const cpu = new TextDecoder().decode(cpuinfo.stdout).match(/^model name\s*:\s*(.
   "unknown";
 const names = SERVERS.map((s) => s.name);
 const peers = names.slice(1);
-const cell = (workload: string, server: string) => {
-  const values = results.get(`${workload}|${server}`);
-  return values ? median(values) : undefined;
+const runsOf = (figure: string, server: string) => results.get(`${figure}|${server}`) ?? [];
+/** The median of the runs that succeeded; undefined when none did. */
+const cell = (figure: string, server: string) => {
+  const succeeded = runsOf(figure, server).filter((value) => !Number.isNaN(value));
+  return succeeded.length > 0 ? median(succeeded) : undefined;
 };
 const fmt = (value: number | undefined) =>
   value === undefined
@@ -304,25 +317,31 @@ const fmt = (value: number | undefined) =>
     : value >= 100
     ? Math.round(value).toLocaleString("en-US")
     : value.toFixed(3);
+/** A table cell: the median, and how many runs failed if any did. */
+const shown = (figure: string, server: string) => {
+  const runs = runsOf(figure, server);
+  const failed = runs.filter(Number.isNaN).length;
+  return failed === 0
+    ? fmt(cell(figure, server))
+    : `${failed === runs.length ? "failed" : fmt(cell(figure, server))} ` +
+      `(${failed} of ${runs.length} runs failed)`;
+};
+const ratio = (ours: number | undefined, theirs: number | undefined) =>
+  ours === undefined || theirs === undefined ? "n/a" : `${(ours / theirs).toFixed(2)}×`;
 const rows = [...WORKLOADS.flatMap((w) => w.figures), IDLE]
   .map(
     ({ name, unit, lowerIsBetter }) => {
-      const ours = cell(name, "sockecho");
-      const ratios = peers.map((peer) => {
-        const theirs = cell(name, peer);
-        return ours === undefined || theirs === undefined
-          ? "n/a"
-          : `${(ours / theirs).toFixed(2)}×`;
-      });
+      const ratios = peers.map((peer) => ratio(cell(name, "sockecho"), cell(name, peer)));
       return `| ${name} | ${unit}${lowerIsBetter ? " (lower is better)" : ""} | ${
-        names.map((n) => fmt(cell(name, n))).join(" | ")
+        names.map((n) => shown(name, n)).join(" | ")
       } | ${ratios.join(" | ")} |`;
     },
   );
 const logging = WORKLOADS.filter((w) => w.logged).map(({ figures: [{ name }] }) => {
-  const quiet = cell(`${name} (paired)`, "sockecho")!;
-  const withLog = cell(`${name} (paired)`, LOGGING.name)!;
-  return `| ${name} | ${fmt(quiet)} | ${fmt(withLog)} | ${(withLog / quiet).toFixed(2)}× |`;
+  const paired = `${name} (paired)`;
+  return `| ${name} | ${shown(paired, "sockecho")} | ${shown(paired, LOGGING.name)} | ${
+    ratio(cell(paired, LOGGING.name), cell(paired, "sockecho"))
+  } |`;
 });
 const report = `# Benchmark results
 
@@ -341,7 +360,13 @@ Medians of ${ROUNDS} rounds, servers alternating within each round; ratio = sock
 | --- | --- | ${names.map(() => "---").join(" | ")} | ${peers.map(() => "---").join(" | ")} |
 ${rows.join("\n")}
 
-Idle memory: growth of the server's RSS with ${IDLE_CONNECTIONS} connections open, each having echoed one
+${
+  [...results.values()].some((runs) => runs.some(Number.isNaN))
+    ? "A failed run is one where `sockecho bench` exited non-zero (the script's stderr says why: " +
+      "a server that stalled, closed early or echoed wrong bytes); such a cell's median is of " +
+      "the runs that succeeded.\n\n"
+    : ""
+}Idle memory: growth of the server's RSS with ${IDLE_CONNECTIONS} connections open, each having echoed one
 byte, divided by ${IDLE_CONNECTIONS} (socat forks a process per connection: not measured).
 
 ## Logging cost
