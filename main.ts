@@ -149,9 +149,10 @@ Options:
   -m, --mode MODE          pingpong, bulk or connect                  [pingpong]
   -c, --connections N      connections kept busy at once                [1]
   -s, --size BYTES         bytes per message (per write in bulk)        [64; bulk 65536]
-  -d, --duration SECONDS   how long to run                              [5]
+  -d, --duration SECONDS   how long to run                              [5; ${BENCH_MAX_SECONDS} with -n]
   -n, --count N            stop after N messages in all (round trips,
-                           connections, or bulk writes), if sooner
+                           connections, or bulk writes), or at the
+                           duration if that comes first
   -w, --workers N          spread connections over N worker threads     [1]
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
       --json               print the report as JSON
@@ -448,10 +449,13 @@ async function runBench(
   }
   const connections = parseWhole(values.connections, "--connections");
   const count = values.count === undefined ? undefined : parseWhole(values.count, "--count");
-  const durationMs = values.duration === undefined && count !== undefined
-    ? undefined
-    : parseSeconds(values.duration ?? "5", "--duration", 0.001);
-  if (!values.force && (durationMs ?? 0) > BENCH_MAX_SECONDS * 1000) {
+  // A counted run still stops by itself: at the count, or at the cap if that comes first.
+  const durationMs = parseSeconds(
+    values.duration ?? (count === undefined ? "5" : String(BENCH_MAX_SECONDS)),
+    "--duration",
+    0.001,
+  );
+  if (!values.force && durationMs > BENCH_MAX_SECONDS * 1000) {
     throw new UsageError(`--duration over ${BENCH_MAX_SECONDS} s needs --force`);
   }
   if (!values.force && connections > BENCH_MAX_CONNECTIONS) {
@@ -474,6 +478,12 @@ async function runBench(
         )),
   });
   io.status?.("");
+  if (count !== undefined && report.operations < count) {
+    io.err(
+      `the ${durationMs / 1000} s duration ended the run after ${report.operations} of ` +
+        `--count ${count} ${unitOf(mode)}`,
+    );
+  }
   if (values.json) io.out(JSON.stringify(report, null, 2));
   else formatReport(report).forEach((line) => io.out(line));
   return EXIT.ok;

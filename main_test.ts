@@ -255,6 +255,20 @@ Deno.test("main bench prints a summary table, or JSON with --json", async () => 
   });
 });
 
+Deno.test("main bench says so when the duration ends a counted run first", async () => {
+  await withServer({}, async ({ addr }) => {
+    const port = String(addr.port);
+    const args = ["bench", "127.0.0.1", "-p", port, "-n", "1000000000", "-d", "0.2"];
+    const { code, out, err } = await run(args);
+    assert.equal(code, EXIT.ok);
+    const [, done] = out[3].match(/^round trips {2}([\d,]+) /)!;
+    assert.deepEqual(err, [
+      `the 0.2 s duration ended the run after ${done.replaceAll(",", "")} of ` +
+      "--count 1000000000 round trips",
+    ]);
+  });
+});
+
 Deno.test("main bench exits 4 when nothing listens", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = String(listener.addr.port);
