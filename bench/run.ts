@@ -321,10 +321,8 @@ const fmt = (value: number | undefined) =>
 const shown = (figure: string, server: string) => {
   const runs = runsOf(figure, server);
   const failed = runs.filter(Number.isNaN).length;
-  return failed === 0
-    ? fmt(cell(figure, server))
-    : `${failed === runs.length ? "failed" : fmt(cell(figure, server))} ` +
-      `(${failed} of ${runs.length} runs failed)`;
+  const value = failed > 0 && failed === runs.length ? "failed" : fmt(cell(figure, server));
+  return failed === 0 ? value : `${value} (${failed} of ${runs.length} runs failed)`;
 };
 const ratio = (ours: number | undefined, theirs: number | undefined) =>
   ours === undefined || theirs === undefined ? "n/a" : `${(ours / theirs).toFixed(2)}×`;
