@@ -20,7 +20,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { BenchReport } from "../bench.ts";
+import type { BenchReport } from "./bench.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 
 const { values: flags } = parseArgs({

@@ -1,5 +1,5 @@
 /**
- * The load engine of `bench.ts`: opens connections and drives one workload
+ * The load engine of `bench/bench.ts`: opens connections and drives one workload
  * over them, verifying every echoed byte.
  *
  * Everything lives inside {@linkcode loadEngine} and it imports nothing, on
@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * import { Buffer } from "node:buffer";
- * import { loadEngine } from "./bench_load.ts";
+ * import { loadEngine } from "./load.ts";
  *
  * const { runShare } = loadEngine(Buffer.compare);
  * const result = await runShare({

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { bench } from "./bench.ts";
-import { ClosedEarlyError, MismatchError, TimeoutError } from "./errors.ts";
-import { writeAll } from "./io.ts";
-import { readToEnd, withFakeServer, withServer } from "./test_util.ts";
+import { ClosedEarlyError, MismatchError, TimeoutError } from "../errors.ts";
+import { writeAll } from "../io.ts";
+import { readToEnd, withFakeServer, withServer } from "../test_util.ts";
 
 Deno.test("bench pingpong completes exactly the counted round trips, all verified", async () => {
   let echoed = 0;

@@ -30,11 +30,11 @@ import {
   type LoadShare,
   type ShareResult,
   workerSource,
-} from "./bench_load.ts";
-import { ClosedEarlyError, ConnectError, MismatchError, TimeoutError } from "./errors.ts";
-import { formatAddress } from "./format.ts";
-import { resolveHost } from "./resolve.ts";
-import { DEFAULT_PORT } from "./server.ts";
+} from "./load.ts";
+import { ClosedEarlyError, ConnectError, MismatchError, TimeoutError } from "../errors.ts";
+import { formatAddress } from "../format.ts";
+import { resolveHost } from "../resolve.ts";
+import { DEFAULT_PORT } from "../server.ts";
 
 export type { BenchMode, BenchProgress };
 

@@ -1,0 +1,59 @@
+/**
+ * Where the command line writes: {@linkcode MainIo}, and the console
+ * implementation the program uses. Tests pass their own recorder.
+ *
+ * @example
+ * ```ts
+ * import { consoleIo } from "./io.ts";
+ *
+ * consoleIo.out("Listening on 127.0.0.1:4321");
+ * consoleIo.err("cannot listen on 127.0.0.1:4321: address already in use");
+ * ```
+ *
+ * @module
+ */
+
+/** Where the command line writes; tests pass their own. */
+export interface MainIo {
+  /** Writes one line to standard output. */
+  out(line: string): void;
+  /** Writes one error or notice line to standard error, after "sockecho: ". */
+  err(message: string): void;
+  /** Shows a transient status line (bench progress); absent when stdout is not a terminal. */
+  status?(line: string): void;
+  /**
+   * Stops `serve` like Ctrl+C when aborted. Without it, `serve` listens for
+   * SIGINT and SIGTERM, and a second SIGINT exits at once.
+   */
+  stop?: AbortSignal;
+}
+
+const encoder = new TextEncoder();
+
+/** Standard output and error; `status` only when stdout is a terminal. */
+export const consoleIo: MainIo = {
+  out(line) {
+    writeSafely(() => console.log("%s", line));
+  },
+  ...Deno.stdout.isTerminal() && {
+    status(line: string) {
+      // Carriage return and erase-line: the status line rewrites itself in place.
+      writeSafely(() => Deno.stdout.writeSync(encoder.encode(`\r\x1b[2K${line}`)));
+    },
+  },
+  err(message) {
+    // %c styling is dropped by Deno itself when stderr is not a terminal or NO_COLOR is set.
+    writeSafely(() =>
+      console.error("%csockecho:%c %s", "color: red; font-weight: bold", "", message)
+    );
+  },
+};
+
+/** Writes, ignoring a closed pipe: `sockecho serve | head` must not crash the server. */
+function writeSafely(write: () => void): void {
+  try {
+    write();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * `sockecho bench`: loads an echo server and prints what it measured, as a
+ * table or as JSON, with a live progress line on a terminal.
+ *
+ * @example
+ * ```ts
+ * import { runCommand } from "../cli/command.ts";
+ * import { consoleIo } from "../cli/io.ts";
+ * import { benchCommand } from "./bench.ts";
+ *
+ * await runCommand(benchCommand, ["127.0.0.1", "-c", "8", "-d", "2"], consoleIo);
+ * ```
+ *
+ * @module
+ */
+
+import type { ParseArgsOptionsConfig } from "node:util";
+import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "../bench/bench.ts";
+import { type Parsed, parsePort, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
+import type { Command } from "../cli/command.ts";
+import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
+import type { MainIo } from "../cli/io.ts";
+import { DEFAULT_PORT } from "../server.ts";
+
+/** Longest load `bench` runs without --force, in seconds. */
+const BENCH_MAX_SECONDS = 60;
+/** Most connections `bench` opens without --force. */
+const BENCH_MAX_CONNECTIONS = 10_000;
+
+const OPTIONS = {
+  mode: { type: "string", short: "m", default: "pingpong" },
+  connections: { type: "string", short: "c", default: "1" },
+  size: { type: "string", short: "s" },
+  duration: { type: "string", short: "d" },
+  count: { type: "string", short: "n" },
+  workers: { type: "string", short: "w", default: "1" },
+  port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
+  json: { type: "boolean", default: false },
+  force: { type: "boolean", default: false },
+} satisfies ParseArgsOptionsConfig;
+
+const HELP = `Usage: sockecho bench HOST [options]
+
+Loads an echo server and reports round trips/s, MB/s, connections/s and latency
+(min/p50/p90/p99/max). Every echoed byte is verified; a mismatch is an error.
+Modes: pingpong (send a message, wait for its whole echo, repeat), bulk (stream
+while reading the echo back), connect (connect, one echo, close, repeat).
+
+Options:
+  -m, --mode MODE          pingpong, bulk or connect                  [pingpong]
+  -c, --connections N      connections kept busy at once                [1]
+  -s, --size BYTES         bytes per message (per write in bulk)        [64; bulk 65536]
+  -d, --duration SECONDS   how long to run                              [5; ${BENCH_MAX_SECONDS} with -n]
+  -n, --count N            stop after N messages in all (round trips,
+                           connections, or bulk writes), or at the
+                           duration if that comes first
+  -w, --workers N          spread connections over N worker threads     [1]
+  -p, --port PORT          server port                                  [${DEFAULT_PORT}]
+      --json               print the report as JSON
+      --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
+  -h, --help               this text
+
+A live progress line is shown once a second when stdout is a terminal.
+
+Exit codes:
+${EXIT_CODE_HELP}`;
+
+/** The `bench` command. */
+export const benchCommand: Command<typeof OPTIONS> = {
+  name: "bench",
+  synopsis: "bench HOST [options]",
+  summary: "measure an echo server: round trips, MB/s, latency",
+  options: OPTIONS,
+  help: HELP,
+  run: runBench,
+};
+
+async function runBench(
+  { values, positionals }: Parsed<typeof OPTIONS>,
+  io: MainIo,
+): Promise<number> {
+  const [hostname, extra] = positionals;
+  if (hostname === undefined) {
+    throw new UsageError("bench needs a HOST (try: sockecho bench --help)");
+  }
+  if (extra !== undefined) throw new UsageError(`bench takes one HOST, not "${extra}"`);
+  const mode = values.mode as BenchMode;
+  if (!BENCH_MODES.includes(mode)) {
+    throw new UsageError(`invalid --mode "${values.mode}": expected ${BENCH_MODES.join(", ")}`);
+  }
+  const connections = parseWhole(values.connections, "--connections");
+  const count = values.count === undefined ? undefined : parseWhole(values.count, "--count");
+  // A counted run still stops by itself: at the count, or at the cap if that comes first.
+  const durationMs = parseSeconds(
+    values.duration ?? (count === undefined ? "5" : String(BENCH_MAX_SECONDS)),
+    "--duration",
+    0.001,
+  );
+  if (!values.force && durationMs > BENCH_MAX_SECONDS * 1000) {
+    throw new UsageError(`--duration over ${BENCH_MAX_SECONDS} s needs --force`);
+  }
+  if (!values.force && connections > BENCH_MAX_CONNECTIONS) {
+    throw new UsageError(`more than ${BENCH_MAX_CONNECTIONS} connections needs --force`);
+  }
+  const report = await bench({
+    hostname,
+    port: parsePort(values.port, 1),
+    mode,
+    connections,
+    size: values.size === undefined ? undefined : parseWhole(values.size, "--size"),
+    durationMs,
+    count,
+    workers: parseWhole(values.workers, "--workers"),
+    onProgress: io.status &&
+      (({ elapsedMs, operations, bytes }) =>
+        io.status!(
+          `${(elapsedMs / 1000).toFixed(0)} s: ${operations} ${unitOf(mode)}, ` +
+            `${(bytes / 1e6).toFixed(1)} MB echoed`,
+        )),
+  });
+  io.status?.("");
+  if (count !== undefined && report.operations < count) {
+    io.err(
+      `the ${durationMs / 1000} s duration ended the run after ${report.operations} of ` +
+        `--count ${count} ${unitOf(mode)}`,
+    );
+  }
+  if (values.json) io.out(JSON.stringify(report, null, 2));
+  else formatReport(report).forEach((line) => io.out(line));
+  return EXIT.ok;
+}
+
+function unitOf(mode: BenchMode): string {
+  return { pingpong: "round trips", bulk: "writes", connect: "connections" }[mode];
+}
+
+/** The end-of-run table. */
+function formatReport(report: BenchReport): string[] {
+  const { mode, latencyMs: latency } = report;
+  const rate = Math.round(report.operationsPerSecond).toLocaleString("en-US");
+  const ms = (value: number) => value.toFixed(3);
+  return [
+    `mode         ${mode}`,
+    `target       ${report.target}`,
+    `load         ${report.connections} connections × ${report.size} B, ` +
+    `${report.workers} worker${report.workers > 1 ? "s" : ""}, ${
+      (report.elapsedMs / 1000).toFixed(2)
+    } s`,
+    `${unitOf(mode).padEnd(13)}${report.operations.toLocaleString("en-US")} (${rate}/s)`,
+    `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
+    ...latency
+      ? [
+        `latency ms   min ${ms(latency.min)}  p50 ${ms(latency.p50)}  p90 ${ms(latency.p90)}  ` +
+        `p99 ${ms(latency.p99)}  max ${ms(latency.max)}`,
+      ]
+      : [],
+  ];
+}
