@@ -68,6 +68,12 @@ export class BindPermissionError extends SockechoError {}
 /** The address is not one of this machine's (it cannot be bound). */
 export class AddressUnavailableError extends SockechoError {}
 
+/**
+ * Deno refused an operation for want of a permission flag; the message names
+ * the flag to add (e.g. `-N`, `-R=cert.pem`).
+ */
+export class MissingPermissionError extends SockechoError {}
+
 /** Describes an OS error in a few words, e.g. "connection refused". */
 export function describeOsError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";

@@ -40,6 +40,8 @@ export const EXIT = {
   addressInUse: 8,
   bindPermission: 9,
   addressUnavailable: 10,
+  // 11 and 12 are kept for TLS (verification failed; the peer does not speak TLS), 13 for a
+  // missing Deno permission, 14 for a missed bench threshold, 15 to 19 for `check` verdicts.
   interrupted: 130,
 } as const;
 
