@@ -74,6 +74,9 @@ export class AddressUnavailableError extends SockechoError {}
  */
 export class MissingPermissionError extends SockechoError {}
 
+/** A bench run finished but missed one of its `--expect` thresholds. */
+export class ThresholdError extends SockechoError {}
+
 /** Describes an OS error in a few words, e.g. "connection refused". */
 export function describeOsError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";

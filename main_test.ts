@@ -235,7 +235,10 @@ Deno.test("main bench prints a summary table, or JSON with --json", async () => 
       "mode         pingpong",
       `target       127.0.0.1:${port}`,
     ]);
-    assert.match(table.out[2], /^load {9}2 connections × 64 B, 1 worker, \d+\.\d\d s$/);
+    assert.match(
+      table.out[2],
+      /^load {9}2 connections × 64 B, 1 worker, \d+\.\d\d s after a 1 s warm-up$/,
+    );
     assert.match(table.out[3], /^round trips {2}20 \([\d,]+\/s\)$/);
     assert.match(table.out[5], /^latency ms {3}min \d+\.\d{3} {2}p50 .* max \d+\.\d{3}$/);
     const json = await run([

@@ -22,6 +22,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { LatencyHistogram, type LatencySummary } from "./latency.ts";
 import {
   type BenchMode,
   type BenchProgress,
@@ -36,7 +37,7 @@ import { formatAddress } from "../format.ts";
 import { resolveHost } from "../resolve.ts";
 import { DEFAULT_PORT } from "../server.ts";
 
-export type { BenchMode, BenchProgress };
+export type { BenchMode, BenchProgress, LatencySummary };
 
 /** The workloads {@linkcode bench} can generate. */
 export const BENCH_MODES: readonly BenchMode[] = ["pingpong", "bulk", "connect"];
@@ -59,6 +60,15 @@ export interface BenchOptions {
   count?: number;
   /** Worker threads to spread the connections over; 1 runs in this thread. @default {1} */
   workers?: number;
+  /** Run this long before measuring; nothing in it is counted. @default {0} */
+  warmupMs?: number;
+  /**
+   * Round trips (pingpong) or connections (connect) per second in all, sent on
+   * a fixed schedule (open model); latency then counts from when each was
+   * due, so a server that stalls shows in the tail. Not for bulk.
+   * @default {unset: each connection sends again as soon as its echo is back}
+   */
+  rate?: number;
   /**
    * How long a load may run past its duration (or past 60 s when only
    * `count` bounds it) before it is cut and reported as a timeout.
@@ -67,15 +77,6 @@ export interface BenchOptions {
   overrunMs?: number;
   /** Called about once a second with the totals so far. */
   onProgress?: (progress: BenchProgress) => void;
-}
-
-/** Latency percentiles in ms. */
-export interface LatencySummary {
-  min: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
 }
 
 /** What {@linkcode bench} measured. */
@@ -97,6 +98,10 @@ export interface BenchReport {
   megabytesPerSecond: number;
   /** Per round trip, or per connect-echo-close; null for bulk. */
   latencyMs: LatencySummary | null;
+  /** The warm-up run before the measured time, in ms. */
+  warmupMs: number;
+  /** The rate asked for (per second) and how far the run fell short of it; null without one. */
+  rate: { offered: number; achieved: number; shortfallPercent: number } | null;
 }
 
 /**
@@ -122,6 +127,9 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const mode = options.mode ?? "pingpong";
   const connections = options.connections ?? 1;
   const workers = Math.max(1, Math.min(options.workers ?? 1, connections));
+  if (options.rate !== undefined && mode === "bulk") {
+    throw new RangeError("a rate applies to pingpong and connect, not bulk");
+  }
   const [address] = await resolveHost(options.hostname);
   const share: LoadShare = {
     mode,
@@ -131,13 +139,20 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     size: options.size ?? (mode === "bulk" ? 65536 : 64),
     durationMs: options.durationMs ?? (options.count === undefined ? 5000 : undefined),
     count: options.count,
+    warmupMs: options.warmupMs ?? 0,
+    rate: options.rate,
     overrunMs: options.overrunMs ?? 5000,
   };
   const shares = splitShare(share, workers);
-  let results: ShareResult[];
+  let results: ShareResult<LatencyHistogram>[];
   try {
     results = workers === 1
-      ? [await loadEngine(Buffer.compare).runShare(shares[0], options.onProgress)]
+      ? [
+        await loadEngine(Buffer.compare, () => new LatencyHistogram()).runShare(
+          shares[0],
+          options.onProgress,
+        ),
+      ]
       : await runInWorkers(shares, options.onProgress);
   } catch (error) {
     throw typedError(error as LoadFailure);
@@ -145,6 +160,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
   const operations = results.reduce((sum, r) => sum + r.operations, 0);
   const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
+  const operationsPerSecond = operations / (elapsedMs / 1000);
   return {
     mode,
     target: formatAddress(share),
@@ -154,9 +170,15 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     elapsedMs,
     operations,
     bytes,
-    operationsPerSecond: operations / (elapsedMs / 1000),
+    operationsPerSecond,
     megabytesPerSecond: bytes / 1e6 / (elapsedMs / 1000),
-    latencyMs: mode === "bulk" ? null : summarize(results.map((r) => r.latencies)),
+    latencyMs: mode === "bulk" ? null : mergeLatencies(results).summary(),
+    warmupMs: share.warmupMs,
+    rate: share.rate === undefined ? null : {
+      offered: share.rate,
+      achieved: operationsPerSecond,
+      shortfallPercent: Math.max(0, 100 * (1 - operationsPerSecond / share.rate)),
+    },
   };
 }
 
@@ -167,42 +189,43 @@ function splitShare(share: LoadShare, parts: number): LoadShare[] {
     ...share,
     connections: split(share.connections, i),
     count: share.count === undefined ? undefined : split(share.count, i),
+    rate: share.rate === undefined ? undefined : (share.rate * split(share.connections, i)) /
+      share.connections,
   }));
 }
 
-function summarize(parts: Float64Array[]): LatencySummary | null {
-  const sorted = new Float64Array(parts.reduce((sum, part) => sum + part.length, 0));
-  if (sorted.length === 0) return null;
-  let filled = 0;
-  for (const part of parts) {
-    sorted.set(part, filled);
-    filled += part.length;
-  }
-  sorted.sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { min: sorted[0], p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1)! };
-}
-
-/** A message from a worker running `workerSource()`. */
+/** A message from a worker running `workerSource()`: latencies come encoded. */
 interface WorkerMessage {
   progress?: BenchProgress;
-  result?: ShareResult;
+  result?: ShareResult<LatencyHistogram>;
   error?: LoadFailure;
+}
+
+/** All the threads' latencies in one histogram, exactly. */
+function mergeLatencies(results: ShareResult<LatencyHistogram>[]): LatencyHistogram {
+  const all = new LatencyHistogram();
+  for (const result of results) all.merge(result.latencies);
+  return all;
 }
 
 async function runInWorkers(
   shares: LoadShare[],
   onProgress?: (progress: BenchProgress) => void,
-): Promise<ShareResult[]> {
+): Promise<ShareResult<LatencyHistogram>[]> {
   const source = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
   const latest = shares.map(() => ({ elapsedMs: 0, operations: 0, bytes: 0 }));
   const workers = shares.map(() => new Worker(source, { type: "module" }));
   try {
     return await Promise.all(
       workers.map((worker, i) =>
-        new Promise<ShareResult>((resolve, reject) => {
+        new Promise<ShareResult<LatencyHistogram>>((resolve, reject) => {
           worker.onmessage = ({ data }: MessageEvent<WorkerMessage>) => {
-            if (data.result) return resolve(data.result);
+            if (data.result) {
+              return resolve({
+                ...data.result,
+                latencies: LatencyHistogram.from(data.result.latencies),
+              });
+            }
             if (data.error) return reject(data.error);
             latest[i] = data.progress!;
             // Worker 0's tick paces the combined progress report.

@@ -5,14 +5,16 @@
  * Everything lives inside {@linkcode loadEngine} and it imports nothing, on
  * purpose: workers get it as the source text of that one function in a
  * `blob:` module, because a worker started from a module file needs read
- * permission and sockecho runs with `-N` only.
+ * permission and sockecho runs with `-N` only. What it needs from outside
+ * (a fast byte compare, a latency histogram) is passed in.
  *
  * @example
  * ```ts
  * import { Buffer } from "node:buffer";
+ * import { LatencyHistogram } from "./latency.ts";
  * import { loadEngine } from "./load.ts";
  *
- * const { runShare } = loadEngine(Buffer.compare);
+ * const { runShare } = loadEngine(Buffer.compare, () => new LatencyHistogram());
  * const result = await runShare({
  *   mode: "pingpong",
  *   hostname: "127.0.0.1",
@@ -20,12 +22,15 @@
  *   connections: 1,
  *   size: 64,
  *   durationMs: 1000,
+ *   warmupMs: 0,
  *   overrunMs: 5000,
  * });
  * ```
  *
  * @module
  */
+
+import { LatencyHistogram } from "./latency.ts";
 
 /** One of the workloads. */
 export type BenchMode = "pingpong" | "bulk" | "connect";
@@ -39,13 +44,21 @@ export interface LoadShare {
   size: number;
   durationMs?: number;
   count?: number;
+  /** Run this long first without counting anything (connections warm, code compiled). */
+  warmupMs: number;
+  /**
+   * Round trips (or connections) per second this share sends at, on a fixed
+   * schedule; latency then counts from when each send was due. Unset: each
+   * connection sends again as soon as its echo is back.
+   */
+  rate?: number;
   /** How long past its time a load may run before it is cut as a timeout. */
   overrunMs: number;
 }
 
 /** Totals so far, for a live display. */
 export interface BenchProgress {
-  /** Time since the load started, in ms. */
+  /** Time since the measured part of the load started, in ms. */
   elapsedMs: number;
   /** Round trips, connections or writes completed. */
   operations: number;
@@ -53,13 +66,18 @@ export interface BenchProgress {
   bytes: number;
 }
 
+/** The one thing the engine needs of a latency histogram (values in µs). */
+export interface LatencyRecorder {
+  record(us: number): void;
+}
+
 /** What one thread measured. */
-export interface ShareResult {
+export interface ShareResult<H extends LatencyRecorder = LatencyRecorder> {
   elapsedMs: number;
   operations: number;
   bytes: number;
-  /** Latency samples in ms (pingpong and connect). */
-  latencies: Float64Array;
+  /** Latencies in µs (pingpong and connect). */
+  latencies: H;
 }
 
 /**
@@ -76,61 +94,93 @@ export type LoadFailure = Error & {
 };
 
 /**
- * Makes the engine. `compare` is `Buffer.compare` (memcmp speed), passed in
- * because the engine may import nothing.
+ * Makes the engine. `compare` is `Buffer.compare` (memcmp speed) and
+ * `newHistogram` makes an empty latency histogram, passed in because the
+ * engine may import nothing.
  */
-export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
+export function loadEngine<H extends LatencyRecorder>(
+  compare: (a: Uint8Array, b: Uint8Array) => number,
+  newHistogram: () => H,
+) {
   /** Period of the verification pattern: prime, so shifted data never lines up. */
   const PATTERN_PERIOD = 65521;
   const BULK_READ_BYTES = 256 * 1024;
-  /** Latency samples kept per thread; past that a uniform sample is kept. */
-  const MAX_SAMPLES = 1 << 20;
+  /** What {@linkcode Budget.take} answers: stop, send uncounted (warm-up), or send and count. */
+  const STOP = 0, WARMUP = 1, MEASURE = 2;
+  type Phase = typeof STOP | typeof WARMUP | typeof MEASURE;
 
   const failure = (name: LoadFailure["name"], message: string, fields = {}): LoadFailure =>
     Object.assign(new Error(message), { name, ...fields }) as LoadFailure;
 
-  /** Counts down the message budget and watches the clock. */
+  /** Counts down the message budget and watches the clock: warm-up, then the measured window. */
   class Budget {
     #left: number;
-    #deadline: number;
+    readonly measureFrom: number;
+    readonly deadline: number;
     cancelled = false;
 
-    constructor(count: number | undefined, durationMs: number | undefined) {
-      this.#left = count ?? Infinity;
-      this.#deadline = performance.now() + (durationMs ?? Infinity);
+    constructor(share: LoadShare) {
+      this.#left = share.count ?? Infinity;
+      this.measureFrom = performance.now() + share.warmupMs;
+      this.deadline = this.measureFrom + (share.durationMs ?? Infinity);
     }
 
-    /** Takes one message; false once the count or the time is used up. */
-    take(): boolean {
-      if (this.cancelled || this.#left <= 0 || performance.now() >= this.#deadline) return false;
+    /**
+     * Takes one message due at `at`: STOP once the count or the time is used
+     * up, WARMUP before the measured window (not taken from the count),
+     * MEASURE in it.
+     */
+    take(at: number): Phase {
+      if (this.cancelled || this.#left <= 0 || at >= this.deadline) return STOP;
+      if (at < this.measureFrom) return WARMUP;
       this.#left--;
-      return true;
+      return MEASURE;
     }
   }
 
-  /** Latency samples, kept whole up to MAX_SAMPLES, then sampled uniformly. */
-  class Samples {
-    #values = new Float64Array(1024);
-    #seen = 0;
+  /**
+   * When a connection's next message is due under a fixed rate: every
+   * `intervalMs` from its own first slot, whether or not the echo before it
+   * came back in time (so a stall shows in the latency, as in wrk2).
+   */
+  class Pacer {
+    #due: number;
+    #intervalMs: number;
+    #deadline: number;
 
-    add(ms: number): void {
-      const index = this.#seen < MAX_SAMPLES ? this.#seen : Math.floor(Math.random() * this.#seen);
-      this.#seen++;
-      if (index >= MAX_SAMPLES) return;
-      if (index >= this.#values.length) {
-        const grown = new Float64Array(Math.min(this.#values.length * 2, MAX_SAMPLES));
-        grown.set(this.#values);
-        this.#values = grown;
-      }
-      this.#values[index] = ms;
+    constructor(budget: Budget, start: number, intervalMs: number, slot: number, slots: number) {
+      this.#intervalMs = intervalMs;
+      this.#deadline = budget.deadline;
+      // Slots spread evenly over one interval, not all at once.
+      this.#due = start + (intervalMs * slot) / slots;
     }
 
-    values(): Float64Array {
-      return this.#values.slice(0, Math.min(this.#seen, MAX_SAMPLES));
+    /**
+     * Waits until the current slot is due, moves to the next and returns
+     * when it was due (when it went out, if that was earlier); Infinity once
+     * the time is up, even with slots left over that a slow server made late.
+     */
+    async wait(): Promise<number> {
+      const due = this.#due;
+      this.#due += this.#intervalMs;
+      const now = performance.now();
+      if (due >= this.#deadline || now >= this.#deadline) return Infinity;
+      // Timers keep whole ms and fire up to a ms or so late (measured): wake a
+      // ms early and send then, a little early, its latency counted from when
+      // it went out, rather than charge the timer's lateness to the server.
+      if (due - now >= 2) await new Promise((resolve) => setTimeout(resolve, due - now - 1));
+      return Math.min(due, performance.now());
     }
   }
 
-  type Tally = { operations: number; bytes: number; latencies: Samples };
+  type Tally = { operations: number; bytes: number; latencies: H };
+
+  /** Counts one measured message and its latency since `began`. */
+  function record(tally: Tally, began: number, bytes: number): void {
+    tally.latencies.record((performance.now() - began) * 1000);
+    tally.operations++;
+    tally.bytes += bytes;
+  }
 
   let pattern = new Uint8Array(0);
 
@@ -159,23 +209,31 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     );
   }
 
-  async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-    for (let written = 0; written < bytes.length;) {
-      written += await conn.write(bytes.subarray(written));
-    }
-  }
-
-  async function readExactly(conn: Deno.Conn, into: Uint8Array): Promise<void> {
-    for (let got = 0; got < into.length;) {
-      const n = await conn.read(into.subarray(got));
+  /**
+   * Sends a message and reads its whole echo. One write and one read
+   * nearly always do it; the loops (and their extra promises) run only for
+   * the rest of a message split by the kernel.
+   */
+  async function roundTrip(conn: Deno.Conn, message: Uint8Array, echo: Uint8Array) {
+    let written = await conn.write(message);
+    while (written < message.length) written += await conn.write(message.subarray(written));
+    let got = 0;
+    while (got < echo.length) {
+      const n = await conn.read(got === 0 ? echo : echo.subarray(got));
       if (n === null) {
         throw failure(
           "ClosedEarlyError",
-          `the server closed after echoing ${got} of ${into.length} bytes of a message`,
-          { received: got, expected: into.length },
+          `the server closed after echoing ${got} of ${echo.length} bytes of a message`,
+          { received: got, expected: echo.length },
         );
       }
       got += n;
+    }
+  }
+
+  async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+    for (let written = 0; written < bytes.length;) {
+      written += await conn.write(bytes.subarray(written));
     }
   }
 
@@ -192,26 +250,32 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     }
   }
 
-  async function pingpong(conn: Deno.TcpConn, size: number, budget: Budget, tally: Tally) {
+  async function pingpong(
+    conn: Deno.TcpConn,
+    size: number,
+    budget: Budget,
+    tally: Tally,
+    pacer?: Pacer,
+  ) {
     const echo = new Uint8Array(size);
-    for (let sent = 0; budget.take(); sent += size) {
+    for (let sent = 0;; sent += size) {
+      // Awaited only under a rate: an await of a plain number still costs a turn.
+      const began = pacer ? await pacer.wait() : performance.now();
+      const phase = budget.take(began);
+      if (phase === STOP) return;
       const message = patternAt(sent, size);
-      const began = performance.now();
-      await writeAll(conn, message);
-      await readExactly(conn, echo);
+      await roundTrip(conn, message, echo);
       verify(message, echo, sent);
-      tally.latencies.add(performance.now() - began);
-      tally.operations++;
-      tally.bytes += size;
+      if (phase === MEASURE) record(tally, began, size);
     }
   }
 
   async function bulk(conn: Deno.TcpConn, size: number, budget: Budget, tally: Tally) {
     const writing = (async () => {
       let sent = 0;
-      for (; budget.take(); sent += size) {
+      for (let phase; (phase = budget.take(performance.now())) !== STOP; sent += size) {
         await writeAll(conn, patternAt(sent, size));
-        tally.operations++;
+        if (phase === MEASURE) tally.operations++;
       }
       await conn.closeWrite();
       return sent;
@@ -220,7 +284,7 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     let received = 0;
     for (let n; (n = await conn.read(buffer)) !== null; received += n) {
       verify(patternAt(received, n), buffer.subarray(0, n), received);
-      tally.bytes += n;
+      if (performance.now() >= budget.measureFrom) tally.bytes += n;
     }
     const sent = await writing;
     if (received !== sent) {
@@ -232,22 +296,21 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     }
   }
 
-  async function connectLoop(share: LoadShare, budget: Budget, tally: Tally) {
+  async function connectLoop(share: LoadShare, budget: Budget, tally: Tally, pacer?: Pacer) {
     const echo = new Uint8Array(share.size);
-    for (let sent = 0; budget.take(); sent += share.size) {
-      const began = performance.now();
+    for (let sent = 0;; sent += share.size) {
+      const began = pacer ? await pacer.wait() : performance.now();
+      const phase = budget.take(began);
+      if (phase === STOP) return;
       const conn = await connect(share);
       try {
         const message = patternAt(sent, share.size);
-        await writeAll(conn, message);
-        await readExactly(conn, echo);
+        await roundTrip(conn, message, echo);
         verify(message, echo, sent);
       } finally {
         conn.close();
       }
-      tally.latencies.add(performance.now() - began);
-      tally.operations++;
-      tally.bytes += share.size;
+      if (phase === MEASURE) record(tally, began, share.size);
     }
   }
 
@@ -263,36 +326,48 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
 
   /**
    * Runs a share of the load: opens its connections (except in `connect`
-   * mode), then drives them until the count or the time is used up.
+   * mode), then drives them through the warm-up and the measured window
+   * until the count or the time is used up.
    */
   async function runShare(
     share: LoadShare,
     onProgress?: (progress: BenchProgress) => void,
-  ): Promise<ShareResult> {
+  ): Promise<ShareResult<H>> {
     const conns = share.mode === "connect"
       ? []
       : await Promise.all(Array.from({ length: share.connections }, () => connect(share)));
-    const tally: Tally = { operations: 0, bytes: 0, latencies: new Samples() };
-    const start = performance.now();
-    const budget = new Budget(share.count, share.durationMs);
-    const progress = setInterval(() => {
-      onProgress?.({
-        elapsedMs: performance.now() - start,
-        operations: tally.operations,
-        bytes: tally.bytes,
-      });
-    }, 1000);
+    const tally: Tally = { operations: 0, bytes: 0, latencies: newHistogram() };
+    const budget = new Budget(share);
+    let progress: ReturnType<typeof setInterval> | undefined;
+    const measuring = setTimeout(() => {
+      progress = setInterval(() => {
+        onProgress?.({
+          elapsedMs: performance.now() - budget.measureFrom,
+          operations: tally.operations,
+          bytes: tally.bytes,
+        });
+      }, 1000);
+    }, share.warmupMs);
     // The load stops by itself even if the server stops answering.
     let overran = false;
     const watchdog = setTimeout(() => {
       overran = true;
       budget.cancelled = true;
       closeAll(conns);
-    }, (share.durationMs ?? 60_000) + share.overrunMs);
-    const drive = share.mode === "bulk" ? bulk : pingpong;
+    }, share.warmupMs + (share.durationMs ?? 60_000) + share.overrunMs);
+    const start = performance.now();
+    const pacerOf = (slot: number) =>
+      share.rate
+        ? new Pacer(budget, start, (1000 * share.connections) / share.rate, slot, share.connections)
+        : undefined;
     const runs = share.mode === "connect"
-      ? Array.from({ length: share.connections }, () => connectLoop(share, budget, tally))
-      : conns.map((conn) => drive(conn, share.size, budget, tally));
+      ? Array.from(
+        { length: share.connections },
+        (_, i) => connectLoop(share, budget, tally, pacerOf(i)),
+      )
+      : share.mode === "bulk"
+      ? conns.map((conn) => bulk(conn, share.size, budget, tally))
+      : conns.map((conn, i) => pingpong(conn, share.size, budget, tally, pacerOf(i)));
     try {
       await Promise.all(runs);
     } catch (error) {
@@ -307,15 +382,16 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
       }
       throw error;
     } finally {
+      clearTimeout(measuring);
       clearInterval(progress);
       clearTimeout(watchdog);
       closeAll(conns);
     }
     return {
-      elapsedMs: performance.now() - start,
+      elapsedMs: Math.max(0, performance.now() - budget.measureFrom),
       operations: tally.operations,
       bytes: tally.bytes,
-      latencies: tally.latencies.values(),
+      latencies: tally.latencies,
     };
   }
 
@@ -325,15 +401,17 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
 /**
  * The source of a worker module that runs {@linkcode loadEngine}: it answers
  * a posted {@linkcode LoadShare} with progress messages and then
- * `{ result }` or `{ error }`.
+ * `{ result }` (its latencies as a {@linkcode LatencyHistogram}'s plain
+ * fields) or `{ error }`.
  */
 export function workerSource(): string {
   return `import { Buffer } from "node:buffer";
-const { runShare } = (${loadEngine.toString()})(Buffer.compare);
+const LatencyHistogram = (${LatencyHistogram.toString()});
+const { runShare } = (${loadEngine.toString()})(Buffer.compare, () => new LatencyHistogram());
 self.onmessage = async ({ data }) => {
   try {
     const result = await runShare(data, (progress) => self.postMessage({ progress }));
-    self.postMessage({ result }, [result.latencies.buffer]);
+    self.postMessage({ result }, [result.latencies.counts.buffer]);
   } catch (error) {
     const { name, message, offset, received, expected } = error;
     self.postMessage({ error: { name, message, offset, received, expected } });

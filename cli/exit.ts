@@ -22,6 +22,7 @@ import {
   MismatchError,
   ResolveError,
   SockechoError,
+  ThresholdError,
   TimeoutError,
 } from "../errors.ts";
 import { UsageError } from "./args.ts";
@@ -40,6 +41,7 @@ export const EXIT = {
   addressInUse: 8,
   bindPermission: 9,
   addressUnavailable: 10,
+  threshold: 14,
   // 11 and 12 are kept for TLS (verification failed; the peer does not speak TLS), 13 for a
   // missing Deno permission, 14 for a missed bench threshold, 15 to 19 for `check` verdicts.
   interrupted: 130,
@@ -57,6 +59,7 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [AddressInUseError, EXIT.addressInUse, "serve: the address is already in use"],
   [BindPermissionError, EXIT.bindPermission, "serve: not permitted to bind the address"],
   [AddressUnavailableError, EXIT.addressUnavailable, "serve: the address is not this machine's"],
+  [ThresholdError, EXIT.threshold, "bench: a run missed an --expect threshold"],
 ];
 
 /** The "Exit codes:" block of the help texts. */

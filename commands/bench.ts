@@ -16,10 +16,13 @@
 
 import type { ParseArgsOptionsConfig } from "node:util";
 import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "../bench/bench.ts";
+import { missedThresholds, needsLatency, parseThresholds } from "../bench/expect.ts";
+import { jsonStream } from "../bench/stream.ts";
 import { type Parsed, parsePort, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
+import { ThresholdError } from "../errors.ts";
 import { DEFAULT_PORT } from "../server.ts";
 
 /** Longest load `bench` runs without --force, in seconds. */
@@ -37,6 +40,10 @@ const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   json: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
+  warmup: { type: "string", default: "1" },
+  rate: { type: "string" },
+  expect: { type: "string" },
+  "json-stream": { type: "boolean", default: false },
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho bench HOST [options]
@@ -58,9 +65,20 @@ Options:
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
       --json               print the report as JSON
       --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
+      --warmup SECONDS     run this long first, counting nothing          [1]
+      --rate R             send R round trips (or connections) per second
+                           in all on a fixed schedule; latency counts from
+                           when each was due (not for bulk)
+      --json-stream        one JSON line a second while running, the
+                           report last (see README for the schema)
+      --expect LIST        thresholds the run must meet, e.g.
+                           'p99<5ms,rate>10000,errors=0' (figures: min p50
+                           p90 p99 p99.9 max in us/ms/s, rate, mbps,
+                           shortfall %, errors); a miss exits 14
   -h, --help               this text
 
 A live progress line is shown once a second when stdout is a terminal.
+Latency percentiles come from an HDR histogram (3 significant digits).
 
 Exit codes:
 ${EXIT_CODE_HELP}`;
@@ -102,6 +120,8 @@ async function runBench(
   if (!values.force && connections > BENCH_MAX_CONNECTIONS) {
     throw new UsageError(`more than ${BENCH_MAX_CONNECTIONS} connections needs --force`);
   }
+  const measure = parseMeasureOptions(values, mode);
+  const stream = values["json-stream"] ? jsonStream(io.out) : undefined;
   const report = await bench({
     hostname,
     port: parsePort(values.port, 1),
@@ -111,12 +131,16 @@ async function runBench(
     durationMs,
     count,
     workers: parseWhole(values.workers, "--workers"),
+    warmupMs: measure.warmupMs,
+    rate: measure.rate,
     onProgress: io.status &&
       (({ elapsedMs, operations, bytes }) =>
         io.status!(
           `${(elapsedMs / 1000).toFixed(0)} s: ${operations} ${unitOf(mode)}, ` +
             `${(bytes / 1e6).toFixed(1)} MB echoed`,
         )),
+    // Scripts reading the stream get its lines instead of the live status line.
+    ...stream && { onProgress: stream.interval },
   });
   io.status?.("");
   if (count !== undefined && report.operations < count) {
@@ -125,9 +149,43 @@ async function runBench(
         `--count ${count} ${unitOf(mode)}`,
     );
   }
-  if (values.json) io.out(JSON.stringify(report, null, 2));
+  if (stream) stream.end(report);
+  else if (values.json) io.out(JSON.stringify(report, null, 2));
   else formatReport(report).forEach((line) => io.out(line));
+  const missed = missedThresholds(measure.thresholds, report);
+  if (missed.length > 0) throw new ThresholdError(`bench missed --expect ${missed.join(", ")}`);
   return EXIT.ok;
+}
+
+/** Checks --warmup, --rate, --expect and --json-stream against the mode and each other. */
+function parseMeasureOptions(values: Parsed<typeof OPTIONS>["values"], mode: BenchMode) {
+  const warmupMs = parseSeconds(values.warmup, "--warmup", 0);
+  const rate = values.rate === undefined ? undefined : parsePositive(values.rate, "--rate");
+  if (rate !== undefined && mode === "bulk") {
+    throw new UsageError("--rate applies to pingpong and connect, not bulk");
+  }
+  if (values.json && values["json-stream"]) {
+    throw new UsageError("--json and --json-stream do not go together: pick one");
+  }
+  let thresholds;
+  try {
+    thresholds = values.expect === undefined ? [] : parseThresholds(values.expect);
+  } catch (error) {
+    throw new UsageError(`invalid --expect: ${(error as Error).message}`);
+  }
+  const latencyOnly = thresholds.find((threshold) => mode === "bulk" && needsLatency(threshold));
+  if (latencyOnly) {
+    throw new UsageError(`invalid --expect: bulk measures no latency ("${latencyOnly.text}")`);
+  }
+  return { warmupMs, rate, thresholds };
+}
+
+function parsePositive(text: string, flag: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`invalid ${flag} "${text}": expected a number above 0`);
+  }
+  return value;
 }
 
 function unitOf(mode: BenchMode): string {
@@ -145,14 +203,22 @@ function formatReport(report: BenchReport): string[] {
     `load         ${report.connections} connections × ${report.size} B, ` +
     `${report.workers} worker${report.workers > 1 ? "s" : ""}, ${
       (report.elapsedMs / 1000).toFixed(2)
-    } s`,
+    } s${report.warmupMs > 0 ? ` after a ${report.warmupMs / 1000} s warm-up` : ""}`,
     `${unitOf(mode).padEnd(13)}${report.operations.toLocaleString("en-US")} (${rate}/s)`,
     `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
     ...latency
       ? [
         `latency ms   min ${ms(latency.min)}  p50 ${ms(latency.p50)}  p90 ${ms(latency.p90)}  ` +
-        `p99 ${ms(latency.p99)}  max ${ms(latency.max)}`,
+        `p99 ${ms(latency.p99)}  p99.9 ${ms(latency.p999)}  max ${ms(latency.max)}`,
       ]
       : [],
+    ...report.rate ? [formatRate(report.rate, unitOf(mode))] : [],
   ];
+}
+
+/** How the achieved rate compares with the one asked for. */
+function formatRate(rate: NonNullable<BenchReport["rate"]>, unit: string): string {
+  const perSecond = (value: number) => Math.round(value).toLocaleString("en-US");
+  return `rate         ${perSecond(rate.achieved)} ${unit}/s of ${perSecond(rate.offered)} ` +
+    `offered (${rate.shortfallPercent.toFixed(1)} % short)`;
 }
