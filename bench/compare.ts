@@ -14,6 +14,11 @@
  * deno task bench --rounds 1 --seconds 1 --idle 200 --out bench/try.md  # a quick check
  * ```
  *
+ * `--rate` sets the offered rate of the fixed-rate latency row (round trips/s
+ * over 50 connections, default 10,000); `--efficiency-rounds` the rounds of
+ * the loader-efficiency table (`../shared/perf/loader-efficiency.sh`, or
+ * `--efficiency-script PATH`, run when it is there; 0 skips it).
+ *
  * `--out` must lie under `bench/`: the task may write nowhere else.
  *
  * @module
@@ -21,6 +26,7 @@
 
 import { parseArgs } from "node:util";
 import type { BenchReport } from "./bench.ts";
+import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
 import { closeQuietly, writeAll } from "../io.ts";
 
 const { values: flags } = parseArgs({
@@ -29,6 +35,9 @@ const { values: flags } = parseArgs({
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "5" },
     idle: { type: "string", default: "10000" },
+    rate: { type: "string", default: "10000" },
+    "efficiency-rounds": { type: "string", default: "3" },
+    "efficiency-script": { type: "string" },
     out: { type: "string", default: new URL("./RESULTS.md", import.meta.url).pathname },
   },
 });
@@ -194,6 +203,18 @@ const WORKLOADS: Workload[] = [
   { args: ["-m", "bulk", "-c", "1"], figures: [megabytes("bulk 1 connection")] },
   { args: ["-m", "bulk", "-c", "8"], figures: [megabytes("bulk 8 connections")], logged: true },
   {
+    // Open model: the same offered rate for every server, latency from when each send was due.
+    args: ["-m", "pingpong", "-c", "50", "-s", "64", "--rate", flags.rate],
+    figures: (["p50", "p99", "p999"] as const).map((key) => ({
+      name: `fixed rate ${Number(flags.rate).toLocaleString("en-US")}/s, 50 × 64 B, ${
+        key === "p999" ? "p99.9" : key
+      }`,
+      unit: "ms",
+      of: (r: BenchReport) => r.latencyMs?.[key] ?? NaN,
+      lowerIsBetter: true,
+    })),
+  },
+  {
     args: ["-m", "connect", "-c", "8", "-s", "21"],
     figures: [{ name: "connect rate", unit: "connections/s", of: (r) => r.operationsPerSecond }],
   },
@@ -298,6 +319,11 @@ try {
 } finally {
   await Promise.all(running.map(stop));
 }
+// After the servers have stopped: the script pins its own server and loaders to the same cores.
+const efficiencyRounds = Number(flags["efficiency-rounds"]);
+const efficiency = efficiencyRounds > 0
+  ? await measureLoaderEfficiency(ROOT, efficiencyRounds, flags["efficiency-script"])
+  : { measured: false as const, why: "skipped (--efficiency-rounds 0)" };
 
 // Deno reads /proc files only with --allow-all; cat needs just --allow-run.
 const cpuinfo = await new Deno.Command("cat", { args: ["/proc/cpuinfo"] }).output();
@@ -343,7 +369,7 @@ const logging = WORKLOADS.filter((w) => w.logged).map(({ figures: [{ name }] }) 
 });
 const report = `# Benchmark results
 
-Made by \`deno task bench --rounds ${ROUNDS} --seconds ${SECONDS} --idle ${IDLE_CONNECTIONS}\` on
+Made by \`deno task bench --rounds ${ROUNDS} --seconds ${SECONDS} --idle ${IDLE_CONNECTIONS} --rate ${flags.rate} --efficiency-rounds ${efficiencyRounds}\` on
 ${
   new Date().toISOString().slice(0, 10)
 }: ${cpu}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno},
@@ -367,6 +393,10 @@ ${
 }Idle memory: growth of the server's RSS with ${IDLE_CONNECTIONS} connections open, each having echoed one
 byte, divided by ${IDLE_CONNECTIONS} (socat forks a process per connection: not measured).
 
+Fixed rate: \`sockecho bench HOST -c 50 -s 64 --rate ${flags.rate} -d ${SECONDS}\` (after a 1 s
+warm-up) offers the same rate to every server, each send on a fixed schedule, and times each
+round trip from when it was due, so a server's stall shows in its tail rather than slowing the load.
+
 ## Logging cost
 
 sockecho with its log on (stdout to a pipe this script drains) against \`serve -q\`, run back to
@@ -375,6 +405,7 @@ back in alternating order each round (medians of those paired runs):
 | workload | quiet | log on | log on / quiet |
 | --- | --- | --- | --- |
 ${logging.join("\n")}
-`;
+
+${efficiencySection(efficiency)}`;
 await Deno.writeTextFile(flags.out, report);
 console.log(report);
