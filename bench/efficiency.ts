@@ -18,7 +18,7 @@
  */
 
 /** Where the script lies, relative to the project root. */
-export const EFFICIENCY_SCRIPT = "../shared/perf/loader-efficiency.sh";
+const EFFICIENCY_SCRIPT = "../shared/perf/loader-efficiency.sh";
 
 /** One workload's ratios sockecho / C (medians over the script's rounds). */
 export interface EfficiencyRow {
@@ -37,7 +37,7 @@ export type EfficiencyResult =
   | { measured: false; why: string };
 
 /**
- * Runs the script (by default {@linkcode EFFICIENCY_SCRIPT} beside `root`)
+ * Runs the script (by default `../shared/perf/loader-efficiency.sh` beside `root`)
  * from `root` with `rounds` rounds and reads its summary lines;
  * `{ measured: false }` when the script is absent or fails.
  *
