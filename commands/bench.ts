@@ -49,7 +49,7 @@ const OPTIONS = {
 const HELP = `Usage: sockecho bench HOST [options]
 
 Loads an echo server and reports round trips/s, MB/s, connections/s and latency
-(min/p50/p90/p99/max). Every echoed byte is verified; a mismatch is an error.
+(min/p50/p90/p99/p99.9/max). Every echoed byte is verified; a mismatch is an error.
 Modes: pingpong (send a message, wait for its whole echo, repeat), bulk (stream
 while reading the echo back), connect (connect, one echo, close, repeat).
 
@@ -65,7 +65,7 @@ Options:
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
       --json               print the report as JSON
       --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
-      --warmup SECONDS     run this long first, counting nothing          [1]
+      --warmup SECONDS     run this long first, counting nothing        [1]
       --rate R             send R round trips (or connections) per second
                            in all on a fixed schedule; latency counts from
                            when each was due (not for bulk)
