@@ -216,8 +216,8 @@ export function loadEngine<H extends LatencyRecorder>(
    * Asked for later, the read often finds the echo already there, and that
    * connection goes round again at once in one long run of promise jobs
    * while the connections whose echo came a little later wait: measured on
-   * pingpong 50 × 64 B, p99 2.4 → 1.4 ms and p99.9 30 → 2–16 ms, for about
-   * 7 % fewer round trips/s.
+   * pingpong 50 × 64 B, p99 2.4 → 1.4 ms and p99.9 23–51 → 2–35 ms, for 7–20 %
+   * fewer round trips/s (an extra read that finds nothing, then the poll).
    */
   async function roundTrip(conn: Deno.Conn, message: Uint8Array, echo: Uint8Array) {
     const writing = conn.write(message);
