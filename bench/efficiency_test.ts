@@ -25,13 +25,15 @@ Deno.test("the loader-efficiency section shows the table, or why there is none",
   assert.match(table, /^\| pingpong 50 × 64 B \| 0\.71× \| 3\.45× \|$/m);
   assert.match(table, /^\| bulk 1 connection, 64 KiB writes \| 0\.51× \| n\/a \|$/m);
   assert.match(table, /`\.\.\/shared\/perf\/loader-efficiency\.sh 2`/);
+  // A project folder inside a fresh folder, so that no ../shared beside it can exist.
   const root = await Deno.makeTempDir();
   try {
-    const missing = await measureLoaderEfficiency(`${root}/`, 1);
-    const why = `${root}/../shared/perf/loader-efficiency.sh is not there`;
+    await Deno.mkdir(`${root}/project`);
+    const missing = await measureLoaderEfficiency(`${root}/project/`, 1);
+    const why = `${root}/project/../shared/perf/loader-efficiency.sh is not there`;
     assert.deepEqual(missing, { measured: false, why });
     assert.ok(efficiencySection(missing).endsWith(`\n\nNot measured: ${why}.\n`));
   } finally {
-    await Deno.remove(root);
+    await Deno.remove(root, { recursive: true });
   }
 });
