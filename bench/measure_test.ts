@@ -61,6 +61,22 @@ Deno.test("bench --rate sends no faster than its schedule", async () => {
   });
 });
 
+Deno.test("bench --rate paces connections in connect mode too", async () => {
+  let opened = 0;
+  await withServer({ onConnection: () => void opened++ }, async ({ addr }) => {
+    const report = await bench({
+      hostname: "127.0.0.1",
+      port: addr.port,
+      mode: "connect",
+      connections: 2,
+      durationMs: 300,
+      rate: 100,
+    });
+    assert.ok(report.operations > 0 && report.operations <= 30, `${report.operations} made`);
+  });
+  assert.ok(opened <= 30, `${opened} connections opened`);
+});
+
 Deno.test("bench --rate counts latency from when a send was due, so a stall shows", async () => {
   // Echoes at once, except that the 10th message waits 300 ms.
   await withFakeServer(async (conn) => {
