@@ -22,7 +22,7 @@ import {
   SockechoError,
   TimeoutError,
 } from "./errors.ts";
-import { formatAddress } from "./format.ts";
+import { formatAddress, formatSeconds, quoteBytes } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import { DEFAULT_PORT } from "./server.ts";
@@ -34,6 +34,11 @@ import { DEFAULT_PORT } from "./server.ts";
 export const C_CLIENT_MESSAGE: Uint8Array = new TextEncoder().encode(
   "你好啊服务器!\n\0",
 );
+
+/** How long a mismatch waits for more of the peer's reply to show. */
+const REPLY_WAIT_MS = 250;
+/** Most of a mismatching reply read to show (its start and its length). */
+const REPLY_MAX_BYTES = 4096;
 
 /** Options for {@linkcode send}. */
 export interface SendOptions {
@@ -85,7 +90,7 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const addresses = await beforeDeadline(
     resolve(hostname),
     deadline,
-    () => `timed out after ${timeoutMs} ms resolving ${hostname}`,
+    () => `timed out after ${formatSeconds(timeoutMs)} resolving ${hostname}`,
   );
   const conn = await connectAny(hostname, addresses, port, deadline, timeoutMs);
   const connectedAt = performance.now();
@@ -111,7 +116,9 @@ async function connectAny(
       return await Deno.connect({ hostname: address, port, signal: abort.signal });
     } catch (error) {
       if (abort.signal.aborted) {
-        throw new TimeoutError(`timed out after ${timeoutMs} ms connecting to ${where}`);
+        throw new TimeoutError(
+          `timed out after ${formatSeconds(timeoutMs)} connecting to ${where}`,
+        );
       }
       lastError = error;
     } finally {
@@ -147,18 +154,21 @@ async function exchange(
     while (received < message.length) {
       const n = await conn.read(echo.subarray(received));
       if (n === null) throw new Deno.errors.UnexpectedEof("closed");
-      checkEcho(message, echo, received, received + n);
       received += n;
+      checkEcho(message, echo, received - n, received);
     }
     const writeError = await writing;
     if (writeError) throw writeError;
     return echo;
   } catch (error) {
+    const mismatch = error instanceof MismatchError &&
+      await withReply(error, conn, echo.subarray(0, received));
     closeQuietly(conn);
     await writing;
+    if (mismatch) throw mismatch;
     if (timedOut) {
       throw new TimeoutError(
-        `timed out after ${timeoutMs} ms waiting for the echo from ${where} ` +
+        `timed out after ${formatSeconds(timeoutMs)} waiting for the echo from ${where} ` +
           `(got ${received} of ${message.length} bytes)`,
       );
     }
@@ -176,6 +186,35 @@ async function exchange(
     clearTimeout(timer);
     closeQuietly(conn);
   }
+}
+
+/**
+ * Adds what the peer sent to a mismatch, so a user sees at once what answered
+ * (a web server, a banner): `received`, then whatever more comes within
+ * {@linkcode REPLY_WAIT_MS}, up to {@linkcode REPLY_MAX_BYTES}.
+ */
+async function withReply(
+  error: MismatchError,
+  conn: Deno.Conn,
+  received: Uint8Array,
+): Promise<MismatchError> {
+  const reply = new Uint8Array(Math.max(REPLY_MAX_BYTES, received.length));
+  reply.set(received);
+  let got = received.length;
+  const timer = setTimeout(() => closeQuietly(conn), REPLY_WAIT_MS);
+  try {
+    for (let n; got < reply.length && (n = await conn.read(reply.subarray(got))) !== null;) {
+      got += n;
+    }
+  } catch {
+    // Closed by the timer or reset by the peer: what came is what there is to show.
+  } finally {
+    clearTimeout(timer);
+  }
+  return new MismatchError(
+    `${error.message}; received ${quoteBytes(reply.subarray(0, got))}`,
+    error.offset,
+  );
 }
 
 function checkEcho(sent: Uint8Array, echo: Uint8Array, from: number, to: number): void {

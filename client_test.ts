@@ -70,7 +70,7 @@ Deno.test("send times out on a server that accepts but never answers", async () 
     async (port) => {
       await assert.rejects(() => send({ hostname: "127.0.0.1", port, timeoutMs: 200 }), {
         name: "TimeoutError",
-        message: `timed out after 200 ms waiting for the echo from 127.0.0.1:${port} ` +
+        message: `timed out after 0.2 s waiting for the echo from 127.0.0.1:${port} ` +
           "(got 0 of 21 bytes)",
       });
     },
@@ -92,7 +92,7 @@ Deno.test("send times out on a server that trickles the echo too slowly", async 
         () => send({ hostname: "127.0.0.1", port, timeoutMs: 200 }),
         (error) =>
           error instanceof TimeoutError &&
-          /^timed out after 200 ms waiting for the echo from 127\.0\.0\.1:\d+ \(got ([1-9]|1\d) of 21 bytes\)$/
+          /^timed out after 0.2 s waiting for the echo from 127\.0\.0\.1:\d+ \(got ([1-9]|1\d) of 21 bytes\)$/
             .test(error.message),
       );
     },
@@ -144,8 +144,30 @@ Deno.test("send reports the first differing byte as MismatchError", async () => 
         () => send({ hostname: "127.0.0.1", port }),
         (error) =>
           error instanceof MismatchError && error.offset === 5 &&
+          error.message.startsWith(
+            `echo differs from what was sent at byte 5: sent 0xbd, got 0x42; received "你\\xe5\\xa5B啊`,
+          ),
+      );
+    },
+  );
+});
+
+Deno.test("send shows what a server that is no echo server answered instead", async () => {
+  const answer = "HTTP/1.0 400 Bad request\r\nContent-Type: text/html\r\n\r\n" +
+    "<html><body>Bad request</body></html>\n";
+  await withFakeServer(
+    async (conn) => {
+      await readExactly(conn, 1);
+      await writeAll(conn, new TextEncoder().encode(answer));
+    },
+    async (port) => {
+      await assert.rejects(
+        () => send({ hostname: "127.0.0.1", port }),
+        (error) =>
+          error instanceof MismatchError &&
           error.message ===
-            `echo differs from what was sent at byte 5: sent 0xbd, got 0x42`,
+            "echo differs from what was sent at byte 0: sent 0xe4, got 0x48; received " +
+              '"HTTP/1.0 400 Bad request\\r\\nContent-Type: …" (91 bytes)',
       );
     },
   );

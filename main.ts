@@ -40,7 +40,7 @@ Options:
   -h, --help       this text
   -V, --version    print the version
 
-Exit codes:
+Exit codes (each command's --help lists those it can end with):
 ${EXIT_CODE_HELP}`;
 
 /**
@@ -61,6 +61,9 @@ export async function main(args: string[], io: MainIo = consoleIo): Promise<numb
     if (command) return await runCommand(command, rest, io);
     switch (name) {
       case "help":
+        if (rest[0] !== undefined && !COMMANDS.some((c) => c.name === rest[0])) {
+          throw new UsageError(`unknown command "${rest[0]}" (try: sockecho --help)`);
+        }
         io.out(COMMANDS.find((c) => c.name === rest[0])?.help ?? MAIN_HELP);
         return EXIT.ok;
       case "-V":

@@ -29,9 +29,11 @@ Deno.test("main prints help and the version with exit code 0", async () => {
 Deno.test("main rejects bad arguments with one line and exit code 2", async () => {
   const cases: [string[], string][] = [
     [["frobnicate"], 'unknown command "frobnicate" (try: sockecho --help)'],
-    [["serve", "--bogus"], "unknown option '--bogus'"],
+    [["help", "nosuch"], 'unknown command "nosuch" (try: sockecho --help)'],
+    [["serve", "--bogus"], 'unknown option "--bogus"'],
     [["serve", "-p", "65536"], 'invalid port "65536": expected a whole number from 0 to 65535'],
-    [["serve", "extra"], 'serve takes no argument "extra"'],
+    [["serve", "extra"], 'serve takes one PORT, not "extra"; listen with -H HOST -p PORT'],
+    [["serve", "4450", "-p", "4451"], 'two ports given: 4450 in "4450" and 4451 with -p; keep one'],
     [["serve", "--grace", "soon"], 'invalid --grace "soon": expected a number of at least 0'],
     [
       ["serve", "-m", "many"],
@@ -43,25 +45,66 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
     ],
     [["serve", "--log-rate", "0"], 'invalid --log-rate "0": expected a whole number of at least 1'],
     [["serve", "-i", ""], 'invalid --idle-timeout "": expected a number of at least 0'],
-    [["send"], "send needs a HOST (try: sockecho send --help)"],
-    [["send", "h", "m", "x"], "send takes HOST and one MESSAGE; quote a message with spaces"],
+    [["serve", "--quiet=yes"], 'option "--quiet=yes" takes no value'],
+    [["serve", "-g"], 'option "-g" expects a value'],
+    [["send"], "send needs a HOST"],
+    [
+      ["send", "h", "m", "x"],
+      'send takes HOST and one MESSAGE, not also "x": quote a message with spaces',
+    ],
     [["send", "h", "-p", "0"], 'invalid port "0": expected a whole number from 1 to 65535'],
+    [["send", "h:0"], 'invalid port "0": expected a whole number from 1 to 65535'],
     [["send", "h", "--timeout=-1"], 'invalid --timeout "-1": expected a number of at least 0.001'],
-    [["send", "h", "-t", "-1"], "option '-t' argument is ambiguous"],
+    [
+      ["send", "h", "-port", "4400"],
+      'unknown option "-port": long options take two dashes, --port',
+    ],
+    [
+      ["send", "h:4400", "-p", "4321"],
+      'two ports given: 4400 in "h:4400" and 4321 with -p; keep one',
+    ],
+    [["send", "[::1"], 'invalid address "[::1": expected HOST, HOST:PORT, [IPv6] or [IPv6]:PORT'],
+    [["send", "[]:80"], 'invalid address "[]:80": expected HOST, HOST:PORT, [IPv6] or [IPv6]:PORT'],
     [["bench", "h", "-d", "61"], "--duration over 60 s needs --force"],
     [["bench", "h", "-c", "10001"], "more than 10000 connections needs --force"],
     [["bench", "h", "-m", "flood"], 'invalid --mode "flood": expected pingpong, bulk, connect'],
     [["bench", "h", "-c", "0"], 'invalid --connections "0": expected a whole number of at least 1'],
-    [["bench"], "bench needs a HOST (try: sockecho bench --help)"],
+    [["bench", "h", "x"], 'bench takes one HOST, not also "x"'],
+    [["bench"], "bench needs a HOST"],
+    [["bench", "[::1]:99999"], 'invalid port "99999": expected a whole number from 1 to 65535'],
   ];
   for (const [args, message] of cases) {
     const { code, out, err } = await run(args);
+    // Every usage error of a command points to that command's help.
+    const hint = message.startsWith("unknown command") ? "" : ` (try: sockecho ${args[0]} --help)`;
     assert.deepEqual(
       { code, out, err },
-      { code: EXIT.usage, out: [], err: [message] },
+      { code: EXIT.usage, out: [], err: [message + hint] },
       args.join(" "),
     );
   }
+});
+
+Deno.test("main: an option's value that starts with a dash is a usage error saying how to pass it", async () => {
+  const { code, err } = await run(["serve", "-g", "-q"]);
+  assert.deepEqual({ code, err }, {
+    code: EXIT.usage,
+    err: [
+      'option "-g" expects a value, not "-q"; to pass it anyway, write --grace=-q ' +
+      "(try: sockecho serve --help)",
+    ],
+  });
+});
+
+Deno.test("main: each command's help lists only the exit codes it can end with", async () => {
+  const codesOf = async (command: string) => {
+    const { out } = await run([command, "--help"]);
+    const block = out.join("\n").split("Exit codes:\n")[1];
+    return [...block.matchAll(/^ {2}(\d+) /gm)].map(([, code]) => Number(code));
+  };
+  assert.deepEqual(await codesOf("send"), [0, 1, 2, 3, 4, 5, 6, 7, 13]);
+  assert.deepEqual(await codesOf("serve"), [0, 1, 2, 8, 9, 10, 13, 130]);
+  assert.deepEqual(await codesOf("bench"), [0, 1, 2, 3, 4, 5, 6, 7, 13, 130]);
 });
 
 Deno.test("main send prints the echo as the C client does and exits 0", async () => {
@@ -105,7 +148,7 @@ Deno.test("main send maps each failure to its exit code", async () => {
   await withFakeServer(async (conn) => void await readToEnd(conn), async (port) => {
     const { code, err } = await run(["send", "127.0.0.1", "-p", String(port), "-t", "0.1"]);
     assert.equal(code, EXIT.timeout);
-    assert.match(err[0], /^timed out after 100 ms waiting for the echo/);
+    assert.match(err[0], /^timed out after 0\.1 s waiting for the echo/);
   });
   await withFakeServer(async (conn) => void await readExactly(conn, 1), async (port) => {
     const { code } = await run(["send", "127.0.0.1", "-p", String(port)]);
@@ -117,7 +160,9 @@ Deno.test("main send maps each failure to its exit code", async () => {
   }, async (port) => {
     const { code, err } = await run(["send", "127.0.0.1", "-p", String(port)]);
     assert.equal(code, EXIT.mismatch);
-    assert.deepEqual(err, ["echo differs from what was sent at byte 0: sent 0xe4, got 0x78"]);
+    assert.deepEqual(err, [
+      'echo differs from what was sent at byte 0: sent 0xe4, got 0x78; received "xxxxxxxxxxxxxxxxxxxxx" (21 bytes)',
+    ]);
   });
 });
 
@@ -167,8 +212,8 @@ Deno.test("main serve logs each connection and chunk, and a summary when stopped
   assert.match(out[2], /^127\.0\.0\.1:\d+ sent 21 bytes: 你好啊服务器!\\n$/);
   assert.match(out[3], /^127\.0\.0\.1:\d+ closed: 21 bytes echoed in \d+\.\d{3} s$/);
   assert.deepEqual(err, [
-    "stopping: no new connections; 0 open, 5 s to finish",
-    "stopped: 1 connections, 21 bytes echoed",
+    "stopping: no new connections; 0 open, 5 s to finish (Ctrl+C again to exit at once)",
+    "stopped: 1 connection, 21 bytes echoed",
   ]);
 });
 
@@ -201,7 +246,7 @@ Deno.test("main serve logs a connection refused past --max-connections", async (
   try {
     await server.printed(/^You got a connection/);
     const extra = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
-    const [, port] = await server.printed(/^refused 127\.0\.0\.1:(\d+): 1 connections open/);
+    const [, port] = await server.printed(/^refused 127\.0\.0\.1:(\d+): 1 connection open/);
     assert.equal(Number(port), (extra.localAddr as Deno.NetAddr).port);
     extra.close();
   } finally {
@@ -263,8 +308,7 @@ Deno.test("main bench says so when the duration ends a counted run first", async
     assert.equal(code, EXIT.ok);
     const [, done] = out[3].match(/^round trips {2}([\d,]+) /)!;
     assert.deepEqual(err, [
-      `the 0.2 s duration ended the run after ${done.replaceAll(",", "")} of ` +
-      "--count 1000000000 round trips",
+      `the 0.2 s duration ended the run after ${done} of --count 1,000,000,000 round trips`,
     ]);
   });
 });
@@ -289,7 +333,7 @@ Deno.test("main bench shows a progress line once a second where there is a termi
       status: (line) => status.push(line),
     });
     assert.equal(code, EXIT.ok);
-    assert.match(status[0], /^1 s: \d+ round trips, \d+\.\d MB echoed$/);
+    assert.match(status[0], /^1 s: [\d,]+ round trips?, \d+\.\d MB echoed$/);
     assert.equal(status.at(-1), "", "the progress line is cleared before the table");
     assert.equal(out[0], "mode         pingpong");
   });

@@ -32,7 +32,7 @@ import {
   workerSource,
 } from "./load.ts";
 import { ClosedEarlyError, ConnectError, MismatchError, TimeoutError } from "../errors.ts";
-import { formatAddress } from "../format.ts";
+import { formatAddress, quoteBytes } from "../format.ts";
 import { resolveHost } from "../resolve.ts";
 import { DEFAULT_PORT } from "../server.ts";
 
@@ -67,6 +67,11 @@ export interface BenchOptions {
   overrunMs?: number;
   /** Called about once a second with the totals so far. */
   onProgress?: (progress: BenchProgress) => void;
+  /**
+   * Ends the load early when aborted: the messages in flight are finished
+   * and the report covers the load until then.
+   */
+  signal?: AbortSignal;
 }
 
 /** Latency percentiles in ms. */
@@ -137,8 +142,8 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   let results: ShareResult[];
   try {
     results = workers === 1
-      ? [await loadEngine(Buffer.compare).runShare(shares[0], options.onProgress)]
-      : await runInWorkers(shares, options.onProgress);
+      ? [await loadEngine(Buffer.compare).runShare(shares[0], options.onProgress, options.signal)]
+      : await runInWorkers(shares, options.onProgress, options.signal);
   } catch (error) {
     throw typedError(error as LoadFailure);
   }
@@ -193,10 +198,13 @@ interface WorkerMessage {
 async function runInWorkers(
   shares: LoadShare[],
   onProgress?: (progress: BenchProgress) => void,
+  signal?: AbortSignal,
 ): Promise<ShareResult[]> {
   const source = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
   const latest = shares.map(() => ({ elapsedMs: 0, operations: 0, bytes: 0 }));
   const workers = shares.map(() => new Worker(source, { type: "module" }));
+  const stop = () => workers.forEach((worker) => worker.postMessage({ stop: true }));
+  signal?.addEventListener("abort", stop);
   try {
     return await Promise.all(
       workers.map((worker, i) =>
@@ -219,10 +227,12 @@ async function runInWorkers(
             reject(new Error(event.message));
           };
           worker.postMessage(shares[i]);
+          if (signal?.aborted) worker.postMessage({ stop: true });
         })
       ),
     );
   } finally {
+    signal?.removeEventListener("abort", stop);
     workers.forEach((worker) => worker.terminate());
     URL.revokeObjectURL(source);
   }
@@ -233,7 +243,8 @@ function typedError(error: LoadFailure): Error {
   const { message } = error;
   switch (error.name) {
     case "MismatchError":
-      return new MismatchError(message, error.offset!);
+      // What came back instead says at once what answered (a web server, a banner).
+      return new MismatchError(`${message}; received ${quoteBytes(error.reply!)}`, error.offset!);
     case "ClosedEarlyError":
       return new ClosedEarlyError(message, error.received!, error.expected!);
     case "ConnectError":

@@ -73,6 +73,8 @@ export type LoadFailure = Error & {
   offset?: number;
   received?: number;
   expected?: number;
+  /** For a mismatch: the bytes that came back instead of the echo. */
+  reply?: Uint8Array;
 };
 
 /**
@@ -155,7 +157,7 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
       "MismatchError",
       `echo differs from what was sent at byte ${offset + at}: ` +
         `sent ${hex(expected[at])}, got ${hex(echo[at])}`,
-      { offset: offset + at },
+      { offset: offset + at, reply: echo.slice() },
     );
   }
 
@@ -268,6 +270,7 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
   async function runShare(
     share: LoadShare,
     onProgress?: (progress: BenchProgress) => void,
+    stop?: AbortSignal,
   ): Promise<ShareResult> {
     const conns = share.mode === "connect"
       ? []
@@ -275,6 +278,10 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     const tally: Tally = { operations: 0, bytes: 0, latencies: new Samples() };
     const start = performance.now();
     const budget = new Budget(share.count, share.durationMs);
+    // Stopping early ends the load as running out of time would: the echoes in flight come back.
+    const cancel = () => budget.cancelled = true;
+    if (stop?.aborted) cancel();
+    stop?.addEventListener("abort", cancel);
     const progress = setInterval(() => {
       onProgress?.({
         elapsedMs: performance.now() - start,
@@ -309,6 +316,7 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     } finally {
       clearInterval(progress);
       clearTimeout(watchdog);
+      stop?.removeEventListener("abort", cancel);
       closeAll(conns);
     }
     return {
@@ -325,18 +333,20 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
 /**
  * The source of a worker module that runs {@linkcode loadEngine}: it answers
  * a posted {@linkcode LoadShare} with progress messages and then
- * `{ result }` or `{ error }`.
+ * `{ result }` or `{ error }`; a posted `{ stop: true }` ends the load early.
  */
 export function workerSource(): string {
   return `import { Buffer } from "node:buffer";
 const { runShare } = (${loadEngine.toString()})(Buffer.compare);
+const stop = new AbortController();
 self.onmessage = async ({ data }) => {
+  if (data.stop) return stop.abort();
   try {
-    const result = await runShare(data, (progress) => self.postMessage({ progress }));
+    const result = await runShare(data, (progress) => self.postMessage({ progress }), stop.signal);
     self.postMessage({ result }, [result.latencies.buffer]);
   } catch (error) {
-    const { name, message, offset, received, expected } = error;
-    self.postMessage({ error: { name, message, offset, received, expected } });
+    const { name, message, offset, received, expected, reply } = error;
+    self.postMessage({ error: { name, message, offset, received, expected, reply } });
   }
 };
 `;

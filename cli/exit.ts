@@ -20,12 +20,14 @@ import {
   ClosedEarlyError,
   ConnectError,
   MismatchError,
+  MissingPermissionError,
   ResolveError,
   SockechoError,
   TimeoutError,
 } from "../errors.ts";
 import { UsageError } from "./args.ts";
 import type { MainIo } from "./io.ts";
+import { missingPermission } from "./permission.ts";
 
 /** Exit codes, one per kind of failure. */
 export const EXIT = {
@@ -40,8 +42,9 @@ export const EXIT = {
   addressInUse: 8,
   bindPermission: 9,
   addressUnavailable: 10,
-  // 11 and 12 are kept for TLS (verification failed; the peer does not speak TLS), 13 for a
-  // missing Deno permission, 14 for a missed bench threshold, 15 to 19 for `check` verdicts.
+  // 11 and 12 are kept for TLS (verification failed; the peer does not speak TLS),
+  // 14 for a missed bench threshold, 15 to 19 for `check` verdicts.
+  missingPermission: 13,
   interrupted: 130,
 } as const;
 
@@ -54,25 +57,53 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [TimeoutError, EXIT.timeout, "timed out (connect or echo)"],
   [ClosedEarlyError, EXIT.closedEarly, "server closed or reset before the whole echo came back"],
   [MismatchError, EXIT.mismatch, "the echo differs from what was sent"],
-  [AddressInUseError, EXIT.addressInUse, "serve: the address is already in use"],
-  [BindPermissionError, EXIT.bindPermission, "serve: not permitted to bind the address"],
-  [AddressUnavailableError, EXIT.addressUnavailable, "serve: the address is not this machine's"],
+  [AddressInUseError, EXIT.addressInUse, "the address is already in use"],
+  [BindPermissionError, EXIT.bindPermission, "not permitted to bind the address"],
+  [AddressUnavailableError, EXIT.addressUnavailable, "the address is not this machine's"],
+  [MissingPermissionError, EXIT.missingPermission, "a Deno permission is missing (run with -N)"],
 ];
 
-/** The "Exit codes:" block of the help texts. */
-export const EXIT_CODE_HELP: string = [
-  `  ${EXIT.ok}    success`,
-  `  ${EXIT.internal}    internal error (a bug: please report it)`,
-  `  ${EXIT.usage}    bad arguments`,
-  ...ERROR_EXITS.map(([, code, meaning]) => `  ${String(code).padEnd(4)} ${meaning}`),
-  `  ${EXIT.interrupted}  serve: stopped at once by a second Ctrl+C`,
-].join("\n");
+/** What each exit code means, for the help texts. */
+const EXIT_MEANINGS: ReadonlyMap<number, string> = new Map([
+  [EXIT.ok, "success"],
+  [EXIT.internal, "internal error (a bug: please report it)"],
+  [EXIT.usage, "bad arguments"],
+  ...ERROR_EXITS.map(([, code, meaning]): [number, string] => [code, meaning]),
+  [EXIT.interrupted, "interrupted by Ctrl+C"],
+]);
+
+/** Codes every command can end with: success, a bug, bad arguments, a missing permission. */
+const COMMON_EXITS = [EXIT.ok, EXIT.internal, EXIT.usage, EXIT.missingPermission];
+
+/**
+ * The "Exit codes:" block of a command's help: the common codes plus `codes`,
+ * in order, each with its meaning or the command's own words from `meanings`.
+ *
+ * @example
+ * ```ts
+ * import { EXIT, exitCodeHelp } from "./exit.ts";
+ *
+ * exitCodeHelp([EXIT.connect], { [EXIT.interrupted]: "stopped at once" });
+ * ```
+ */
+export function exitCodeHelp(
+  codes: readonly number[],
+  meanings: Readonly<Record<number, string>> = {},
+): string {
+  return [...new Set([...COMMON_EXITS, ...codes])].sort((a, b) => a - b)
+    .map((code) => `  ${String(code).padEnd(4)} ${meanings[code] ?? EXIT_MEANINGS.get(code)}`)
+    .join("\n");
+}
+
+/** The "Exit codes:" block of the general help: every code. */
+export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()]);
 
 /**
  * Writes the one line that says what went wrong and returns the exit code:
  * a typed error's own code, or {@linkcode EXIT.internal} for anything else.
  */
-export function reportError(error: unknown, io: MainIo): number {
+export function reportError(thrown: unknown, io: MainIo): number {
+  const error = missingPermission(thrown) ?? thrown;
   if (error instanceof UsageError) {
     io.err(error.message);
     return EXIT.usage;

@@ -16,10 +16,13 @@
 
 import type { ParseArgsOptionsConfig } from "node:util";
 import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "../bench/bench.ts";
-import { type Parsed, parsePort, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
+import { parseTarget } from "../cli/address.ts";
+import { type Parsed, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
-import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
-import type { MainIo } from "../cli/io.ts";
+import { EXIT, exitCodeHelp } from "../cli/exit.ts";
+import { inform, type MainIo } from "../cli/io.ts";
+import { interrupts } from "../cli/interrupt.ts";
+import { formatCount, formatSeconds, plural } from "../format.ts";
 import { DEFAULT_PORT } from "../server.ts";
 
 /** Longest load `bench` runs without --force, in seconds. */
@@ -34,7 +37,7 @@ const OPTIONS = {
   duration: { type: "string", short: "d" },
   count: { type: "string", short: "n" },
   workers: { type: "string", short: "w", default: "1" },
-  port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
+  port: { type: "string", short: "p" },
   json: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
 } satisfies ParseArgsOptionsConfig;
@@ -45,6 +48,7 @@ Loads an echo server and reports round trips/s, MB/s, connections/s and latency
 (min/p50/p90/p99/max). Every echoed byte is verified; a mismatch is an error.
 Modes: pingpong (send a message, wait for its whole echo, repeat), bulk (stream
 while reading the echo back), connect (connect, one echo, close, repeat).
+HOST may be HOST:PORT, [IPv6] or [IPv6]:PORT, as the server prints it.
 
 Options:
   -m, --mode MODE          pingpong, bulk or connect                  [pingpong]
@@ -54,16 +58,24 @@ Options:
   -n, --count N            stop after N messages in all (round trips,
                            connections, or bulk writes), or at the
                            duration if that comes first
-  -w, --workers N          spread connections over N worker threads     [1]
+  -w, --workers N          spread connections over N worker threads,
+                           at most one per connection                   [1]
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
       --json               print the report as JSON
       --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
   -h, --help               this text
 
 A live progress line is shown once a second when stdout is a terminal.
+Ctrl+C ends the load early: the summary of what was measured is printed,
+marked as cut short, and bench exits 130; a second Ctrl+C exits at once.
 
 Exit codes:
-${EXIT_CODE_HELP}`;
+${
+  exitCodeHelp(
+    [EXIT.resolve, EXIT.connect, EXIT.timeout, EXIT.closedEarly, EXIT.mismatch, EXIT.interrupted],
+    { [EXIT.interrupted]: "cut short by Ctrl+C (after the summary, or at once on a second one)" },
+  )
+}`;
 
 /** The `bench` command. */
 export const benchCommand: Command<typeof OPTIONS> = {
@@ -79,11 +91,10 @@ async function runBench(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  const [hostname, extra] = positionals;
-  if (hostname === undefined) {
-    throw new UsageError("bench needs a HOST (try: sockecho bench --help)");
-  }
-  if (extra !== undefined) throw new UsageError(`bench takes one HOST, not "${extra}"`);
+  const [host, extra] = positionals;
+  if (host === undefined) throw new UsageError("bench needs a HOST");
+  if (extra !== undefined) throw new UsageError(`bench takes one HOST, not also "${extra}"`);
+  const { hostname, port } = parseTarget(host, values.port, DEFAULT_PORT);
   const mode = values.mode as BenchMode;
   if (!BENCH_MODES.includes(mode)) {
     throw new UsageError(`invalid --mode "${values.mode}": expected ${BENCH_MODES.join(", ")}`);
@@ -102,51 +113,69 @@ async function runBench(
   if (!values.force && connections > BENCH_MAX_CONNECTIONS) {
     throw new UsageError(`more than ${BENCH_MAX_CONNECTIONS} connections needs --force`);
   }
-  const report = await bench({
-    hostname,
-    port: parsePort(values.port, 1),
-    mode,
-    connections,
-    size: values.size === undefined ? undefined : parseWhole(values.size, "--size"),
-    durationMs,
-    count,
-    workers: parseWhole(values.workers, "--workers"),
-    onProgress: io.status &&
-      (({ elapsedMs, operations, bytes }) =>
-        io.status!(
-          `${(elapsedMs / 1000).toFixed(0)} s: ${operations} ${unitOf(mode)}, ` +
-            `${(bytes / 1e6).toFixed(1)} MB echoed`,
-        )),
-  });
-  io.status?.("");
-  if (count !== undefined && report.operations < count) {
-    io.err(
-      `the ${durationMs / 1000} s duration ended the run after ${report.operations} of ` +
-        `--count ${count} ${unitOf(mode)}`,
+  const size = values.size === undefined ? undefined : parseWhole(values.size, "--size");
+  const workers = parseWhole(values.workers, "--workers");
+  if (workers > connections) {
+    inform(
+      io,
+      `running ${plural(connections, "worker")}, not ${formatCount(workers)}: ` +
+        `a worker needs a connection of its own (-c ${connections})`,
     );
   }
-  if (values.json) io.out(JSON.stringify(report, null, 2));
-  else formatReport(report).forEach((line) => io.out(line));
-  return EXIT.ok;
+  const interrupt = interrupts(io);
+  let report: BenchReport;
+  try {
+    report = await bench({
+      hostname,
+      port,
+      mode,
+      connections,
+      size,
+      durationMs,
+      count,
+      workers,
+      signal: interrupt.signal,
+      onProgress: io.status &&
+        (({ elapsedMs, operations, bytes }) =>
+          io.status!(
+            `${(elapsedMs / 1000).toFixed(0)} s: ${plural(operations, ...nounsOf(mode))}, ` +
+              `${(bytes / 1e6).toFixed(1)} MB echoed`,
+          )),
+    });
+  } finally {
+    interrupt.dispose();
+  }
+  io.status?.("");
+  const cutShort = interrupt.signal.aborted;
+  if (count !== undefined && report.operations < count && !cutShort) {
+    io.err(
+      `the ${formatSeconds(durationMs)} duration ended the run after ` +
+        `${formatCount(report.operations)} of --count ${plural(count, ...nounsOf(mode))}`,
+    );
+  }
+  if (values.json) io.out(JSON.stringify(cutShort ? { ...report, cutShort } : report, null, 2));
+  else formatReport(report, cutShort).forEach((line) => io.out(line));
+  return cutShort ? EXIT.interrupted : EXIT.ok;
 }
 
-function unitOf(mode: BenchMode): string {
-  return { pingpong: "round trips", bulk: "writes", connect: "connections" }[mode];
+/** The singular and plural of what `mode` counts. */
+function nounsOf(mode: BenchMode): [string, string] {
+  const singular = { pingpong: "round trip", bulk: "write", connect: "connection" }[mode];
+  return [singular, `${singular}s`];
 }
 
-/** The end-of-run table. */
-function formatReport(report: BenchReport): string[] {
+/** The end-of-run table; `cutShort` when Ctrl+C ended the load. */
+function formatReport(report: BenchReport, cutShort: boolean): string[] {
   const { mode, latencyMs: latency } = report;
-  const rate = Math.round(report.operationsPerSecond).toLocaleString("en-US");
+  const rate = formatCount(Math.round(report.operationsPerSecond));
   const ms = (value: number) => value.toFixed(3);
   return [
     `mode         ${mode}`,
     `target       ${report.target}`,
-    `load         ${report.connections} connections × ${report.size} B, ` +
-    `${report.workers} worker${report.workers > 1 ? "s" : ""}, ${
-      (report.elapsedMs / 1000).toFixed(2)
-    } s`,
-    `${unitOf(mode).padEnd(13)}${report.operations.toLocaleString("en-US")} (${rate}/s)`,
+    `load         ${plural(report.connections, "connection")} × ${formatCount(report.size)} B, ` +
+    `${plural(report.workers, "worker")}, ${(report.elapsedMs / 1000).toFixed(2)} s` +
+    (cutShort ? " (cut short by Ctrl+C)" : ""),
+    `${nounsOf(mode)[1].padEnd(13)}${formatCount(report.operations)} (${rate}/s)`,
     `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
     ...latency
       ? [

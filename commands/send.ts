@@ -15,16 +15,18 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { type Parsed, parsePort, parseSeconds, UsageError } from "../cli/args.ts";
+import { parseTarget } from "../cli/address.ts";
+import { type Parsed, parseSeconds, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
-import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
-import type { MainIo } from "../cli/io.ts";
+import { EXIT, exitCodeHelp } from "../cli/exit.ts";
+import { inform, type MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
-import { escapeBytes, formatAddress } from "../format.ts";
+import { ConnectError } from "../errors.ts";
+import { escapeBytes, formatAddress, plural } from "../format.ts";
 import { DEFAULT_PORT } from "../server.ts";
 
 const OPTIONS = {
-  port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
+  port: { type: "string", short: "p" },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
 } satisfies ParseArgsOptionsConfig;
@@ -32,7 +34,8 @@ const OPTIONS = {
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
 
 Connects to HOST (a name, an IPv4 or an IPv6 address; every address of a name
-is tried in turn), sends MESSAGE, reads until all of it has come back, checks it
+is tried in turn; HOST:PORT, [IPv6] and [IPv6]:PORT as the server prints them
+are taken too), sends MESSAGE, reads until all of it has come back, checks it
 byte for byte, and prints "server message: " and the echo. Without MESSAGE it
 sends what the C client sends: "你好啊服务器!\\n" and its NUL terminator, 21 bytes.
 
@@ -42,8 +45,10 @@ Options:
   -v, --verbose          also print who answered and the round trip (stderr)
   -h, --help             this text
 
+If the echo differs, the error shows what came back instead (escaped, shortened).
+
 Exit codes:
-${EXIT_CODE_HELP}`;
+${exitCodeHelp([EXIT.resolve, EXIT.connect, EXIT.timeout, EXIT.closedEarly, EXIT.mismatch])}`;
 
 /** The `send` command. */
 export const sendCommand: Command<typeof OPTIONS> = {
@@ -59,24 +64,35 @@ async function runSend(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  const [hostname, text, extra] = positionals;
-  if (hostname === undefined) throw new UsageError("send needs a HOST (try: sockecho send --help)");
+  const [host, text, extra] = positionals;
+  if (host === undefined) throw new UsageError("send needs a HOST");
   if (extra !== undefined) {
-    throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
+    throw new UsageError(
+      `send takes HOST and one MESSAGE, not also "${extra}": quote a message with spaces`,
+    );
   }
+  const { hostname, port, portGiven } = parseTarget(host, values.port, DEFAULT_PORT);
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
   const { echo, remoteAddr, roundTripMs } = await send({
     hostname,
-    port: parsePort(values.port, 1),
+    port,
     message,
     timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
+  }).catch((error) => {
+    // `send HOST 4400` is netcat's habit for a port; here 4400 is the message.
+    if (error instanceof ConnectError && !portGiven && /^\d{1,5}$/.test(text ?? "")) {
+      error.message += ` (did you mean -p ${text}?)`;
+    }
+    throw error;
   });
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
   io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);
   if (values.verbose) {
-    io.err(
-      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ${roundTripMs.toFixed(3)} ms`,
+    inform(
+      io,
+      `${plural(echo.length, "byte")} echoed by ${formatAddress(remoteAddr)} in ` +
+        `${roundTripMs.toFixed(3)} ms`,
     );
   }
   return EXIT.ok;

@@ -16,12 +16,21 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
+import { pickPort } from "../cli/address.ts";
 import { type Parsed, parsePort, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
-import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
-import type { MainIo } from "../cli/io.ts";
+import { EXIT, exitCodeHelp } from "../cli/exit.ts";
+import { inform, type MainIo } from "../cli/io.ts";
+import { interrupts } from "../cli/interrupt.ts";
 import { describeOsError, SockechoError } from "../errors.ts";
-import { escapeBytes, formatAddress, formatEpochMicros } from "../format.ts";
+import {
+  escapeBytes,
+  formatAddress,
+  formatCount,
+  formatEpochMicros,
+  formatSeconds,
+  plural,
+} from "../format.ts";
 import { RateLimitedLog } from "../log.ts";
 import { DEFAULT_PORT, serve } from "../server.ts";
 
@@ -30,7 +39,7 @@ const ACCEPT_COMPLAINT_INTERVAL_MS = 10_000;
 
 const OPTIONS = {
   host: { type: "string", short: "H", default: "0.0.0.0" },
-  port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
+  port: { type: "string", short: "p" },
   grace: { type: "string", short: "g", default: "5" },
   "max-connections": { type: "string", short: "m", default: "10000" },
   "idle-timeout": { type: "string", short: "i", default: "0" },
@@ -38,12 +47,13 @@ const OPTIONS = {
   "log-rate": { type: "string", default: "100" },
 } satisfies ParseArgsOptionsConfig;
 
-const HELP = `Usage: sockecho serve [options]
+const HELP = `Usage: sockecho serve [PORT] [options]
 
 Listens on HOST:PORT, serves any number of clients at once, prints where each
 connection came from and what it sent (escaped, shortened), and echoes every
 byte back. Ctrl+C or SIGTERM stops accepting, lets open connections finish for
 the grace period, prints a summary and exits 0; a second Ctrl+C exits at once.
+PORT, as \`nc -l PORT\` takes it, is the same as -p PORT.
 
 Options:
   -H, --host HOST      address to listen on (e.g. 127.0.0.1, ::)  [0.0.0.0]
@@ -61,12 +71,19 @@ Options:
   -h, --help           this text
 
 Exit codes:
-${EXIT_CODE_HELP}`;
+${
+  exitCodeHelp(
+    [EXIT.addressInUse, EXIT.bindPermission, EXIT.addressUnavailable, EXIT.interrupted],
+    {
+      [EXIT.interrupted]: "stopped at once by a second Ctrl+C",
+    },
+  )
+}`;
 
 /** The `serve` command. */
 export const serveCommand: Command<typeof OPTIONS> = {
   name: "serve",
-  synopsis: "serve [options]",
+  synopsis: "serve [PORT] [options]",
   summary: "echo every byte back to every client",
   options: OPTIONS,
   help: HELP,
@@ -77,8 +94,18 @@ async function runServe(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  if (positionals.length > 0) throw new UsageError(`serve takes no argument "${positionals[0]}"`);
-  const port = parsePort(values.port, 0);
+  const [argument, extra] = positionals;
+  if (extra !== undefined || (argument !== undefined && !/^\d+$/.test(argument))) {
+    const word = extra ?? argument;
+    throw new UsageError(`serve takes one PORT, not "${word}"; listen with -H HOST -p PORT`);
+  }
+  const port = pickPort(
+    argument === undefined ? undefined : parsePort(argument, 0),
+    argument ?? "",
+    values.port,
+    DEFAULT_PORT,
+    0,
+  );
   const graceMs = parseSeconds(values.grace, "--grace", 0);
   const maxConnections = parseWhole(values["max-connections"], "--max-connections", 0) || Infinity;
   const idleTimeoutMs = parseSeconds(values["idle-timeout"], "--idle-timeout", 0);
@@ -101,17 +128,17 @@ async function runServe(
     },
     onData: ({ remoteAddr }, chunk) =>
       line(() =>
-        `${formatAddress(remoteAddr)} sent ${chunk.length} bytes: ` +
+        `${formatAddress(remoteAddr)} sent ${plural(chunk.length, "byte")}: ` +
         escapeBytes(chunk, { maxBytes: 200 })
       ),
     onClose: ({ remoteAddr }, { bytes, durationMs, error }) =>
       line(() =>
-        `${formatAddress(remoteAddr)} closed: ${bytes} bytes echoed in ` +
+        `${formatAddress(remoteAddr)} closed: ${plural(bytes, "byte")} echoed in ` +
         `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
       ),
     onReject: (remoteAddr) =>
       line(() =>
-        `refused ${formatAddress(remoteAddr)}: ${maxConnections} connections open ` +
+        `refused ${formatAddress(remoteAddr)}: ${plural(maxConnections, "connection")} open ` +
         "(--max-connections)"
       ),
     onAcceptError: (error) => {
@@ -130,16 +157,17 @@ async function runServe(
   const flushing = setInterval(() => log.flush(), 1000);
   try {
     await stopRequested(io);
-    io.err(
-      `stopping: no new connections; ${server.activeConnections} open, ${
-        graceMs / 1000
-      } s to finish`,
+    inform(
+      io,
+      `stopping: no new connections; ${formatCount(server.activeConnections)} open, ` +
+        `${formatSeconds(graceMs)} to finish (Ctrl+C again to exit at once)`,
     );
     const { connections, bytes, forced: cut } = await server.shutdown({ graceMs });
     log.flush();
-    io.err(
-      `stopped: ${connections} connections, ${bytes} bytes echoed` +
-        (cut > 0 ? `, ${cut} closed at the end of the grace period` : ""),
+    inform(
+      io,
+      `stopped: ${plural(connections, "connection")}, ${plural(bytes, "byte")} echoed` +
+        (cut > 0 ? `, ${formatCount(cut)} closed at the end of the grace period` : ""),
     );
     return EXIT.ok;
   } finally {
@@ -160,25 +188,9 @@ function describeEnd(error: Error): string {
  * SIGTERM. A second SIGINT exits the process at once with code 130.
  */
 function stopRequested(io: MainIo): Promise<void> {
-  const { stop } = io;
-  if (stop) {
-    return new Promise((resolve) => {
-      if (stop.aborted) resolve();
-      stop.addEventListener("abort", () => resolve(), { once: true });
-    });
-  }
+  const { signal } = interrupts(io);
   return new Promise((resolve) => {
-    let signals = 0;
-    const onSignal = () => {
-      if (++signals === 1) {
-        Deno.removeSignalListener("SIGTERM", onSignal);
-        resolve();
-      } else {
-        io.err("second interrupt: exiting at once");
-        Deno.exit(EXIT.interrupted);
-      }
-    };
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
+    if (signal.aborted) resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
   });
 }
