@@ -186,7 +186,7 @@ Deno.test({
     assert.equal(await server.finish(), EXIT.ok);
     assert.match(server.out.lines[1], /^You got a connection from client's ip 127\.0\.0\.1, port/);
     assert.match(server.out.lines[2], /sent 21 bytes: 你好啊服务器!\\n$/);
-    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connections, 21 bytes echoed");
+    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connection, 21 bytes echoed");
     assert.ok(![...server.out.lines, ...server.err.lines].some((line) => line.includes(ESC)));
   },
 });
@@ -323,7 +323,7 @@ Deno.test({
       conn.close();
     }
     assert.equal(await server.finish(), EXIT.ok);
-    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connections, 18 bytes echoed");
+    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connection, 18 bytes echoed");
   },
 });
 

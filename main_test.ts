@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { EXIT, main, type MainIo } from "./main.ts";
 import { writeAll } from "./io.ts";
 import { readExactly, readToEnd, withFakeServer, withServer } from "./test_util.ts";
+import { formatAddress } from "./format.ts";
+import { serve } from "./server.ts";
 
 /** An io that records what main prints. */
 function recorder(stop?: AbortSignal) {
@@ -337,4 +339,116 @@ Deno.test("main bench shows a progress line once a second where there is a termi
     assert.equal(status.at(-1), "", "the progress line is cleared before the table");
     assert.equal(out[0], "mode         pingpong");
   });
+});
+
+Deno.test("main bench ended early by Ctrl+C prints what it measured, marked, and exits 130", async () => {
+  for (const extra of [[], ["-w", "2", "--json"]]) {
+    const stop = new AbortController();
+    // Ctrl+C once the load is running: when the server has echoed its first bytes.
+    await withServer({ onData: () => stop.abort() }, async ({ addr }) => {
+      const { io, out, err } = recorder(stop.signal);
+      const args = ["bench", `127.0.0.1:${addr.port}`, "-c", "2", "-d", "30", ...extra];
+      const code = await main(args, io);
+      assert.deepEqual({ code, err }, { code: EXIT.interrupted, err: [] });
+      if (extra.includes("--json")) {
+        const report = JSON.parse(out.join("\n"));
+        assert.deepEqual([report.cutShort, report.workers], [true, 2]);
+        assert.ok(report.elapsedMs < 30_000);
+      } else {
+        assert.match(
+          out[2],
+          /^load {9}2 connections × 64 B, 1 worker, \d+\.\d\d s \(cut short by Ctrl\+C\)$/,
+        );
+      }
+    });
+  }
+});
+
+Deno.test("main bench says on stderr that workers are capped by connections", async () => {
+  await withServer({}, async ({ addr }) => {
+    const { code, out, err } = await run([
+      "bench",
+      "127.0.0.1",
+      "-p",
+      String(addr.port),
+      "-w",
+      "4",
+      "-c",
+      "1",
+      "-n",
+      "5",
+    ]);
+    assert.equal(code, EXIT.ok);
+    assert.deepEqual(err, [
+      "running 1 worker, not 4: a worker needs a connection of its own (-c 1)",
+    ]);
+    assert.match(out[2], /, 1 worker, /);
+  });
+});
+
+Deno.test("main send takes HOST:PORT and [IPv6]:PORT as the server prints them", async () => {
+  await withServer({}, async ({ addr }) => {
+    const { code, out } = await run(["send", `127.0.0.1:${addr.port}`, "hi"]);
+    assert.deepEqual({ code, out }, { code: EXIT.ok, out: ["server message: hi"] });
+  });
+  const server = await serve({ hostname: "::1", port: 0 });
+  try {
+    const { code, out } = await run(["send", formatAddress(server.addr), "hi"]);
+    assert.deepEqual({ code, out }, { code: EXIT.ok, out: ["server message: hi"] });
+  } finally {
+    await server.shutdown({ graceMs: 0 });
+  }
+});
+
+Deno.test("main send gives no -p hint when the port was given", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String(listener.addr.port);
+  listener.close();
+  assert.deepEqual(await run(["send", "127.0.0.1", "4400", "-p", port]), {
+    code: EXIT.connect,
+    out: [],
+    err: [`cannot connect to 127.0.0.1:${port}: connection refused`],
+  });
+});
+
+/** True when nothing listens on 127.0.0.1:4321, the default port a test may not own. */
+async function defaultPortIsFree(): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port: 4321 })).close();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+Deno.test({
+  name: "main send without a port hints -p PORT when the refused message is a number" +
+    " (ignored when something listens on 4321)",
+  ignore: !await defaultPortIsFree(),
+  async fn() {
+    // A number where MESSAGE goes is the netcat habit for a port.
+    const hinted = await run(["send", "127.0.0.1", "4400", "-t", "2"]);
+    assert.deepEqual(hinted, {
+      code: EXIT.connect,
+      out: [],
+      err: ["cannot connect to 127.0.0.1:4321: connection refused (did you mean -p 4400?)"],
+    });
+  },
+});
+
+Deno.test("main serve takes a lone PORT as nc -l PORT does", async () => {
+  const stop = new AbortController();
+  const { io, out } = recorder(stop.signal);
+  const listening = Promise.withResolvers<void>();
+  const serving = main(["serve", "-H", "127.0.0.1", "0"], {
+    ...io,
+    out(line) {
+      io.out(line);
+      listening.resolve();
+    },
+  });
+  await listening.promise;
+  stop.abort();
+  assert.equal(await serving, EXIT.ok);
+  assert.match(out[0], /^Listening on 127\.0\.0\.1:\d+$/);
 });
