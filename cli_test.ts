@@ -219,7 +219,7 @@ Deno.test({
   ignore: !canRun,
   async fn() {
     const cases: [(conn: Deno.Conn) => Promise<void>, number, RegExp][] = [
-      [async (conn) => void await readToEnd(conn), EXIT.timeout, /^timed out after 300 ms/],
+      [async (conn) => void await readToEnd(conn), EXIT.timeout, /^timed out after 0\.3 s/],
       [async (conn) => void await readExactly(conn, 21), EXIT.closedEarly, /closed the connection/],
       [
         async (conn) => {
@@ -227,7 +227,7 @@ Deno.test({
           await readToEnd(conn);
         },
         EXIT.mismatch,
-        /^echo differs from what was sent at byte 0: sent 0xe4, got 0x00$/,
+        /^echo differs from what was sent at byte 0: sent 0xe4, got 0x00; received "(\\0){21}" \(21 bytes\)$/,
       ],
     ];
     for (const [peer, code, message] of cases) {
@@ -313,7 +313,9 @@ Deno.test({
     try {
       await server.out.match(/^You got a connection/);
       server.child.kill("SIGTERM");
-      await server.err.match(/^sockecho: stopping: no new connections; 1 open, 30 s to finish$/);
+      await server.err.match(
+        /^sockecho: stopping: no new connections; 1 open, 30 s to finish \(Ctrl\+C again to exit at once\)$/,
+      );
       const late = new TextEncoder().encode("sent after SIGTERM");
       await writeAll(conn, late);
       assert.deepEqual(await readExactly(conn, late.length), late);
@@ -480,5 +482,153 @@ Deno.test({
     }
     server.child.kill("SIGTERM");
     assert.equal(await server.finish(), EXIT.ok);
+  },
+});
+
+/** Runs `sockecho ARGS` with no permission flag and no prompt, as a user who forgot -N. */
+async function sockechoWithoutPermissions(...args: string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", MAIN, ...args],
+    stdin: "null",
+    clearEnv: true,
+    env: CHILD_ENV,
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+Deno.test({
+  name: "cli: without -N every command exits 13 with one line naming the flag",
+  ignore: !canRun,
+  async fn() {
+    const port = String(freePort());
+    const cases: [string[], string][] = [
+      [["send", "127.0.0.1", "-p", port], `"127.0.0.1:${port}"`],
+      [["send", "localhost", "-p", port], ""],
+      [["serve", "-H", "127.0.0.1", "-p", port], `"127.0.0.1:${port}"`],
+      [["bench", "127.0.0.1", "-p", port, "-d", "1"], `"127.0.0.1:${port}"`],
+      [["bench", "127.0.0.1", "-p", port, "-d", "1", "-c", "2", "-w", "2"], `"127.0.0.1:${port}"`],
+    ];
+    for (const [args, what] of cases) {
+      assert.deepEqual(await sockechoWithoutPermissions(...args), {
+        code: EXIT.missingPermission,
+        stdout: "",
+        stderr: `sockecho: no net permission${what && ` for ${what}`}: run with -N (--allow-net)\n`,
+      }, args.join(" "));
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: the address serve prints on IPv6 can be pasted back into send",
+  ignore: !canRun,
+  async fn() {
+    const server = spawn(Deno.execPath(), ["run", "-N", MAIN, "serve", "-H", "::1", "-p", "0"]);
+    const [, address] = await server.out.match(/^Listening on (\[::1\]:\d+)$/);
+    const sent = await sockecho("send", address, "pasted");
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.deepEqual(sent, { code: EXIT.ok, stdout: "server message: pasted\n", stderr: "" });
+  },
+});
+
+Deno.test({
+  name: "cli: serve PORT listens there, as nc -l PORT does",
+  ignore: !canRun,
+  async fn() {
+    const port = String(freePort());
+    const server = spawn(Deno.execPath(), ["run", "-N", MAIN, "serve", "-H", "127.0.0.1", port]);
+    await server.out.match(new RegExp(`^Listening on 127\\.0\\.0\\.1:${port}$`));
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+  },
+});
+
+Deno.test({
+  name: "cli: send and bench against a web server show what it answered",
+  ignore: !canRun,
+  async fn() {
+    const answer = new TextEncoder().encode(
+      "HTTP/1.0 400 Bad request\r\nContent-Type: text/html\r\n\r\n" + "x".repeat(80),
+    );
+    const webServer = async (conn: Deno.Conn) => {
+      await readExactly(conn, 1);
+      await writeAll(conn, answer);
+    };
+    await withFakeServer(webServer, async (port) => {
+      assert.deepEqual(await sockecho("send", `127.0.0.1:${port}`), {
+        code: EXIT.mismatch,
+        stdout: "",
+        stderr: "sockecho: echo differs from what was sent at byte 0: sent 0xe4, got 0x48; " +
+          'received "HTTP/1.0 400 Bad request\\r\\nContent-Type: …" (133 bytes)\n',
+      });
+      const bench = await sockecho("bench", `127.0.0.1:${port}`, "-d", "5");
+      assert.equal(bench.code, EXIT.mismatch);
+      assert.equal(
+        bench.stderr,
+        "sockecho: echo differs from what was sent at byte 0: sent 0x00, got 0x48; " +
+          'received "HTTP/1.0 400 Bad request\\r\\nContent-Type: …" (64 bytes)\n',
+      );
+    });
+  },
+});
+
+Deno.test({
+  name: "cli: Ctrl+C during bench prints the summary of what was measured and exits 130",
+  ignore: !canRun,
+  async fn() {
+    const loaded = Promise.withResolvers<void>();
+    await withServer({ onData: () => loaded.resolve() }, async ({ addr }) => {
+      const bench = spawn(Deno.execPath(), [
+        "run",
+        "-N",
+        MAIN,
+        "bench",
+        `127.0.0.1:${addr.port}`,
+        "-d",
+        "30",
+      ]);
+      await loaded.promise;
+      bench.child.kill("SIGINT");
+      assert.equal(await bench.finish(), EXIT.interrupted);
+      assert.deepEqual(bench.err.lines, []);
+      assert.match(bench.out.lines[2], /^load .* s \(cut short by Ctrl\+C\)$/);
+      assert.match(bench.out.lines[3], /^round trips {2}[\d,]+ /);
+    });
+  },
+});
+
+const haveScript = await hasCommand("script");
+
+/** Runs `sockecho ARGS` with stdout and stderr on a terminal (`script`'s pty); returns all it wrote. */
+async function sockechoOnTerminal(...args: string[]): Promise<string> {
+  const command = [Deno.execPath(), "run", "-N", MAIN, ...args].map((word) => `'${word}'`).join(
+    " ",
+  );
+  const { stdout } = await new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    stdin: "null",
+    clearEnv: true,
+    env: { ...CHILD_ENV, TERM: "xterm" },
+  }).output();
+  return new TextDecoder().decode(stdout);
+}
+
+Deno.test({
+  name: "cli: on a terminal status lines are plain and errors keep their red prefix" +
+    (haveScript ? "" : " (ignored: no script command)"),
+  ignore: !haveScript,
+  async fn() {
+    await withServer({}, async ({ addr }) => {
+      const report = await sockechoOnTerminal("send", `127.0.0.1:${addr.port}`, "-v");
+      assert.match(report, /\r\nsockecho: 21 bytes echoed by 127\.0\.0\.1:\d+ in [\d.]+ ms\r\n/);
+      assert.ok(!report.includes(ESC), JSON.stringify(report));
+    });
+    const error = await sockechoOnTerminal("send", "127.0.0.1", "-p", String(freePort()));
+    // Red and bold on, "sockecho:", then off again before the message.
+    assert.match(
+      error,
+      new RegExp(`^(${ESC}\\[[\\d;]*m)+sockecho:(${ESC}\\[[\\d;]*m)+ cannot connect`),
+    );
   },
 });

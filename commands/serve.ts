@@ -153,10 +153,12 @@ async function runServe(
     maxConnections,
     idleTimeoutMs,
   });
+  // Listening for Ctrl+C before saying "Listening": a script may send it as soon as it reads that.
+  const stopping = stopRequested(io);
   io.out(`Listening on ${formatAddress(server.addr)}`);
   const flushing = setInterval(() => log.flush(), 1000);
   try {
-    await stopRequested(io);
+    await stopping;
     inform(
       io,
       `stopping: no new connections; ${formatCount(server.activeConnections)} open, ` +
