@@ -125,9 +125,14 @@ async function startServe(...extra: string[]) {
 }
 
 /** Runs `sockecho ARGS` to the end. */
-async function sockecho(...args: string[]) {
+function sockecho(...args: string[]) {
+  return sockechoWith(["-N"], args);
+}
+
+/** Runs `deno run DENO_FLAGS main.ts ARGS` to the end. */
+async function sockechoWith(denoFlags: string[], args: string[]) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-N", MAIN, ...args],
+    args: ["run", ...denoFlags, MAIN, ...args],
     stdin: "null",
     clearEnv: true,
     env: CHILD_ENV,
@@ -485,18 +490,6 @@ Deno.test({
   },
 });
 
-/** Runs `sockecho ARGS` with no permission flag and no prompt, as a user who forgot -N. */
-async function sockechoWithoutPermissions(...args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", MAIN, ...args],
-    stdin: "null",
-    clearEnv: true,
-    env: CHILD_ENV,
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
-
 Deno.test({
   name: "cli: without -N every command exits 13 with one line naming the flag",
   ignore: !canRun,
@@ -510,7 +503,7 @@ Deno.test({
       [["bench", "127.0.0.1", "-p", port, "-d", "1", "-c", "2", "-w", "2"], `"127.0.0.1:${port}"`],
     ];
     for (const [args, what] of cases) {
-      assert.deepEqual(await sockechoWithoutPermissions(...args), {
+      assert.deepEqual(await sockechoWith(["--no-prompt"], args), {
         code: EXIT.missingPermission,
         stdout: "",
         stderr: `sockecho: no net permission${what && ` for ${what}`}: run with -N (--allow-net)\n`,

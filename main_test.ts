@@ -105,7 +105,7 @@ Deno.test("main: each command's help lists only the exit codes it can end with",
     return [...block.matchAll(/^ {2}(\d+) /gm)].map(([, code]) => Number(code));
   };
   assert.deepEqual(await codesOf("send"), [0, 1, 2, 3, 4, 5, 6, 7, 13]);
-  assert.deepEqual(await codesOf("serve"), [0, 1, 2, 8, 9, 10, 13, 130]);
+  assert.deepEqual(await codesOf("serve"), [0, 1, 2, 3, 8, 9, 10, 13, 130]);
   assert.deepEqual(await codesOf("bench"), [0, 1, 2, 3, 4, 5, 6, 7, 13, 130]);
 });
 

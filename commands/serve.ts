@@ -73,7 +73,13 @@ Options:
 Exit codes:
 ${
   exitCodeHelp(
-    [EXIT.addressInUse, EXIT.bindPermission, EXIT.addressUnavailable, EXIT.interrupted],
+    [
+      EXIT.resolve,
+      EXIT.addressInUse,
+      EXIT.bindPermission,
+      EXIT.addressUnavailable,
+      EXIT.interrupted,
+    ],
     {
       [EXIT.interrupted]: "stopped at once by a second Ctrl+C",
     },
