@@ -22,7 +22,7 @@ import {
   SockechoError,
   TimeoutError,
 } from "./errors.ts";
-import { formatAddress, formatSeconds, quoteBytes } from "./format.ts";
+import { formatAddress, formatCount, formatSeconds, plural, quoteBytes } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import { DEFAULT_PORT } from "./server.ts";
@@ -169,7 +169,7 @@ async function exchange(
     if (timedOut) {
       throw new TimeoutError(
         `timed out after ${formatSeconds(timeoutMs)} waiting for the echo from ${where} ` +
-          `(got ${received} of ${message.length} bytes)`,
+          `(got ${formatCount(received)} of ${plural(message.length, "byte")})`,
       );
     }
     if (error instanceof SockechoError) throw error;
@@ -177,7 +177,7 @@ async function exchange(
       ? "closed the connection"
       : `failed (${describeOsError(error)})`;
     throw new ClosedEarlyError(
-      `${where} ${how} after echoing ${received} of ${message.length} bytes`,
+      `${where} ${how} after echoing ${formatCount(received)} of ${plural(message.length, "byte")}`,
       received,
       message.length,
       { cause: error },
