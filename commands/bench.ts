@@ -148,7 +148,8 @@ async function runBench(
   io.status?.("");
   const cutShort = interrupt.signal.aborted;
   if (count !== undefined && report.operations < count && !cutShort) {
-    io.err(
+    inform(
+      io,
       `the ${formatSeconds(durationMs)} duration ended the run after ` +
         `${formatCount(report.operations)} of --count ${plural(count, ...nounsOf(mode))}`,
     );

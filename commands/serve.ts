@@ -125,7 +125,7 @@ async function runServe(
     hostname: values.host,
     port,
     onConnection: ({ remoteAddr, openedAt }) => {
-      if (acceptFailing) io.err("accepting connections again");
+      if (acceptFailing) inform(io, "accepting connections again");
       acceptFailing = false;
       line(() =>
         `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} ` +
