@@ -7,8 +7,8 @@
  * ```ts
  * import { parseTarget } from "./address.ts";
  *
- * parseTarget("[::1]:4400", undefined, 4321); // { hostname: "::1", port: 4400 }
- * parseTarget("example.com", "80", 4321); // { hostname: "example.com", port: 80 }
+ * parseTarget("[::1]:4400", undefined, 4321); // hostname "::1", port 4400
+ * parseTarget("example.com", "80", 4321); // hostname "example.com", port 80
  * ```
  *
  * @module
@@ -39,20 +39,20 @@ export interface Target {
  * ```
  */
 export function splitHostPort(text: string): { hostname: string; port?: string } {
+  const invalid = () =>
+    new UsageError(`invalid address "${text}": expected HOST, HOST:PORT, [IPv6] or [IPv6]:PORT`);
   const bracketed = text.match(/^\[([^\]]*)\](?::(.*))?$/);
-  const [hostname, port] = bracketed
-    ? [bracketed[1], bracketed[2]]
-    : text.split(":").length === 2
-    ? text.split(":")
-    : [text, undefined];
-  if (
-    hostname === "" || (bracketed && !hostname.includes(":")) || text.startsWith("[") && !bracketed
-  ) {
-    throw new UsageError(
-      `invalid address "${text}": expected HOST, HOST:PORT, [IPv6] or [IPv6]:PORT`,
-    );
+  if (bracketed) {
+    const [, hostname, port] = bracketed;
+    if (!hostname.includes(":")) throw invalid(); // brackets are for IPv6 only
+    return port === undefined ? { hostname } : { hostname, port };
   }
-  return port === undefined ? { hostname } : { hostname, port };
+  if (text === "" || text.startsWith("[")) throw invalid();
+  const parts = text.split(":");
+  if (parts.length !== 2) return { hostname: text }; // a name, IPv4, or a bare IPv6 address
+  const [hostname, port] = parts;
+  if (hostname === "") throw invalid();
+  return { hostname, port };
 }
 
 /**
