@@ -95,8 +95,13 @@ export function exitCodeHelp(
     .join("\n");
 }
 
-/** The "Exit codes:" block of the general help: every code. */
-export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()]);
+/** The "Exit codes:" block of the general help: every code, and which command ends with it. */
+export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
+  [EXIT.addressInUse]: `serve: ${EXIT_MEANINGS.get(EXIT.addressInUse)}`,
+  [EXIT.bindPermission]: `serve: ${EXIT_MEANINGS.get(EXIT.bindPermission)}`,
+  [EXIT.addressUnavailable]: `serve: ${EXIT_MEANINGS.get(EXIT.addressUnavailable)}`,
+  [EXIT.interrupted]: "serve: stopped at once by a second Ctrl+C; bench: cut short by Ctrl+C",
+});
 
 /**
  * Writes the one line that says what went wrong and returns the exit code:
