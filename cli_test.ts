@@ -327,24 +327,26 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "cli: a second Ctrl+C exits at once with code 130",
-  ignore: !canRun,
-  async fn() {
-    const server = await startServe("--grace", "60");
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
-    try {
-      await server.out.match(/^You got a connection/);
-      server.child.kill("SIGINT");
-      await server.err.match(/^sockecho: stopping/);
-      server.child.kill("SIGINT");
-      assert.equal(await server.finish(), EXIT.interrupted);
-      assert.equal(server.err.lines.at(-1), "sockecho: second interrupt: exiting at once");
-    } finally {
-      conn.close();
-    }
-  },
-});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test({
+    name: `cli: a second ${signal} exits at once with code 130`,
+    ignore: !canRun,
+    async fn() {
+      const server = await startServe("--grace", "60");
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
+      try {
+        await server.out.match(/^You got a connection/);
+        server.child.kill(signal);
+        await server.err.match(/^sockecho: stopping/);
+        server.child.kill(signal);
+        assert.equal(await server.finish(), EXIT.interrupted);
+        assert.equal(server.err.lines.at(-1), "sockecho: second interrupt: exiting at once");
+      } finally {
+        conn.close();
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "interop: nc as client gets its bytes back from sockecho serve",

@@ -161,7 +161,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
   async function runConnection(conn: Deno.TcpConn, state: Connection): Promise<void> {
     const info: ConnectionInfo = {
       id: ++totals.connections,
-      remoteAddr: conn.remoteAddr,
+      remoteAddr: unmapped(conn.remoteAddr),
       openedAt: performance.timeOrigin + performance.now(),
     };
     let error: Error | undefined;
@@ -196,7 +196,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
         continue;
       }
       if (open.size >= maxConnections) {
-        options.onReject?.(conn.remoteAddr);
+        options.onReject?.(unmapped(conn.remoteAddr));
         closeQuietly(conn);
         continue;
       }
@@ -307,6 +307,15 @@ async function echo(
       buffer = new Uint8Array(n * BUFFER_GROWTH);
     }
   }
+}
+
+/**
+ * An IPv4 client of a dual-stack (`::`) listener shows up as `::ffff:a.b.c.d`;
+ * it is named as the IPv4 address it is.
+ */
+function unmapped(addr: Deno.NetAddr): Deno.NetAddr {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr.hostname)?.[1];
+  return v4 === undefined ? addr : { ...addr, hostname: v4 };
 }
 
 function listen(hostname: string, port: number): Deno.TcpListener {

@@ -221,6 +221,29 @@ Deno.test("server listens and echoes on IPv6 loopback", async () => {
   }
 });
 
+Deno.test("server on IPv6 names an IPv4-mapped client by its plain IPv4 address", async () => {
+  const seen: string[] = [];
+  const closed = Promise.withResolvers<void>();
+  const server = await serve({
+    // What a `::` listener sees of IPv4 clients, kept on loopback.
+    hostname: "::ffff:127.0.0.1",
+    port: 0,
+    onConnection: ({ remoteAddr }) => seen.push(remoteAddr.hostname),
+    onClose: ({ remoteAddr }) => {
+      seen.push(remoteAddr.hostname);
+      closed.resolve();
+    },
+  });
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    conn.close();
+    await closed.promise;
+    assert.deepEqual(seen, ["127.0.0.1", "127.0.0.1"]);
+  } finally {
+    await server.shutdown({ graceMs: 0 });
+  }
+});
+
 Deno.test("server serves a new client at once while 200 idle clients hold connections", async () => {
   await withServer({}, async ({ addr }) => {
     const idle = await Promise.all(

@@ -65,7 +65,7 @@ export const EXIT_CODE_HELP: string = [
   `  ${EXIT.internal}    internal error (a bug: please report it)`,
   `  ${EXIT.usage}    bad arguments`,
   ...ERROR_EXITS.map(([, code, meaning]) => `  ${String(code).padEnd(4)} ${meaning}`),
-  `  ${EXIT.interrupted}  serve: stopped at once by a second Ctrl+C`,
+  `  ${EXIT.interrupted}  serve: stopped at once by a second Ctrl+C or SIGTERM`,
 ].join("\n");
 
 /**

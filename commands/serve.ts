@@ -1,7 +1,7 @@
 /**
  * `sockecho serve`: the echo server as a command. Logs each connection and
  * chunk as the C server did (rate-limited), stops gracefully on the first
- * Ctrl+C or SIGTERM and at once on a second Ctrl+C.
+ * Ctrl+C or SIGTERM and at once on a second one.
  *
  * @example
  * ```ts
@@ -43,7 +43,8 @@ const HELP = `Usage: sockecho serve [options]
 Listens on HOST:PORT, serves any number of clients at once, prints where each
 connection came from and what it sent (escaped, shortened), and echoes every
 byte back. Ctrl+C or SIGTERM stops accepting, lets open connections finish for
-the grace period, prints a summary and exits 0; a second Ctrl+C exits at once.
+the grace period, prints a summary and exits 0; a second Ctrl+C or SIGTERM
+exits at once (130).
 
 Options:
   -H, --host HOST      address to listen on (e.g. 127.0.0.1, ::)  [0.0.0.0]
@@ -157,7 +158,7 @@ function describeEnd(error: Error): string {
 
 /**
  * Resolves when serving should stop: on `io.stop`, or on the first SIGINT or
- * SIGTERM. A second SIGINT exits the process at once with code 130.
+ * SIGTERM. A second one of either exits the process at once with code 130.
  */
 function stopRequested(io: MainIo): Promise<void> {
   const { stop } = io;
@@ -171,7 +172,6 @@ function stopRequested(io: MainIo): Promise<void> {
     let signals = 0;
     const onSignal = () => {
       if (++signals === 1) {
-        Deno.removeSignalListener("SIGTERM", onSignal);
         resolve();
       } else {
         io.err("second interrupt: exiting at once");
