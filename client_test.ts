@@ -11,7 +11,7 @@ Deno.test("send sends the C client's 21 bytes and gets them back", async () => {
     async ({ addr }) => {
       const { echo, remoteAddr } = await send({ hostname: "127.0.0.1", port: addr.port });
       assert.deepEqual(echo, C_CLIENT_MESSAGE);
-      assert.equal(remoteAddr.port, addr.port);
+      assert.equal((remoteAddr as Deno.NetAddr).port, addr.port);
     },
   );
   assert.equal(C_CLIENT_MESSAGE.length, 21);
@@ -34,7 +34,7 @@ Deno.test("send tries the next address when the first refuses", async () => {
       port: addr.port,
       resolve: () => Promise.resolve(["127.0.0.2", "127.0.0.1"]),
     });
-    assert.equal(remoteAddr.hostname, "127.0.0.1");
+    assert.equal((remoteAddr as Deno.NetAddr).hostname, "127.0.0.1");
   });
 });
 

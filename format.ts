@@ -130,6 +130,21 @@ export function formatAddress(
 }
 
 /**
+ * Formats a socket address: `host:port` as {@linkcode formatAddress} does,
+ * or a Unix socket's path (empty for an unnamed client socket).
+ *
+ * @example
+ * ```ts
+ * import { formatSocketAddress } from "./format.ts";
+ *
+ * formatSocketAddress({ transport: "unix", path: "/tmp/echo.sock" }); // "/tmp/echo.sock"
+ * ```
+ */
+export function formatSocketAddress(addr: Deno.NetAddr | Deno.UnixAddr): string {
+  return "path" in addr ? addr.path : formatAddress(addr);
+}
+
+/**
  * Formats a time in epoch milliseconds as seconds with six zero-padded
  * fraction digits, the C server's `tv_sec.tv_usec` done right.
  *

@@ -25,14 +25,14 @@
  * conn.close();
  * ```
  */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(conn: Pick<Deno.Conn, "write">, bytes: Uint8Array): Promise<void> {
   for (let written = 0; written < bytes.length;) {
     written += await conn.write(bytes.subarray(written));
   }
 }
 
 /**
- * Closes a connection that may already be closed.
+ * Closes a connection (or listener) that may already be closed.
  *
  * @example
  * ```ts
@@ -43,7 +43,7 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
  * closeQuietly(conn); // no error the second time
  * ```
  */
-export function closeQuietly(conn: Deno.Conn): void {
+export function closeQuietly(conn: { close(): void }): void {
   try {
     conn.close();
   } catch {

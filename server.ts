@@ -1,5 +1,5 @@
 /**
- * A TCP echo server: every byte a client sends comes back to it, in order,
+ * An echo server over TCP, TLS or a Unix domain socket: every byte a client sends comes back to it, in order,
  * whole. Any number of clients are served at once; a client that half-closes
  * gets the rest of its echo before the server closes; a client that resets
  * ends only its own connection. The module never prints: it reports through
@@ -22,17 +22,10 @@
  * @module
  */
 
-import {
-  AddressInUseError,
-  AddressUnavailableError,
-  BindPermissionError,
-  describeOsError,
-  IdleTimeoutError,
-  SockechoError,
-} from "./errors.ts";
-import { formatAddress } from "./format.ts";
+import { IdleTimeoutError, SockechoError } from "./errors.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import { resolveHost } from "./resolve.ts";
+import { listenTransport, type TlsCertificate } from "./transports.ts";
 
 /** The port the C server listens on, and ours by default. */
 export const DEFAULT_PORT = 4321;
@@ -41,8 +34,8 @@ export const DEFAULT_PORT = 4321;
 export interface ConnectionInfo {
   /** Sequence number of the connection, from 1. */
   readonly id: number;
-  /** The client's address. */
-  readonly remoteAddr: Deno.NetAddr;
+  /** The client's address (a Unix socket client's path is usually empty). */
+  readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
   /** When it was accepted, in epoch milliseconds with a fraction. */
   readonly openedAt: number;
 }
@@ -76,7 +69,16 @@ export interface ServeOptions {
   hostname?: string;
   /** Port to listen on; 0 picks a free one. @default {4321} */
   port?: number;
-  /** Called when a client connects. */
+  /** Serve TLS with this certificate (PEM) instead of plain TCP. */
+  tls?: TlsCertificate;
+  /**
+   * With `tls`: close a connection whose handshake has not finished within
+   * this many ms. @default {10000}
+   */
+  handshakeTimeoutMs?: number;
+  /** Listen on this Unix domain socket path instead of `hostname` and `port`. */
+  path?: string;
+  /** Called when a client connects (with `tls`: once its handshake is done). */
   onConnection?: (info: ConnectionInfo) => void;
   /**
    * Called with each chunk received, before it is echoed. The chunk is a view
@@ -96,7 +98,7 @@ export interface ServeOptions {
    */
   idleTimeoutMs?: number;
   /** Called for a connection closed at once because `maxConnections` are open. */
-  onReject?: (remoteAddr: Deno.NetAddr) => void;
+  onReject?: (remoteAddr: Deno.NetAddr | Deno.UnixAddr) => void;
   /**
    * Called when accepting fails, e.g. with `EMFILE` when the process is out
    * of file descriptors; the server waits {@linkcode ACCEPT_BACKOFF_MS} and
@@ -112,9 +114,9 @@ export interface ShutdownOptions {
 }
 
 /** A running echo server, returned by {@linkcode serve}. */
-export interface EchoServer {
+export interface EchoServer<Addr extends Deno.Addr = Deno.NetAddr> {
   /** The address it listens on (with the real port when 0 was asked for). */
-  readonly addr: Deno.NetAddr;
+  readonly addr: Addr;
   /** Connections open right now. */
   readonly activeConnections: number;
   /**
@@ -134,9 +136,9 @@ const BUFFER_GROWTH = 16;
 export const ACCEPT_BACKOFF_MS = 50;
 
 /**
- * Starts an echo server. Throws {@linkcode AddressInUseError},
- * {@linkcode BindPermissionError}, {@linkcode AddressUnavailableError} or
- * `ResolveError` when it cannot listen.
+ * Starts an echo server. Throws `AddressInUseError`, `BindPermissionError`,
+ * `AddressUnavailableError`, `MissingPermissionError` or `ResolveError`
+ * when it cannot listen.
  *
  * @example
  * ```ts
@@ -144,21 +146,31 @@ export const ACCEPT_BACKOFF_MS = 50;
  *
  * const server = await serve({ port: 0, hostname: "::1" });
  * await server.shutdown();
+ * const local = await serve({ path: "/tmp/echo.sock" });
+ * await local.shutdown();
  * ```
  */
-export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
+export function serve(options: ServeOptions & { path: string }): Promise<EchoServer<Deno.UnixAddr>>;
+/** Starts an echo server over TCP or TLS. */
+export function serve(options?: ServeOptions & { path?: undefined }): Promise<EchoServer>;
+/** Starts an echo server over whichever transport the options say. */
+export function serve(
+  options: ServeOptions,
+): Promise<EchoServer<Deno.NetAddr | Deno.UnixAddr>>;
+export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno.Addr>> {
   const {
     hostname = "0.0.0.0",
     port = DEFAULT_PORT,
     maxConnections = Infinity,
     idleTimeoutMs = 0,
   } = options;
-  const [address] = await resolveHost(hostname);
-  const listener = listen(address, port);
-  const open = new Map<Deno.TcpConn, Connection>();
+  const [address] = options.path === undefined ? await resolveHost(hostname) : [""];
+  const transport = await listenTransport({ ...options, hostname: address, port });
+  const { listener } = transport;
+  const open = new Map<Deno.Conn, Connection>();
   const totals = { connections: 0, bytes: 0, forced: 0 };
 
-  async function runConnection(conn: Deno.TcpConn, state: Connection): Promise<void> {
+  async function runConnection(conn: Deno.Conn, state: Connection): Promise<void> {
     const info: ConnectionInfo = {
       id: ++totals.connections,
       remoteAddr: unmapped(conn.remoteAddr),
@@ -166,10 +178,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
     };
     let error: Error | undefined;
     try {
-      // Echoes are small and interactive: never hold them back for Nagle.
-      conn.setNoDelay(true);
-      // Finds peers that vanished without a FIN or RST (cable pulled, host down).
-      conn.setKeepAlive(true);
+      await transport.ready(conn);
       options.onConnection?.(info);
       await echo(conn, state, options.onData && ((chunk) => options.onData!(info, chunk)));
     } catch (caught) {
@@ -184,7 +193,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
 
   async function acceptLoop(): Promise<void> {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch (error) {
@@ -206,7 +215,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
     }
   }
 
-  const closeWith = (conn: Deno.TcpConn, state: Connection, reason: Error) => {
+  const closeWith = (conn: Deno.Conn, state: Connection, reason: Error) => {
     state.closedBy ??= reason;
     closeQuietly(conn);
   };
@@ -222,7 +231,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
   let stopping: Promise<ServerSummary> | undefined;
 
   async function stop(graceMs: number): Promise<ServerSummary> {
-    listener.close();
+    transport.close();
     await accepting;
     const allDone = () => Promise.all([...open.values()].map((state) => state.done));
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -267,9 +276,9 @@ interface Connection {
  * stops reading so its echo cannot be written, both count as idle.
  */
 function watchIdle(
-  open: Map<Deno.TcpConn, Connection>,
+  open: Map<Deno.Conn, Connection>,
   idleTimeoutMs: number,
-  close: (conn: Deno.TcpConn, state: Connection) => void,
+  close: (conn: Deno.Conn, state: Connection) => void,
 ): ReturnType<typeof setInterval> {
   const seen = new WeakMap<Connection, { bytes: number; since: number }>();
   const tickMs = Math.max(10, Math.min(idleTimeoutMs / 4, 1000));
@@ -293,7 +302,7 @@ function watchIdle(
  * buffer starts small and grows only for a client whose reads fill it.
  */
 async function echo(
-  conn: Deno.TcpConn,
+  conn: Deno.Conn,
   progress: { bytes: number },
   onData?: (chunk: Uint8Array) => void,
 ): Promise<void> {
@@ -313,26 +322,9 @@ async function echo(
  * An IPv4 client of a dual-stack (`::`) listener shows up as `::ffff:a.b.c.d`;
  * it is named as the IPv4 address it is.
  */
-function unmapped(addr: Deno.NetAddr): Deno.NetAddr {
+function unmapped(addr: Deno.Addr): Deno.NetAddr | Deno.UnixAddr {
+  // Only TCP, TLS and Unix listeners are ever made here.
+  if (addr.transport !== "tcp") return addr as Deno.UnixAddr;
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr.hostname)?.[1];
   return v4 === undefined ? addr : { ...addr, hostname: v4 };
-}
-
-function listen(hostname: string, port: number): Deno.TcpListener {
-  const where = formatAddress({ hostname, port });
-  try {
-    return Deno.listen({ hostname, port, transport: "tcp" });
-  } catch (error) {
-    const message = `cannot listen on ${where}: ${describeOsError(error)}`;
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new AddressInUseError(message, { cause: error });
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new BindPermissionError(message, { cause: error });
-    }
-    if (error instanceof Deno.errors.AddrNotAvailable) {
-      throw new AddressUnavailableError(message, { cause: error });
-    }
-    throw new SockechoError(message, { cause: error });
-  }
 }

@@ -140,7 +140,10 @@ Deno.test("server reports connection, every chunk and the close through callback
       await readExactly(conn, 3);
       await writeAll(conn, encoder.encode("two!"));
       await readExactly(conn, 4);
-      assert.deepEqual(opened?.remoteAddr.port, (conn.localAddr as Deno.NetAddr).port);
+      assert.deepEqual(
+        (opened?.remoteAddr as Deno.NetAddr).port,
+        (conn.localAddr as Deno.NetAddr).port,
+      );
       await conn.closeWrite();
       await readToEnd(conn);
     } finally {
@@ -228,9 +231,9 @@ Deno.test("server on IPv6 names an IPv4-mapped client by its plain IPv4 address"
     // What a `::` listener sees of IPv4 clients, kept on loopback.
     hostname: "::ffff:127.0.0.1",
     port: 0,
-    onConnection: ({ remoteAddr }) => seen.push(remoteAddr.hostname),
+    onConnection: ({ remoteAddr }) => seen.push((remoteAddr as Deno.NetAddr).hostname),
     onClose: ({ remoteAddr }) => {
-      seen.push(remoteAddr.hostname);
+      seen.push((remoteAddr as Deno.NetAddr).hostname);
       closed.resolve();
     },
   });
@@ -263,7 +266,7 @@ Deno.test("server past maxConnections closes the extra connection at once and re
   const firstClosed = new Promise<void>((resolve) => closeFirst = resolve);
   await withServer({
     maxConnections: 2,
-    onReject: (remoteAddr) => rejected.push(remoteAddr),
+    onReject: (remoteAddr) => rejected.push(remoteAddr as Deno.NetAddr),
     onClose: () => closeFirst(),
   }, async ({ addr }) => {
     const connect = () => Deno.connect({ hostname: "127.0.0.1", port: addr.port });

@@ -19,7 +19,7 @@ import { type EchoServer, serve, type ServeOptions } from "./server.ts";
 
 /** Runs `body` with an echo server on 127.0.0.1 and a free port, then shuts it down. */
 export async function withServer(
-  options: ServeOptions,
+  options: Omit<ServeOptions, "path">,
   body: (server: EchoServer) => Promise<void>,
 ): Promise<void> {
   const server = await serve({ hostname: "127.0.0.1", port: 0, ...options });

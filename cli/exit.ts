@@ -20,9 +20,12 @@ import {
   ClosedEarlyError,
   ConnectError,
   MismatchError,
+  MissingPermissionError,
+  NotTlsError,
   ResolveError,
   SockechoError,
   TimeoutError,
+  TlsVerifyError,
 } from "../errors.ts";
 import { UsageError } from "./args.ts";
 import type { MainIo } from "./io.ts";
@@ -40,8 +43,10 @@ export const EXIT = {
   addressInUse: 8,
   bindPermission: 9,
   addressUnavailable: 10,
-  // 11 and 12 are kept for TLS (verification failed; the peer does not speak TLS), 13 for a
-  // missing Deno permission, 14 for a missed bench threshold, 15 to 19 for `check` verdicts.
+  tlsVerify: 11,
+  notTls: 12,
+  missingPermission: 13,
+  // 14 is kept for a missed bench threshold, 15 to 19 for `check` verdicts.
   interrupted: 130,
 } as const;
 
@@ -57,6 +62,9 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [AddressInUseError, EXIT.addressInUse, "serve: the address is already in use"],
   [BindPermissionError, EXIT.bindPermission, "serve: not permitted to bind the address"],
   [AddressUnavailableError, EXIT.addressUnavailable, "serve: the address is not this machine's"],
+  [TlsVerifyError, EXIT.tlsVerify, "TLS: the server's certificate was not accepted"],
+  [NotTlsError, EXIT.notTls, "TLS: the peer does not speak TLS, or answered with TLS"],
+  [MissingPermissionError, EXIT.missingPermission, "a Deno permission flag is missing"],
 ];
 
 /** The "Exit codes:" block of the help texts. */

@@ -20,13 +20,19 @@ import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
-import { escapeBytes, formatAddress } from "../format.ts";
+import { escapeBytes, formatSocketAddress } from "../format.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import {
+  CLIENT_TRANSPORT_HELP,
+  CLIENT_TRANSPORT_OPTIONS,
+  clientTransport,
+} from "./transport_options.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
+  ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
@@ -39,7 +45,9 @@ sends what the C client sends: "你好啊服务器!\\n" and its NUL terminator, 
 Options:
   -p, --port PORT        server port                                [${DEFAULT_PORT}]
   -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
-  -v, --verbose          also print who answered and the round trip (stderr)
+  -v, --verbose          also print who answered and the round trip (stderr);
+                         with --tls, the protocol, cipher and handshake time
+${CLIENT_TRANSPORT_HELP}
   -h, --help             this text
 
 Exit codes:
@@ -65,19 +73,27 @@ async function runSend(
     throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
   }
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
-  const { echo, remoteAddr, roundTripMs } = await send({
+  const { echo, remoteAddr, roundTripMs, tls } = await send({
     hostname,
     port: parsePort(values.port, 1),
     message,
     timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
+    ...await clientTransport(values, io),
   });
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
   io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);
   if (values.verbose) {
     io.err(
-      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ${roundTripMs.toFixed(3)} ms`,
+      `${echo.length} bytes echoed by ${formatSocketAddress(remoteAddr)} in ` +
+        `${roundTripMs.toFixed(3)} ms`,
     );
+    if (tls) {
+      io.err(
+        `TLS: ${tls.protocol}, ${tls.cipher}, handshake ${tls.handshakeMs.toFixed(3)} ms, ` +
+          `certificate SHA-256 ${tls.fingerprint}`,
+      );
+    }
   }
   return EXIT.ok;
 }

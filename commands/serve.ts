@@ -21,9 +21,14 @@ import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { describeOsError, SockechoError } from "../errors.ts";
-import { escapeBytes, formatAddress, formatEpochMicros } from "../format.ts";
+import { escapeBytes, formatEpochMicros, formatSocketAddress } from "../format.ts";
 import { RateLimitedLog } from "../log.ts";
 import { DEFAULT_PORT, serve } from "../server.ts";
+import {
+  SERVE_TRANSPORT_HELP,
+  SERVE_TRANSPORT_OPTIONS,
+  serveTransport,
+} from "./transport_options.ts";
 
 /** `serve` reports failing accepts (e.g. out of descriptors) at most this often. */
 const ACCEPT_COMPLAINT_INTERVAL_MS = 10_000;
@@ -36,6 +41,7 @@ const OPTIONS = {
   "idle-timeout": { type: "string", short: "i", default: "0" },
   quiet: { type: "boolean", short: "q", default: false },
   "log-rate": { type: "string", default: "100" },
+  ...SERVE_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho serve [options]
@@ -59,6 +65,7 @@ Options:
                        0: never, like the C server                 [0]
   -q, --quiet          print no line per connection or chunk
       --log-rate N     connection and data lines per second, most  [100]
+${SERVE_TRANSPORT_HELP}
   -h, --help           this text
 
 Exit codes:
@@ -89,30 +96,34 @@ async function runServe(
   let acceptFailing = false;
   let lastAcceptComplaint = -Infinity;
 
+  const transport = await serveTransport(values);
   const server = await serve({
     hostname: values.host,
     port,
-    onConnection: ({ remoteAddr, openedAt }) => {
+    ...transport,
+    onConnection: ({ id, remoteAddr, openedAt }) => {
       if (acceptFailing) io.err("accepting connections again");
       acceptFailing = false;
       line(() =>
-        `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} ` +
+        ("path" in remoteAddr
+          ? `You got a connection from ${clientName(remoteAddr, id)} `
+          : `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} `) +
         `at time ${formatEpochMicros(openedAt)}`
       );
     },
-    onData: ({ remoteAddr }, chunk) =>
+    onData: ({ id, remoteAddr }, chunk) =>
       line(() =>
-        `${formatAddress(remoteAddr)} sent ${chunk.length} bytes: ` +
+        `${clientName(remoteAddr, id)} sent ${chunk.length} bytes: ` +
         escapeBytes(chunk, { maxBytes: 200 })
       ),
-    onClose: ({ remoteAddr }, { bytes, durationMs, error }) =>
+    onClose: ({ id, remoteAddr }, { bytes, durationMs, error }) =>
       line(() =>
-        `${formatAddress(remoteAddr)} closed: ${bytes} bytes echoed in ` +
+        `${clientName(remoteAddr, id)} closed: ${bytes} bytes echoed in ` +
         `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
       ),
     onReject: (remoteAddr) =>
       line(() =>
-        `refused ${formatAddress(remoteAddr)}: ${maxConnections} connections open ` +
+        `refused ${clientName(remoteAddr)}: ${maxConnections} connections open ` +
         "(--max-connections)"
       ),
     onAcceptError: (error) => {
@@ -127,7 +138,8 @@ async function runServe(
     maxConnections,
     idleTimeoutMs,
   });
-  io.out(`Listening on ${formatAddress(server.addr)}`);
+  io.out(`Listening on ${clientName(server.addr)}${transport.tls ? " (TLS)" : ""}`);
+  transport.announce?.(server.addr, io);
   const flushing = setInterval(() => log.flush(), 1000);
   try {
     await stopRequested(io);
@@ -149,10 +161,19 @@ async function runServe(
   }
 }
 
+/**
+ * How the log names an address: `host:port`, or a Unix socket's path; a Unix
+ * client has no name of its own, so it is named by its connection number.
+ */
+function clientName(addr: Deno.NetAddr | Deno.UnixAddr, id?: number): string {
+  return formatSocketAddress(addr) || `unix client${id === undefined ? "" : ` #${id}`}`;
+}
+
 function describeEnd(error: Error): string {
   if (error instanceof SockechoError) return error.message;
   if (error instanceof Deno.errors.ConnectionReset) return "reset by the client";
   if (error instanceof Deno.errors.BrokenPipe) return "client stopped reading";
+  if (error instanceof Deno.errors.UnexpectedEof) return "client closed without a TLS close_notify";
   return describeOsError(error);
 }
 
