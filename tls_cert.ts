@@ -79,8 +79,9 @@ export async function selfSignedCertificate(
   });
   const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
   return {
-    cert: certificate.toString("pem"),
-    key: x509.PemConverter.encode(pkcs8, "PRIVATE KEY"),
+    // Each ends with a newline, so that the two concatenated are still valid PEM.
+    cert: `${certificate.toString("pem").trimEnd()}\n`,
+    key: `${x509.PemConverter.encode(pkcs8, "PRIVATE KEY").trimEnd()}\n`,
     fingerprint: await fingerprintOf(new Uint8Array(certificate.rawData)),
   };
 }

@@ -22,6 +22,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
 import {
   type BenchMode,
   type BenchProgress,
@@ -31,10 +32,18 @@ import {
   type ShareResult,
   workerSource,
 } from "./load.ts";
-import { ClosedEarlyError, ConnectError, MismatchError, TimeoutError } from "../errors.ts";
+import {
+  ClosedEarlyError,
+  ConnectError,
+  describeOsError,
+  MismatchError,
+  SockechoError,
+  TimeoutError,
+} from "../errors.ts";
 import { formatAddress } from "../format.ts";
 import { resolveHost } from "../resolve.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { connectTls, type TlsClientOptions } from "../tls_client.ts";
 
 export type { BenchMode, BenchProgress };
 
@@ -67,6 +76,10 @@ export interface BenchOptions {
   overrunMs?: number;
   /** Called about once a second with the totals so far. */
   onProgress?: (progress: BenchProgress) => void;
+  /** Speak TLS, trusting the server as `send` would (checked once before the load). */
+  tls?: TlsClientOptions;
+  /** Load this Unix domain socket instead of `hostname` and `port`. */
+  path?: string;
 }
 
 /** Latency percentiles in ms. */
@@ -81,7 +94,7 @@ export interface LatencySummary {
 /** What {@linkcode bench} measured. */
 export interface BenchReport {
   mode: BenchMode;
-  /** The address loaded, `host:port`. */
+  /** The address loaded, `host:port` or a Unix socket's path. */
   target: string;
   connections: number;
   size: number;
@@ -122,11 +135,14 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const mode = options.mode ?? "pingpong";
   const connections = options.connections ?? 1;
   const workers = Math.max(1, Math.min(options.workers ?? 1, connections));
-  const [address] = await resolveHost(options.hostname);
+  const port = options.port ?? DEFAULT_PORT;
+  const [address] = options.path === undefined ? await resolveHost(options.hostname) : [""];
   const share: LoadShare = {
     mode,
     hostname: address,
-    port: options.port ?? DEFAULT_PORT,
+    port,
+    path: options.path,
+    tls: options.tls && await loadTrust(options.hostname, address, port, options.tls),
     connections,
     size: options.size ?? (mode === "bulk" ? 65536 : 64),
     durationMs: options.durationMs ?? (options.count === undefined ? 5000 : undefined),
@@ -147,7 +163,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
   return {
     mode,
-    target: formatAddress(share),
+    target: share.path ?? formatAddress(share),
     connections,
     size: share.size,
     workers,
@@ -158,6 +174,47 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     megabytesPerSecond: bytes / 1e6 / (elapsedMs / 1000),
     latencyMs: mode === "bulk" ? null : summarize(results.map((r) => r.latencies)),
   };
+}
+
+/**
+ * Checks the server's certificate once, exactly as `send` does (so a refused
+ * one fails with the same error), and says what the load's `Deno.startTls`
+ * must trust: the `--ca` files, or, when pinned or insecure, the very
+ * certificate just checked (it cannot skip verification).
+ */
+async function loadTrust(
+  hostname: string,
+  address: string,
+  port: number,
+  tls: TlsClientOptions,
+): Promise<LoadShare["tls"]> {
+  const where = formatAddress({ hostname: address, port });
+  const cannot = (why: string, cause: unknown) =>
+    new ConnectError(`cannot load ${where} over TLS: ${why}`, { cause });
+  const { conn, session } = await connectTls({ hostname, address, port, tls }).catch((error) => {
+    throw error instanceof SockechoError ? error : cannot(describeOsError(error), error);
+  });
+  conn.close();
+  const serverName = tls.servername ?? (isIP(hostname) ? address : hostname);
+  if (tls.pin === undefined && !tls.insecure) return { caCerts: tls.ca, serverName };
+  const base64 = Buffer.from(session.certificate).toString("base64").replace(/.{64}/g, "$&\n");
+  const trust = {
+    caCerts: [`-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`],
+    serverName,
+  };
+  // Deno's TLS takes the pinned certificate as the one to trust only if it is
+  // a leaf for this name (sockecho's own is); say so now rather than mid-load.
+  try {
+    const trial = await Deno.connectTls({ hostname: address, port, ...trust });
+    await trial.handshake().finally(() => trial.close());
+  } catch (error) {
+    throw cannot(
+      `its certificate cannot be trusted as pinned by the load (${describeOsError(error)}); ` +
+        `use --ca with its issuer and --servername if needed`,
+      error,
+    );
+  }
+  return trust;
 }
 
 function splitShare(share: LoadShare, parts: number): LoadShare[] {

@@ -41,6 +41,10 @@ export interface LoadShare {
   count?: number;
   /** How long past its time a load may run before it is cut as a timeout. */
   overrunMs: number;
+  /** Connect to this Unix domain socket instead of `hostname` and `port`. */
+  path?: string;
+  /** Speak TLS: trust these certificates (PEM) and verify this name. */
+  tls?: { caCerts?: string[]; serverName: string };
 }
 
 /** Totals so far, for a live display. */
@@ -179,20 +183,25 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     }
   }
 
-  async function connect({ hostname, port }: LoadShare): Promise<Deno.TcpConn> {
+  async function connect({ hostname, port, path, tls }: LoadShare): Promise<Deno.Conn> {
     try {
+      if (path !== undefined) return await Deno.connect({ transport: "unix", path });
       const conn = await Deno.connect({ hostname, port });
       // Small messages must go out at once, not wait for Nagle.
       conn.setNoDelay(true);
-      return conn;
+      if (tls === undefined) return conn;
+      const secure = await Deno.startTls(conn, { hostname: tls.serverName, caCerts: tls.caCerts });
+      await secure.handshake(); // set-up, kept out of what is measured
+      return secure;
     } catch (cause) {
-      const where = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+      const where = path ??
+        (hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`);
       const why = (cause as Error).message.replace(/ \(os error \d+\)$/, "").toLowerCase();
       throw failure("ConnectError", `cannot connect to ${where}: ${why}`, { cause });
     }
   }
 
-  async function pingpong(conn: Deno.TcpConn, size: number, budget: Budget, tally: Tally) {
+  async function pingpong(conn: Deno.Conn, size: number, budget: Budget, tally: Tally) {
     const echo = new Uint8Array(size);
     for (let sent = 0; budget.take(); sent += size) {
       const message = patternAt(sent, size);
@@ -206,7 +215,7 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     }
   }
 
-  async function bulk(conn: Deno.TcpConn, size: number, budget: Budget, tally: Tally) {
+  async function bulk(conn: Deno.Conn, size: number, budget: Budget, tally: Tally) {
     const writing = (async () => {
       let sent = 0;
       for (; budget.take(); sent += size) {

@@ -21,6 +21,11 @@ import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import {
+  CLIENT_TRANSPORT_HELP,
+  CLIENT_TRANSPORT_OPTIONS,
+  clientTransport,
+} from "./transport_options.ts";
 
 /** Longest load `bench` runs without --force, in seconds. */
 const BENCH_MAX_SECONDS = 60;
@@ -37,9 +42,11 @@ const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   json: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
+  ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho bench HOST [options]
+       sockecho bench --unix PATH [options]
 
 Loads an echo server and reports round trips/s, MB/s, connections/s and latency
 (min/p50/p90/p99/max). Every echoed byte is verified; a mismatch is an error.
@@ -58,6 +65,7 @@ Options:
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
       --json               print the report as JSON
       --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
+${CLIENT_TRANSPORT_HELP}
   -h, --help               this text
 
 A live progress line is shown once a second when stdout is a terminal.
@@ -79,7 +87,8 @@ async function runBench(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  const [hostname, extra] = positionals;
+  // With --unix there is no HOST: the socket's path says where.
+  const [hostname, extra] = values.unix === undefined ? positionals : ["", ...positionals];
   if (hostname === undefined) {
     throw new UsageError("bench needs a HOST (try: sockecho bench --help)");
   }
@@ -111,6 +120,7 @@ async function runBench(
     durationMs,
     count,
     workers: parseWhole(values.workers, "--workers"),
+    ...await clientTransport(values, io),
     onProgress: io.status &&
       (({ elapsedMs, operations, bytes }) =>
         io.status!(

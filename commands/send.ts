@@ -36,6 +36,7 @@ const OPTIONS = {
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
+       sockecho send --unix PATH [MESSAGE] [options]
 
 Connects to HOST (a name, an IPv4 or an IPv6 address; every address of a name
 is tried in turn), sends MESSAGE, reads until all of it has come back, checks it
@@ -67,7 +68,8 @@ async function runSend(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  const [hostname, text, extra] = positionals;
+  // With --unix there is no HOST: the socket's path says where.
+  const [hostname, text, extra] = values.unix === undefined ? positionals : ["", ...positionals];
   if (hostname === undefined) throw new UsageError("send needs a HOST (try: sockecho send --help)");
   if (extra !== undefined) {
     throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
