@@ -107,15 +107,14 @@ export function connectTls(
   const verify = trust.pin === undefined && !trust.insecure;
   return new Promise((resolve, reject) => {
     let connectedAt = 0;
+    // Verification is judged below, once the certificate is in hand: Deno's
+    // node:tls reports every refusal as one code, which names no reason.
     const socket = tls.connect({
       host: address,
       port,
       servername,
       ca: trust.ca,
-      rejectUnauthorized: verify,
-      // Verifies the name the user meant, not the address connected to.
-      ...servername !== undefined && verify &&
-        { checkServerIdentity: (_: string, cert) => tls.checkServerIdentity(servername, cert) },
+      rejectUnauthorized: false,
     });
     const fail = (error: Error) => {
       socket.destroy();
@@ -144,6 +143,12 @@ export function connectTls(
           ),
         );
       }
+      const refusal = verify && whyRefused(socket.authorized, peer, servername ?? address);
+      if (refusal) {
+        return fail(
+          new TlsVerifyError(`cannot verify the TLS certificate of ${where}: ${refusal}`),
+        );
+      }
       resolve({
         conn: new TlsSocketConn(socket, { transport: "tcp", hostname: address, port }),
         session,
@@ -152,28 +157,27 @@ export function connectTls(
   });
 }
 
-/** Node's verification codes, by the reason a user can act on. */
-const VERIFY_REASONS: [RegExp, string][] = [
-  [
-    /SELF_SIGNED|UNABLE_TO_VERIFY_LEAF|UNABLE_TO_GET_ISSUER/,
-    "unknown issuer (trust it with --ca FILE, or --pin its fingerprint)",
-  ],
-  [/CERT_HAS_EXPIRED/, "expired"],
-  [/CERT_NOT_YET_VALID/, "not yet valid"],
-  [/ALTNAME_INVALID/, "name mismatch (--servername sets the name to verify)"],
-];
+/**
+ * Why a certificate is refused, in words a user can act on, or "" when it
+ * is accepted: it must chain to a trusted root (`authorized`) and be for
+ * `name`. When the chain fails, the dates and the name say more than that.
+ */
+function whyRefused(authorized: boolean, cert: tls.PeerCertificate, name: string): string {
+  const now = Date.now();
+  if (!authorized && now > Date.parse(cert.valid_to)) return `expired (on ${cert.valid_to})`;
+  if (!authorized && now < Date.parse(cert.valid_from)) {
+    return `not yet valid (from ${cert.valid_from})`;
+  }
+  const mismatch = tls.checkServerIdentity(name, cert);
+  if (mismatch) {
+    return `name mismatch (${mismatch.message}; --servername sets the name to verify)`;
+  }
+  return authorized ? "" : "unknown issuer (trust it with --ca FILE, or --pin its fingerprint)";
+}
 
 function handshakeError(error: Error, where: string, connected: boolean): Error {
   const code = (error as { code?: string }).code ?? "";
   if (!connected) return denoError(error);
-  const reason = VERIFY_REASONS.find(([pattern]) => pattern.test(code))?.[1];
-  if (reason !== undefined) {
-    const detail = code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `: ${error.message}` : "";
-    return new TlsVerifyError(
-      `cannot verify the TLS certificate of ${where}: ${reason}${detail}`,
-      { cause: error },
-    );
-  }
   // A plain server echoes our ClientHello back, answers in plain text, or hangs up.
   if (/ClientHello|WRONG_VERSION|corrupt message/i.test(`${code} ${error.message}`)) {
     return new NotTlsError(`${where} does not speak TLS (drop --tls?)`, { cause: error });
