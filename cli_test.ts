@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { C_CLIENT_MESSAGE } from "./client.ts";
 import { EXIT } from "./main.ts";
 import { writeAll } from "./io.ts";
-import { echoOf, readExactly, readToEnd, withFakeServer, withServer } from "./test_util.ts";
+import { concat, echoOf, readExactly, readToEnd, withFakeServer, withServer } from "./test_util.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
@@ -125,9 +125,14 @@ async function startServe(...extra: string[]) {
 }
 
 /** Runs `sockecho ARGS` to the end. */
-async function sockecho(...args: string[]) {
+function sockecho(...args: string[]) {
+  return sockechoWith([], ...args);
+}
+
+/** Runs `sockecho ARGS` to the end with more Deno permission flags than `-N`. */
+async function sockechoWith(flags: string[], ...args: string[]) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-N", MAIN, ...args],
+    args: ["run", "-N", ...flags, MAIN, ...args],
     stdin: "null",
     clearEnv: true,
     env: CHILD_ENV,
@@ -483,5 +488,395 @@ Deno.test({
     }
     server.child.kill("SIGTERM");
     assert.equal(await server.finish(), EXIT.ok);
+  },
+});
+
+// --- TLS and Unix domain sockets as real processes, and interop with openssl, socat and nc ---
+
+const haveOpenssl = canWrite && await hasCommand("openssl");
+
+/** Starts `sockecho serve --tls` (ephemeral certificate) on 127.0.0.1 and a free port. */
+async function startTlsServe(...extra: string[]) {
+  const server = spawn(
+    Deno.execPath(),
+    ["run", "-N", MAIN, "serve", "--tls"].concat(
+      ["-H", "127.0.0.1", "-p", "0", ...extra],
+    ),
+  );
+  const [, port] = await server.out.match(/^Listening on 127\.0\.0\.1:(\d+) \(TLS\)$/);
+  const [, fingerprint, command] = await server.out.match(
+    /^TLS certificate: self-signed, SHA-256 ([0-9A-F:]{95}); connect with: sockecho (.*)$/,
+  );
+  return { ...server, port, fingerprint, command };
+}
+
+/** Reads `length` bytes from `stream`, failing after `ms` (a hang must become a failure). */
+async function readBytes(stream: ReadableStream<Uint8Array>, length: number, ms = 10_000) {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`only ${got} of ${length} bytes in ${ms} ms`)), ms);
+  });
+  try {
+    while (got < length) {
+      const { value, done } = await Promise.race([reader.read(), late]);
+      if (done) break;
+      chunks.push(value);
+      got += value.length;
+    }
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+  return concat(chunks);
+}
+
+/** Runs `openssl ARGS` with `input` on stdin and returns its stdout as text. */
+async function openssl(args: string[], input = new Uint8Array()) {
+  const child = new Deno.Command("openssl", {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(input);
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return new TextDecoder().decode(stdout);
+}
+
+Deno.test({
+  name: "cli: serve --tls prints its fingerprint and a send command that connects as printed",
+  ignore: !canRun,
+  async fn() {
+    const server = await startTlsServe();
+    assert.equal(
+      server.command,
+      `send --tls --pin ${server.fingerprint} 127.0.0.1 -p ${server.port}`,
+    );
+    const sent = await sockecho(...server.command.split(" "), "-v");
+    assert.equal(sent.code, EXIT.ok, sent.stderr);
+    assert.equal(sent.stdout, "server message: 你好啊服务器!\n");
+    assert.match(
+      sent.stderr,
+      new RegExp(
+        `^sockecho: TLS: TLSv1\\.3, TLS_\\w+, handshake [\\d.]+ ms, certificate SHA-256 ${server.fingerprint}$`,
+        "m",
+      ),
+    );
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+  },
+});
+
+Deno.test({
+  name: "cli: a plain send to serve --tls, and send --tls to a plain serve, exit 12 saying so",
+  ignore: !canRun,
+  async fn() {
+    const tlsServer = await startTlsServe();
+    const plainServer = await startServe();
+    assert.deepEqual(await sockecho("send", "127.0.0.1", "-p", tlsServer.port), {
+      code: EXIT.notTls,
+      stdout: "",
+      stderr: `sockecho: 127.0.0.1:${tlsServer.port} answered with TLS: use --tls\n`,
+    });
+    assert.deepEqual(
+      await sockecho("send", "--tls", "--insecure", "127.0.0.1", "-p", plainServer.port),
+      {
+        code: EXIT.notTls,
+        stdout: "",
+        stderr:
+          "sockecho: --insecure: the server's certificate is not verified; anyone in between " +
+          `can listen\nsockecho: 127.0.0.1:${plainServer.port} does not speak TLS (drop --tls?)\n`,
+      },
+    );
+    // One line each on the servers' side, and both still serve.
+    await tlsServer.out.match(
+      /closed: 0 bytes echoed in [\d.]+ s \(TLS handshake failed: the client does not speak TLS\)$/,
+    );
+    const again = await sockecho(...tlsServer.command.split(" "));
+    assert.equal(again.code, EXIT.ok);
+    for (const server of [tlsServer, plainServer]) {
+      server.child.kill("SIGINT");
+      assert.equal(await server.finish(), EXIT.ok);
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: serve --tls --handshake-timeout closes a client that never starts its handshake",
+  ignore: !canRun,
+  async fn() {
+    const server = await startTlsServe("--handshake-timeout", "0.3");
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
+    try {
+      const [line] = await server.out.match(/^.* closed: .*$/);
+      assert.match(
+        line,
+        /^127\.0\.0\.1:\d+ closed: 0 bytes echoed in [\d.]+ s \(TLS handshake failed: not finished within 0\.3 s\)$/,
+      );
+      assert.ok(!server.out.lines.some((l) => l.startsWith("You got a connection")));
+    } finally {
+      silent.close();
+    }
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connections, 0 bytes echoed");
+  },
+});
+
+Deno.test({
+  name: "cli: certificate files or a Unix socket without read permission: exit 13 naming the flags",
+  ignore: !canRun,
+  async fn() {
+    assert.deepEqual(await sockecho("serve", "--tls", "--cert", "cert.pem", "--key", "key.pem"), {
+      code: EXIT.missingPermission,
+      stdout: "",
+      stderr: "sockecho: cannot read the TLS certificate: Deno needs read permission: " +
+        "add -R=cert.pem,key.pem\n",
+    });
+    assert.deepEqual(await sockecho("send", "--tls", "--ca", "ca.pem", "127.0.0.1"), {
+      code: EXIT.missingPermission,
+      stdout: "",
+      stderr:
+        "sockecho: cannot read the CA certificate: Deno needs read permission: add -R=ca.pem\n",
+    });
+    const path = "/tmp/sockecho-never.sock";
+    assert.deepEqual(await sockecho("serve", "--unix", path), {
+      code: EXIT.missingPermission,
+      stdout: "",
+      stderr: `sockecho: cannot listen on ${path}: Deno needs read and write permission for it: ` +
+        `add -R=${path} -W=${path}\n`,
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "interop: openssl s_client gets binary data back byte-exact from serve --tls, same fingerprint",
+  ignore: !haveOpenssl,
+  async fn() {
+    const server = await startTlsServe();
+    const target = `127.0.0.1:${server.port}`;
+    // The certificate s_client is shown has the fingerprint serve printed.
+    const shown = await openssl(["s_client", "-connect", target, "-showcerts"]);
+    const pem = shown.match(/-----BEGIN CERTIFICATE-----[^]+?-----END CERTIFICATE-----\n/)![0];
+    const fingerprint = await openssl(
+      ["x509", "-noout", "-fingerprint", "-sha256"],
+      new TextEncoder().encode(pem),
+    );
+    assert.equal(fingerprint.trim(), `sha256 Fingerprint=${server.fingerprint}`);
+    // Every byte value, several times: -quiet passes bytes through untouched.
+    const input = concat(
+      Array.from({ length: 64 }, () => Uint8Array.from({ length: 256 }, (_, i) => i)),
+    );
+    const client = new Deno.Command("openssl", {
+      args: ["s_client", "-connect", target, "-quiet", "-nocommands"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const writer = client.stdin.getWriter();
+    await writer.write(input);
+    const echo = await readBytes(client.stdout, input.length);
+    // -quiet ignores the end of its input: it is stopped once the echo is in.
+    client.kill("SIGTERM");
+    await writer.close().catch(() => {});
+    await client.status;
+    await client.stdout.cancel();
+    assert.deepEqual(echo, input);
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+  },
+});
+
+/** A CA and a leaf it signed for localhost and 127.0.0.1, made fresh in `dir` by openssl. */
+async function makeCertificates(dir: string) {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  await openssl(["req", "-x509", ...ec, "-keyout", `${dir}/ca.key`, "-out", `${dir}/ca.pem`]
+    .concat(["-days", "1", "-subj", "/CN=sockecho test CA"]));
+  await openssl(["req", ...ec, "-keyout", `${dir}/leaf.key`, "-out", `${dir}/leaf.csr`]
+    .concat(["-subj", "/CN=localhost"]));
+  await Deno.writeTextFile(`${dir}/ext`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  await openssl(
+    ["x509", "-req", "-in", `${dir}/leaf.csr`, "-CA", `${dir}/ca.pem`, "-CAkey"]
+      .concat([`${dir}/ca.key`, "-CAcreateserial", "-out", `${dir}/leaf.pem`, "-days", "1"])
+      .concat(["-extfile", `${dir}/ext`]),
+  );
+  const fingerprint = await openssl([
+    "x509",
+    "-in",
+    `${dir}/leaf.pem`,
+    "-noout",
+    "-fingerprint",
+    "-sha256",
+  ]);
+  return { ca: `${dir}/ca.pem`, fingerprint: fingerprint.trim().replace(/^.*=/, "") };
+}
+
+Deno.test({
+  name: "interop: send --tls verifies a socat OPENSSL-LISTEN echo server by --ca and by --pin",
+  ignore: !haveOpenssl || !haveSocat,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const { ca, fingerprint } = await makeCertificates(dir);
+      const port = String(freePort());
+      const socat = spawn("socat", [
+        "-d",
+        "-d",
+        `OPENSSL-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,cert=${dir}/leaf.pem,key=${dir}/leaf.key,verify=0`,
+        "PIPE",
+      ]);
+      await socat.err.match(/listening on/);
+      try {
+        const ok = { code: EXIT.ok, stdout: "server message: over TLS\n", stderr: "" };
+        assert.deepEqual(
+          await sockechoWith(
+            [`-R=${ca}`],
+            "send",
+            "--tls",
+            "--ca",
+            ca,
+            "127.0.0.1",
+            "-p",
+            port,
+            "over TLS",
+          ),
+          ok,
+        );
+        const pin = fingerprint.replaceAll(":", "").toLowerCase(); // colons optional, any case
+        assert.deepEqual(
+          await sockecho("send", "--tls", "--pin", pin, "127.0.0.1", "-p", port, "over TLS"),
+          ok,
+        );
+        const unknown = await sockecho("send", "--tls", "127.0.0.1", "-p", port);
+        assert.equal(unknown.code, EXIT.tlsVerify);
+        assert.match(
+          unknown.stderr,
+          /^sockecho: cannot verify the TLS certificate of 127\.0\.0\.1:\d+: unknown issuer/,
+        );
+        const misnamed = await sockechoWith(
+          [`-R=${ca}`],
+          ...[
+            "send",
+            "--tls",
+            "--ca",
+            ca,
+            "--servername",
+            "elsewhere.test",
+            "127.0.0.1",
+            "-p",
+            port,
+          ],
+        );
+        assert.equal(misnamed.code, EXIT.tlsVerify);
+        assert.match(misnamed.stderr, /: name mismatch \(/);
+      } finally {
+        socat.child.kill("SIGTERM");
+        await socat.finish();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Starts `sockecho serve --unix PATH` with the permissions it needs. */
+async function startUnixServe(path: string) {
+  const server = spawn(Deno.execPath(), [
+    "run",
+    "-N",
+    `-R=${path}`,
+    `-W=${path}`,
+    MAIN,
+    "serve",
+    "--unix",
+    path,
+  ]);
+  await server.out.match(new RegExp(`^Listening on ${path}$`));
+  return server;
+}
+
+Deno.test({
+  name: "interop: nc -U and socat UNIX-CONNECT get their bytes back from serve --unix",
+  ignore: !haveNc || !haveSocat,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/echo.sock`;
+    try {
+      const server = await startUnixServe(path);
+      const input = Uint8Array.from({ length: 256 }, (_, i) => i);
+      for (
+        const [command, args] of [["nc", ["-N", "-U", path]], ["socat", [
+          "-t",
+          "5",
+          "-",
+          `UNIX-CONNECT:${path}`,
+        ]]] as const
+      ) {
+        const peer = new Deno.Command(command, { args: [...args], stdin: "piped", stdout: "piped" })
+          .spawn();
+        const writer = peer.stdin.getWriter();
+        await writer.write(input);
+        await writer.close();
+        const { code, stdout } = await peer.output();
+        assert.equal(code, 0, command);
+        assert.deepEqual(new Uint8Array(stdout), input, command);
+      }
+      const sent = await sockechoWith(
+        [`-R=${path}`, `-W=${path}`],
+        "send",
+        "--unix",
+        path,
+        "hello unix",
+      );
+      assert.deepEqual(sent, { code: EXIT.ok, stdout: "server message: hello unix\n", stderr: "" });
+      await server.out.match(/^unix client #3 closed: 10 bytes echoed/);
+      server.child.kill("SIGINT");
+      assert.equal(await server.finish(), EXIT.ok);
+      assert.equal(server.err.lines.at(-1), "sockecho: stopped: 3 connections, 522 bytes echoed");
+      await assert.rejects(() => Deno.lstat(path), Deno.errors.NotFound); // removed at shutdown
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: serve --unix on a live server's socket exits 8; a stale one is replaced",
+  ignore: !canRun,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/echo.sock`;
+    try {
+      const first = await startUnixServe(path);
+      assert.deepEqual(await sockechoWith([`-R=${path}`, `-W=${path}`], "serve", "--unix", path), {
+        code: EXIT.addressInUse,
+        stdout: "",
+        stderr: `sockecho: cannot listen on ${path}: address already in use\n`,
+      });
+      first.child.kill("SIGKILL"); // dies without removing its socket file
+      await first.finish();
+      assert.ok((await Deno.lstat(path)).isSocket);
+      const second = await startUnixServe(path);
+      const sent = await sockechoWith(
+        [`-R=${path}`, `-W=${path}`],
+        "send",
+        "--unix",
+        path,
+        "again",
+      );
+      assert.equal(sent.code, EXIT.ok);
+      second.child.kill("SIGTERM");
+      assert.equal(await second.finish(), EXIT.ok);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
