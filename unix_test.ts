@@ -23,7 +23,9 @@ async function leaveStaleSocket(path: string): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
-      `Deno.listen({ transport: "unix", path: ${JSON.stringify(path)} }); console.log("up")`,
+      `const listener = Deno.listen({ transport: "unix", path: ${JSON.stringify(path)} });
+      console.log("up");
+      await listener.accept();`,
     ],
     stdout: "piped",
   }).spawn();
