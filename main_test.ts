@@ -54,6 +54,23 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
     [["bench", "h", "-m", "flood"], 'invalid --mode "flood": expected pingpong, bulk, connect'],
     [["bench", "h", "-c", "0"], 'invalid --connections "0": expected a whole number of at least 1'],
     [["bench"], "bench needs a HOST (try: sockecho bench --help)"],
+    [["serve", "--cert", "c.pem"], "--cert needs --tls"],
+    [["serve", "--tls", "--cert", "c.pem"], "--cert and --key go together"],
+    [["serve", "--tls", "--unix", "/tmp/s"], "--tls and --unix cannot be combined"],
+    [
+      ["serve", "--tls", "--handshake-timeout", "0"],
+      'invalid --handshake-timeout "0": expected a number of at least 0.001',
+    ],
+    [["send", "h", "--pin", "AB"], "--pin needs --tls"],
+    [
+      ["send", "h", "--tls", "--pin", "AB:CD"],
+      'invalid --pin "AB:CD": expected a SHA-256 fingerprint, 64 hex digits (colons optional)',
+    ],
+    [
+      ["send", "h", "--tls", "--pin", "ab".repeat(32), "--insecure"],
+      "--pin and --insecure cannot be combined",
+    ],
+    [["bench", "h", "--insecure"], "--insecure needs --tls"],
   ];
   for (const [args, message] of cases) {
     const { code, out, err } = await run(args);

@@ -41,6 +41,12 @@ async function leaveStaleSocket(path: string): Promise<void> {
 const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
 const every = Uint8Array.from({ length: 256 }, (_, i) => i);
 
+/** Sends every byte value over the socket at `path` and checks the echo. */
+async function assertEchoes(path: string): Promise<void> {
+  const { echo } = await send({ hostname: "", path, message: every });
+  assert.deepEqual(echo, every);
+}
+
 Deno.test("unix: serve and send echo all 256 byte values over a Unix socket", async () => {
   await withSocketPath(async (path) => {
     const names: string[] = [];
@@ -75,8 +81,7 @@ Deno.test("unix: a stale socket file left by a dead server is replaced", async (
     assert.ok((await Deno.lstat(path)).isSocket);
     const server = await serve({ path });
     try {
-      const { echo } = await send({ hostname: "", path, message: every });
-      assert.deepEqual(echo, every);
+      await assertEchoes(path);
     } finally {
       await server.shutdown({ graceMs: 0 });
     }
@@ -88,8 +93,7 @@ Deno.test("unix: a live server's socket is 'address in use', and stays", async (
     const live = await serve({ path });
     try {
       await assert.rejects(() => serve({ path }), AddressInUseError);
-      const { echo } = await send({ hostname: "", path, message: every });
-      assert.deepEqual(echo, every);
+      await assertEchoes(path);
     } finally {
       await live.shutdown({ graceMs: 0 });
     }

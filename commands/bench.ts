@@ -22,9 +22,9 @@ import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { DEFAULT_PORT } from "../server.ts";
 import {
-  CLIENT_TRANSPORT_HELP,
   CLIENT_TRANSPORT_OPTIONS,
   clientTransport,
+  clientTransportHelp,
 } from "./transport_options.ts";
 
 /** Longest load `bench` runs without --force, in seconds. */
@@ -65,7 +65,7 @@ Options:
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
       --json               print the report as JSON
       --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
-${CLIENT_TRANSPORT_HELP}
+${clientTransportHelp(27)}
   -h, --help               this text
 
 A live progress line is shown once a second when stdout is a terminal.

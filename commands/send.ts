@@ -23,9 +23,9 @@ import { send } from "../client.ts";
 import { escapeBytes, formatSocketAddress } from "../format.ts";
 import { DEFAULT_PORT } from "../server.ts";
 import {
-  CLIENT_TRANSPORT_HELP,
   CLIENT_TRANSPORT_OPTIONS,
   clientTransport,
+  clientTransportHelp,
 } from "./transport_options.ts";
 
 const OPTIONS = {
@@ -48,7 +48,7 @@ Options:
   -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
   -v, --verbose          also print who answered and the round trip (stderr);
                          with --tls, the protocol, cipher and handshake time
-${CLIENT_TRANSPORT_HELP}
+${clientTransportHelp(25)}
   -h, --help             this text
 
 Exit codes:

@@ -57,20 +57,28 @@ export const CLIENT_TRANSPORT_OPTIONS = {
   unix: { type: "string" },
 } satisfies ParseArgsOptionsConfig;
 
-/** Their lines in `send --help` and `bench --help`. */
-export const CLIENT_TRANSPORT_HELP =
-  `      --tls              speak TLS; the certificate must verify against
-                         the system's roots and any --ca
-      --ca FILE          trust this CA certificate too, PEM (repeatable;
-                         needs -R=FILE)
-      --pin SHA256       accept exactly the certificate with this SHA-256
-                         fingerprint (hex, colons optional) instead
-      --insecure         accept any certificate (says so on stderr): the
-                         last resort, anyone in between can listen in
-      --servername NAME  the name to send (SNI) and verify, when
-                         connecting by address
-      --unix PATH        connect to a Unix domain socket instead of HOST
-                         (needs -R=PATH -W=PATH)`;
+/** Their help: each flag and its description, one string per output line. */
+const CLIENT_TRANSPORT_LINES: [string, string[]][] = [
+  ["--tls", ["speak TLS; the certificate must verify against", "the system's roots and any --ca"]],
+  ["--ca FILE", ["trust this CA certificate too, PEM (repeatable;", "needs -R=FILE)"]],
+  ["--pin SHA256", [
+    "accept exactly the certificate with this SHA-256",
+    "fingerprint (hex, colons optional) instead",
+  ]],
+  ["--insecure", [
+    "accept any certificate (says so on stderr): the",
+    "last resort, anyone in between can listen in",
+  ]],
+  ["--servername NAME", ["the name to send (SNI) and verify, when", "connecting by address"]],
+  ["--unix PATH", ["connect to a Unix domain socket instead of HOST", "(needs -R=PATH -W=PATH)"]],
+];
+
+/** The lines of `send --help` and `bench --help` for these options, descriptions at `column`. */
+export function clientTransportHelp(column: number): string {
+  return CLIENT_TRANSPORT_LINES.flatMap(([flag, text]) =>
+    text.map((line, i) => (i === 0 ? `      ${flag}` : "").padEnd(column) + line)
+  ).join("\n");
+}
 
 type Values<T extends ParseArgsOptionsConfig> = {
   [K in keyof T]?: T[K] extends { type: "boolean" } ? boolean
