@@ -100,8 +100,19 @@ async function withWatchedTlsServer(
 ): Promise<void> {
   const closes: ConnectionSummary[] = [];
   let wake = () => {};
+  // Bounded: a connection the server never closes must fail the test, not hang it.
   const nextClose = async () => {
-    while (closes.length === 0) await new Promise<void>((resolve) => wake = resolve);
+    const deadline = performance.now() + 10_000;
+    while (closes.length === 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve, reject) => {
+        wake = resolve;
+        timer = setTimeout(
+          () => reject(new Error("no connection closed within 10 s")),
+          deadline - performance.now(),
+        );
+      }).finally(() => clearTimeout(timer));
+    }
     return closes.shift()!;
   };
   await withTlsServer({
