@@ -12,6 +12,7 @@ import { writeAll } from "./io.ts";
 import { type ConnectionSummary, serve, type ServeOptions } from "./server.ts";
 import { readToEnd, withServer } from "./test_util.ts";
 import { type CertificatePair, selfSignedCertificate } from "./tls_cert.ts";
+import { serveTransport } from "./commands/transport_options.ts";
 
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
 const pair = await selfSignedCertificate(LOOPBACK_NAMES);
@@ -202,5 +203,17 @@ Deno.test("tls: serve over TLS can shut down while a handshake is pending", asyn
     assert.equal(summary.forced, 1);
   } finally {
     silent.close();
+  }
+});
+
+Deno.test("tls: serve's ephemeral certificate also names the --host address", async () => {
+  const { tls } = await serveTransport({ tls: true, host: "127.0.0.2" });
+  const server = await serve({ hostname: "127.0.0.2", port: 0, tls });
+  try {
+    const target = { hostname: "127.0.0.2", port: server.addr.port, message: every };
+    const { echo } = await send({ ...target, tls: { ca: [tls!.cert] } });
+    assert.deepEqual(echo, every);
+  } finally {
+    await server.shutdown({ graceMs: 0 });
   }
 });

@@ -20,7 +20,6 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { parseSeconds, UsageError } from "../cli/args.ts";
 import type { MainIo } from "../cli/io.ts";
 import { MissingPermissionError } from "../errors.ts";
-import { formatAddress } from "../format.ts";
 import type { TlsClientOptions } from "../tls_client.ts";
 import type { TlsCertificate } from "../transports.ts";
 
@@ -130,10 +129,9 @@ export async function serveTransport(
       if ("path" in addr) return;
       // A wildcard listener is reached on loopback from this machine.
       const local = { "0.0.0.0": "127.0.0.1", "::": "::1" }[addr.hostname] ?? addr.hostname;
-      const [, host, port] = formatAddress({ ...addr, hostname: local }).match(/^(.*):(\d+)$/)!;
       io.out(
         `TLS certificate: self-signed, SHA-256 ${fingerprint}; connect with: ` +
-          `sockecho send --tls --pin ${fingerprint} ${host} -p ${port}`,
+          `sockecho send --tls --pin ${fingerprint} ${local} -p ${addr.port}`,
       );
     },
   };
