@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { C_CLIENT_MESSAGE } from "./client.ts";
 import { EXIT } from "./main.ts";
 import { writeAll } from "./io.ts";
-import { echoOf, readExactly, readToEnd, withFakeServer, withServer } from "./test_util.ts";
+import {
+  echoOf,
+  NO_SUCH_HOST,
+  readExactly,
+  readToEnd,
+  withFakeServer,
+  withServer,
+} from "./test_util.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
@@ -201,11 +208,13 @@ Deno.test({
       stdout: "",
       stderr: `sockecho: cannot connect to 127.0.0.1:${port}: connection refused\n`,
     });
-    assert.deepEqual(await sockecho("send", "no-such-host.invalid"), {
-      code: EXIT.resolve,
+    const unresolved = await sockecho("send", "no-such-host.invalid");
+    assert.deepEqual({ ...unresolved, stderr: undefined }, {
+      code: 3,
       stdout: "",
-      stderr: "sockecho: cannot resolve no-such-host.invalid: no such host\n",
+      stderr: undefined,
     });
+    assert.match(unresolved.stderr.replace(/^sockecho: (.*)\n$/, "$1"), NO_SUCH_HOST);
     assert.deepEqual(await sockecho("send"), {
       code: EXIT.usage,
       stdout: "",

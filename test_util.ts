@@ -185,3 +185,10 @@ export async function withResettingServer(body: (port: number) => Promise<void>)
     await new Promise((resolve) => server.close(resolve));
   }
 }
+
+/**
+ * What resolving `no-such-host.invalid` says: "no such host" online, the
+ * EAI_AGAIN wording on a machine with no reachable name server.
+ */
+export const NO_SUCH_HOST =
+  /^cannot resolve no-such-host\.invalid: (no such host|no answer from the name server \(temporary failure; is the network up\?\))$/;
