@@ -96,18 +96,19 @@ Deno.test("send times out on a server that trickles the echo too slowly", async 
   await withFakeServer(
     async (conn) => {
       const message = await readExactly(conn, 21);
-      // One byte every 30 ms: 630 ms for the whole echo, against a 200 ms timeout.
+      // One byte every 250 ms: over 5 s for the whole echo, against a 1 s timeout
+      // that a byte arriving every 250 ms must not keep pushing back.
       for (const byte of message) {
-        await new Promise((resolve) => setTimeout(resolve, 30));
+        await new Promise((resolve) => setTimeout(resolve, 250));
         await writeAll(conn, new Uint8Array([byte]));
       }
     },
     async (port) => {
       await assert.rejects(
-        () => send({ hostname: "127.0.0.1", port, timeoutMs: 200 }),
+        () => withTimeout(send({ hostname: "127.0.0.1", port, timeoutMs: 1000 }), WAIT_MS, "send"),
         (error) =>
           error instanceof TimeoutError &&
-          /^timed out after 200 ms waiting for the echo from 127\.0\.0\.1:\d+ \(got ([1-9]|1\d) of 21 bytes\)$/
+          /^timed out after 1000 ms waiting for the echo from 127\.0\.0\.1:\d+ \(got 1?\d of 21 bytes\)$/
             .test(error.message),
       );
     },
