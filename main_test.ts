@@ -273,7 +273,7 @@ async function startServe(...args: string[]) {
   });
   const [, port] = await listening;
   /** Stops the server like Ctrl+C and resolves with its exit code. */
-  const stopped = () => (stop.abort(), serving);
+  const stopped = () => (stop.abort(), withTimeout(serving, WAIT_MS, "serve to stop"));
   return { port, out, err, printed, onLine, stopped };
 }
 
@@ -488,7 +488,7 @@ Deno.test("main serve logs a client's reset as 'reset by the client'", async () 
   socket.on("error", () => {});
   socket.once("data", () => socket.resetAndDestroy());
   socket.write("hi");
-  await gone;
+  await withTimeout(gone, WAIT_MS, "the reset socket to close");
   const [line] = await closed;
   assert.equal(await server.stopped(), EXIT.ok);
   assert.match(
