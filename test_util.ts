@@ -14,6 +14,7 @@
  * @module
  */
 
+import net from "node:net";
 import { closeQuietly, writeAll } from "./io.ts";
 import { type EchoServer, serve, type ServeOptions } from "./server.ts";
 
@@ -30,23 +31,81 @@ export async function withServer(
   }
 }
 
-/** Reads from `conn` until the peer closes, and returns every byte. */
-export async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buffer = new Uint8Array(64 * 1024);
-  for (let n; (n = await conn.read(buffer)) !== null;) chunks.push(buffer.slice(0, n));
-  return concat(chunks);
+/**
+ * How long a test helper waits for anything (a line, a close, an exit) before
+ * it fails. Generous, since a loaded CI machine can stall for seconds; the
+ * point is that a regression turns red instead of hanging.
+ */
+export const WAIT_MS = 30_000;
+
+/**
+ * Settles like `promise`, or rejects with "timed out after N s waiting for
+ * `what`" after `ms`. Its timer is cleared either way (sanitizers stay quiet).
+ */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${ms / 1000} s waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
-/** Reads exactly `length` bytes, or throws if the peer closes first. */
-export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  for (let got = 0; got < length;) {
-    const n = await conn.read(bytes.subarray(got));
-    if (n === null) throw new Error(`peer closed after ${got} of ${length} bytes`);
-    got += n;
+/** Reads from `conn` until the peer closes, and returns every byte; fails after `ms`. */
+export function readToEnd(conn: Deno.Conn, ms = WAIT_MS): Promise<Uint8Array> {
+  const reading = (async () => {
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(64 * 1024);
+    for (let n; (n = await conn.read(buffer)) !== null;) chunks.push(buffer.slice(0, n));
+    return concat(chunks);
+  })();
+  return withTimeout(reading, ms, "the peer to close the connection");
+}
+
+/** Reads exactly `length` bytes, or throws if the peer closes first or `ms` pass. */
+export function readExactly(conn: Deno.Conn, length: number, ms = WAIT_MS): Promise<Uint8Array> {
+  const reading = (async () => {
+    const bytes = new Uint8Array(length);
+    for (let got = 0; got < length;) {
+      const n = await conn.read(bytes.subarray(got));
+      if (n === null) throw new Error(`peer closed after ${got} of ${length} bytes`);
+      got += n;
+    }
+    return bytes;
+  })();
+  return withTimeout(reading, ms, `${length} bytes from the peer`);
+}
+
+/**
+ * Runs a command to its end with `options`, killing it and failing after `ms`
+ * (a hung child fails the test instead of hanging it).
+ */
+export async function outputOf(
+  command: string,
+  options: Deno.CommandOptions,
+  ms = WAIT_MS,
+): Promise<Deno.CommandOutput> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), ms);
+  try {
+    const output = await new Deno.Command(command, { ...options, signal: abort.signal }).output();
+    if (abort.signal.aborted) {
+      throw new Error(`timed out after ${ms / 1000} s waiting for ${command} to exit`);
+    }
+    return output;
+  } finally {
+    clearTimeout(timer);
   }
-  return bytes;
 }
 
 /**
@@ -104,3 +163,32 @@ export async function withFakeServer(
     await Promise.all(peers);
   }
 }
+
+/**
+ * A listener on 127.0.0.1 whose connections read one chunk and then reset
+ * (RST, as `SO_LINGER 0` does): what a crashing or hostile server looks like.
+ * Deno's own `close()` sends a FIN even with data unread, hence `node:net`.
+ */
+export async function withResettingServer(body: (port: number) => Promise<void>): Promise<void> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    socket.once("data", () => socket.resetAndDestroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    await body((server.address() as net.AddressInfo).port);
+  } finally {
+    sockets.forEach((socket) => socket.destroy());
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+/**
+ * What resolving `no-such-host.invalid` says: "no such host" online, the
+ * EAI_AGAIN wording on a machine with no reachable name server.
+ */
+export const NO_SUCH_HOST =
+  /^cannot resolve no-such-host\.invalid: (no such host|no answer from the name server \(temporary failure; is the network up\?\))$/;
