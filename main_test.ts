@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { EXIT, main, type MainIo } from "./main.ts";
+import { EXIT, main } from "./main.ts";
 import { writeAll } from "./io.ts";
-import { readExactly, readToEnd, withFakeServer, withServer } from "./test_util.ts";
-
-/** An io that records what main prints. */
-function recorder(stop?: AbortSignal) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: MainIo = { out: (line) => out.push(line), err: (line) => err.push(line), stop };
-  return { io, out, err };
-}
+import {
+  readExactly,
+  readToEnd,
+  recorder,
+  startServe,
+  withFakeServer,
+  withServer,
+} from "./test_util.ts";
 
 async function run(args: string[]) {
   const { io, out, err } = recorder();
@@ -120,36 +119,6 @@ Deno.test("main send maps each failure to its exit code", async () => {
     assert.deepEqual(err, ["echo differs from what was sent at byte 0: sent 0xe4, got 0x78"]);
   });
 });
-
-/** Runs `main(["serve", ...args])` in-process; resolves once it listens. */
-async function startServe(...args: string[]) {
-  const stop = new AbortController();
-  const { io, out, err } = recorder(stop.signal);
-  const watchers: ((line: string) => void)[] = [];
-  /** Resolves with the first line matching `pattern`, printed already or to come. */
-  const printed = (pattern: RegExp) => {
-    const seen = Promise.withResolvers<RegExpMatchArray>();
-    const watch = (line: string) => {
-      const match = line.match(pattern);
-      if (match) seen.resolve(match);
-    };
-    out.forEach(watch);
-    watchers.push(watch);
-    return seen.promise;
-  };
-  const listening = printed(/^Listening on 127\.0\.0\.1:(\d+)$/);
-  const serving = main(["serve", "-H", "127.0.0.1", "-p", "0", ...args], {
-    ...io,
-    out(line) {
-      io.out(line);
-      watchers.forEach((watch) => watch(line));
-    },
-  });
-  const [, port] = await listening;
-  /** Stops the server like Ctrl+C and resolves with its exit code. */
-  const stopped = () => (stop.abort(), serving);
-  return { port, out, err, printed, stopped };
-}
 
 Deno.test("main serve logs each connection and chunk, and a summary when stopped", async () => {
   const server = await startServe();
