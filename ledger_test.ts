@@ -4,7 +4,7 @@ import { closeQuietly, writeAll } from "./io.ts";
 import { Ledger } from "./ledger.ts";
 import { EXIT, main } from "./main.ts";
 import type { CloseReason, ConnectionInfo, ConnectionSummary, ServeOptions } from "./server.ts";
-import { readToEnd, recorder, startServe, within, withServer } from "./test_util.ts";
+import { readExactly, readToEnd, recorder, startServe, within, withServer } from "./test_util.ts";
 
 const T0 = Date.UTC(2026, 10, 25, 21, 30, 0, 250);
 const info: ConnectionInfo = {
