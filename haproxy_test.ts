@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { writeAll } from "./io.ts";
 import { EXIT } from "./main.ts";
-import { concat, pattern, readToEnd, startServe, within } from "./test_util.ts";
+import { concat, echoOf, pattern, readToEnd, startServe, within, withServer } from "./test_util.ts";
 
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
 
@@ -160,5 +160,32 @@ Deno.test({
       assert.equal(await json.stopped(), EXIT.ok);
     }
     assert.doesNotMatch(haproxyOutput, /ALERT/, haproxyOutput);
+  },
+});
+
+const SOCAT = canRun &&
+  (await new Deno.Command("sh", { args: ["-c", "command -v socat"], stdout: "null" }).output())
+    .success;
+
+Deno.test({
+  name: SOCAT
+    ? "a health check that resets before it is accepted is no accept error"
+    : "a health check that resets before it is accepted is no accept error (ignored: no socat)",
+  ignore: !SOCAT,
+  async fn() {
+    const acceptErrors: Error[] = [];
+    await withServer({ onAcceptError: (error) => acceptErrors.push(error) }, async ({ addr }) => {
+      // Run synchronously, so the accept loop cannot take the connection before its reset,
+      // as with HAProxy's TCP checks (connect, then close with SO_LINGER 0).
+      const check = new Deno.Command("socat", {
+        args: ["-u", "/dev/null", `TCP:127.0.0.1:${addr.port},linger=0`],
+        stderr: "null",
+      }).outputSync();
+      assert.equal(check.code, 0);
+      // Accepted in order: once this one is served, the reset one was dealt with.
+      const hello = new TextEncoder().encode("after the check");
+      assert.deepEqual(await within(echoOf(addr.port, hello), 10_000, "echo"), hello);
+    });
+    assert.deepEqual(acceptErrors, []);
   },
 });

@@ -241,6 +241,9 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
         conn = await listener.accept();
       } catch (error) {
         if (error instanceof Deno.errors.BadResource) return; // closed by shutdown
+        // The peer reset before we took the connection (a load balancer's TCP health
+        // check does, every few seconds): nothing failed, and nothing is left to serve.
+        if (error instanceof Deno.errors.NotConnected) continue;
         // Out of descriptors and the like: the listener still works, so
         // waiting for connections to free some beats dying.
         options.onAcceptError?.(error as Error);
