@@ -19,7 +19,7 @@
  */
 
 import { escapeBytes, formatAddress } from "./format.ts";
-import type { ConnectionInfo, ConnectionSummary, ServerSummary } from "./server.ts";
+import type { CloseReason, ConnectionInfo, ConnectionSummary, ServerSummary } from "./server.ts";
 
 /** Every event name the ledger writes. */
 export type LedgerEvent =
@@ -86,22 +86,12 @@ export class Ledger {
 
   /** A connection was closed at once because `limit` connections were open. */
   refused(peer: Deno.NetAddr, limit: number): string {
-    return this.#line("refused", this.now(), {
-      transport: this.transport,
-      peer: formatAddress(peer),
-      reason: "connection_limit",
-      limit,
-    });
+    return this.#turnedAway("refused", peer, "connection_limit", { limit });
   }
 
   /** A connection was closed at once by an address rule; `rule` names it (e.g. `--deny 10.0.0.0/8`). */
   denied(peer: Deno.NetAddr, rule: string): string {
-    return this.#line("denied", this.now(), {
-      transport: this.transport,
-      peer: formatAddress(peer),
-      reason: "denied",
-      rule,
-    });
+    return this.#turnedAway("denied", peer, "denied", { rule });
   }
 
   /** Something went wrong outside any one connection (e.g. accepting failed). */
@@ -122,6 +112,20 @@ export class Ledger {
   /** The rate limit held back `lines` lines in the last second. */
   suppressed(lines: number, limit: number): string {
     return this.#line("suppressed", this.now(), { lines, limit_per_second: limit });
+  }
+
+  #turnedAway(
+    event: LedgerEvent,
+    peer: Deno.NetAddr,
+    reason: CloseReason,
+    fields: Record<string, unknown>,
+  ): string {
+    return this.#line(event, this.now(), {
+      transport: this.transport,
+      peer: formatAddress(peer),
+      reason,
+      ...fields,
+    });
   }
 
   #connection(info: ConnectionInfo) {
