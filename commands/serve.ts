@@ -66,7 +66,8 @@ Options:
       --log-format FORMAT
                        text, or json: one JSON object a line per
                        event (listening, open, data, close, refused,
-                       error, stopping, stopped), all on stdout    [text]
+                       error, stopping, stopped...), all on stdout;
+                       the fields are in README.md                 [text]
       --proxy-protocol read the PROXY header (v1 or v2) a load
                        balancer sends first, log its client as the
                        client, echo the rest; a connection without
@@ -156,9 +157,8 @@ async function runServe(
       if (now - lastAcceptComplaint < ACCEPT_COMPLAINT_INTERVAL_MS) return;
       lastAcceptComplaint = now;
       acceptFailing = true;
-      const message = `cannot accept connections: ${
-        describeOsError(error)
-      }; retrying until it works`;
+      const message = "cannot accept connections: " + describeOsError(error) +
+        "; retrying until it works";
       notice(() => ledger!.error(message), message);
     },
     maxConnections,
