@@ -94,7 +94,7 @@ async function connectWhenListening(port: number, haproxy: { exited: boolean }) 
 Deno.test({
   name: HAPROXY
     ? "HAProxy in front of two serve --proxy-protocol backends: exact echoes, real clients, both used"
-    : "HAProxy in front of two serve --proxy-protocol backends (ignored: haproxy not installed)",
+    : "HAProxy in front of two serve --proxy-protocol backends (ignored: no haproxy, or no --allow-run)",
   ignore: HAPROXY === undefined,
   async fn() {
     const text = await startServe("--proxy-protocol");
@@ -170,7 +170,7 @@ const SOCAT = canRun &&
 Deno.test({
   name: SOCAT
     ? "a health check that resets before it is accepted is no accept error"
-    : "a health check that resets before it is accepted is no accept error (ignored: no socat)",
+    : "a health check that resets before it is accepted is no accept error (ignored: no socat, or no --allow-run)",
   ignore: !SOCAT,
   async fn() {
     const acceptErrors: Error[] = [];

@@ -210,7 +210,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
       conn.setNoDelay(true);
       // Finds peers that vanished without a FIN or RST (cable pulled, host down).
       conn.setKeepAlive(true);
-      const { clientAddr, pending } = await options.prepare?.(conn) ?? {};
+      const { clientAddr, pending }: Prepared = options.prepare ? await options.prepare(conn) : {};
       prepared = true;
       if (clientAddr) info = { ...info, remoteAddr: clientAddr, proxyAddr: conn.remoteAddr };
       options.onConnection?.(info);
