@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { EXIT, main, type MainIo, VERSION } from "./main.ts";
+import { EXIT, main, VERSION } from "./main.ts";
 import { writeAll } from "./io.ts";
 import {
   echoOf,
@@ -8,6 +8,8 @@ import {
   pattern,
   readExactly,
   readToEnd,
+  recorder,
+  startServe,
   WAIT_MS,
   withFakeServer,
   withResettingServer,
@@ -16,14 +18,6 @@ import {
 } from "./test_util.ts";
 
 const canRead = (await Deno.permissions.query({ name: "read" })).state === "granted";
-
-/** An io that records what main prints. */
-function recorder(stop?: AbortSignal) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: MainIo = { out: (line) => out.push(line), err: (line) => err.push(line), stop };
-  return { io, out, err };
-}
 
 async function run(args: string[]) {
   const { io, out, err } = recorder();
@@ -244,38 +238,6 @@ Deno.test("main send maps each failure to its exit code", async () => {
     assert.deepEqual(err, ["echo differs from what was sent at byte 0: sent 0xe4, got 0x78"]);
   });
 });
-
-/** Runs `main(["serve", ...args])` in-process; resolves once it listens. */
-async function startServe(...args: string[]) {
-  const stop = new AbortController();
-  const { io, out, err } = recorder(stop.signal);
-  const watchers: ((line: string) => void)[] = [];
-  /** Resolves with the first line matching `pattern`, printed already or to come. */
-  const printed = (pattern: RegExp) => {
-    const seen = Promise.withResolvers<RegExpMatchArray>();
-    const watch = (line: string) => {
-      const match = line.match(pattern);
-      if (match) seen.resolve(match);
-    };
-    out.forEach(watch);
-    watchers.push(watch);
-    return withTimeout(seen.promise, WAIT_MS, `a line matching ${pattern}`);
-  };
-  /** Calls `hook` with each line as it is printed, inside the server's own call. */
-  const onLine = (hook: (line: string) => void) => void watchers.push(hook);
-  const listening = printed(/^Listening on 127\.0\.0\.1:(\d+)$/);
-  const serving = main(["serve", "-H", "127.0.0.1", "-p", "0", ...args], {
-    ...io,
-    out(line) {
-      io.out(line);
-      watchers.forEach((watch) => watch(line));
-    },
-  });
-  const [, port] = await listening;
-  /** Stops the server like Ctrl+C and resolves with its exit code. */
-  const stopped = () => (stop.abort(), withTimeout(serving, WAIT_MS, "serve to stop"));
-  return { port, out, err, printed, onLine, stopped };
-}
 
 Deno.test("main serve logs each connection and chunk, and a summary when stopped", async () => {
   const server = await startServe();

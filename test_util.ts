@@ -15,7 +15,9 @@
  */
 
 import net from "node:net";
+import type { MainIo } from "./cli/io.ts";
 import { closeQuietly, writeAll } from "./io.ts";
+import { main } from "./main.ts";
 import { type EchoServer, serve, type ServeOptions } from "./server.ts";
 
 /** Runs `body` with an echo server on 127.0.0.1 and a free port, then shuts it down. */
@@ -192,3 +194,76 @@ export async function withResettingServer(body: (port: number) => Promise<void>)
  */
 export const NO_SUCH_HOST =
   /^cannot resolve no-such-host\.invalid: (no such host|no answer from the name server \(temporary failure; is the network up\?\))$/;
+
+/**
+ * An io that records what main prints.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./main.ts";
+ * import { recorder } from "./test_util.ts";
+ *
+ * const { io, out } = recorder();
+ * await main(["--version"], io); // out: ["sockecho 0.1.0"]
+ * ```
+ */
+export function recorder(stop?: AbortSignal): { io: MainIo; out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: MainIo = { out: (line) => out.push(line), err: (line) => err.push(line), stop };
+  return { io, out, err };
+}
+
+/** The listening line of either log format, with the port in group 1 or 2. */
+const LISTENING =
+  /^Listening on 127\.0\.0\.1:(\d+)$|^\{.*"event":"listening",.*"local":"127\.0\.0\.1:(\d+)"/;
+
+/**
+ * Runs `main(["serve", ...args])` in-process on 127.0.0.1 and a free port;
+ * resolves once it listens (text or JSON log).
+ *
+ * @example
+ * ```ts
+ * import { startServe } from "./test_util.ts";
+ *
+ * const server = await startServe("--log-format", "json");
+ * console.log(server.port, await server.stopped());
+ * ```
+ */
+export async function startServe(...args: string[]): Promise<{
+  port: string;
+  out: string[];
+  err: string[];
+  printed: (pattern: RegExp) => Promise<RegExpMatchArray>;
+  onLine: (hook: (line: string) => void) => void;
+  stopped: () => Promise<number>;
+}> {
+  const stop = new AbortController();
+  const { io, out, err } = recorder(stop.signal);
+  const watchers: ((line: string) => void)[] = [];
+  /** Resolves with the first line matching `pattern`, printed already or to come. */
+  const printed = (pattern: RegExp) => {
+    const seen = Promise.withResolvers<RegExpMatchArray>();
+    const watch = (line: string) => {
+      const match = line.match(pattern);
+      if (match) seen.resolve(match);
+    };
+    out.forEach(watch);
+    watchers.push(watch);
+    return withTimeout(seen.promise, WAIT_MS, `a line matching ${pattern}`);
+  };
+  /** Calls `hook` with each line as it is printed, inside the server's own call. */
+  const onLine = (hook: (line: string) => void) => void watchers.push(hook);
+  const listening = printed(LISTENING);
+  const serving = main(["serve", "-H", "127.0.0.1", "-p", "0", ...args], {
+    ...io,
+    out(line) {
+      io.out(line);
+      watchers.forEach((watch) => watch(line));
+    },
+  });
+  const [, textPort, jsonPort] = await listening;
+  /** Stops the server like Ctrl+C and resolves with its exit code. */
+  const stopped = () => (stop.abort(), withTimeout(serving, WAIT_MS, "serve to stop"));
+  return { port: textPort ?? jsonPort, out, err, printed, onLine, stopped };
+}

@@ -21,12 +21,14 @@ import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
 import { escapeBytes, formatAddress } from "../format.ts";
+import { encodeProxyHeader } from "../proxy_protocol.ts";
 import { DEFAULT_PORT } from "../server.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
+  "proxy-protocol": { type: "string" },
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
@@ -40,6 +42,10 @@ Options:
   -p, --port PORT        server port                                [${DEFAULT_PORT}]
   -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
   -v, --verbose          also print who answered and the round trip (stderr)
+      --proxy-protocol v1|v2
+                         first send a PROXY header (as a load balancer
+                         would) naming this connection's own addresses,
+                         to test a server behind "serve --proxy-protocol"
   -h, --help             this text
 
 Exit codes:
@@ -70,6 +76,7 @@ async function runSend(
     port: parsePort(values.port, 1),
     message,
     timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
+    preface: parseProxyVersion(values["proxy-protocol"]),
   });
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
@@ -80,4 +87,15 @@ async function runSend(
     );
   }
   return EXIT.ok;
+}
+
+/** The PROXY header writer for `--proxy-protocol v1|v2`, or `undefined` without it. */
+function parseProxyVersion(
+  text: string | undefined,
+): ((local: Deno.NetAddr, remote: Deno.NetAddr) => Uint8Array) | undefined {
+  if (text === undefined) return undefined;
+  if (text !== "v1" && text !== "v2") {
+    throw new UsageError(`invalid --proxy-protocol "${text}": expected v1 or v2`);
+  }
+  return (local, remote) => encodeProxyHeader(text === "v1" ? 1 : 2, local, remote);
 }
