@@ -22,11 +22,13 @@ import type { MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
 import { escapeBytes, formatAddress } from "../format.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { runSeries, SERIES_HELP, SERIES_OPTIONS, wantsSeries } from "./send_series.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
+  ...SERIES_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
@@ -41,6 +43,8 @@ Options:
   -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
   -v, --verbose          also print who answered and the round trip (stderr)
   -h, --help             this text
+
+${SERIES_HELP}
 
 Exit codes:
 ${EXIT_CODE_HELP}`;
@@ -64,12 +68,15 @@ async function runSend(
   if (extra !== undefined) {
     throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
   }
+  const port = parsePort(values.port, 1);
+  const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
+  if (wantsSeries(values)) return runSeries({ hostname, port }, text, timeoutMs, values, io);
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
   const { echo, remoteAddr, roundTripMs } = await send({
     hostname,
-    port: parsePort(values.port, 1),
+    port,
     message,
-    timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
+    timeoutMs,
   });
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;

@@ -1,0 +1,79 @@
+/**
+ * Opening a connection for the diagnostics (`send` probe series, `check`):
+ * one small function type, {@linkcode Dialer}, so that other transports (TLS,
+ * Unix sockets) plug in beside {@linkcode dialTcp} without the probes knowing.
+ *
+ * @example
+ * ```ts
+ * import { dialTcp } from "./dial.ts";
+ *
+ * const conn = await dialTcp({ hostname: "127.0.0.1", port: 4321 }, AbortSignal.timeout(5000));
+ * conn.close();
+ * ```
+ *
+ * @module
+ */
+
+import { ConnectError, describeOsError, TimeoutError } from "./errors.ts";
+import { formatAddress } from "./format.ts";
+import { resolveHost } from "./resolve.ts";
+
+/** Where to connect. */
+export interface DialTarget {
+  /** A host name, an IPv4 or an IPv6 address. */
+  hostname: string;
+  /** The port. */
+  port: number;
+}
+
+/**
+ * Opens a stream connection to `target`, or throws `ConnectError`,
+ * `ResolveError`, or `TimeoutError` once `signal` aborts.
+ */
+export type Dialer = (target: DialTarget, signal: AbortSignal) => Promise<Deno.Conn>;
+
+/**
+ * Connects over TCP, trying each address of the host in turn, with Nagle off
+ * so that small probes are timed, not batched.
+ *
+ * @example
+ * ```ts
+ * import { dialTcp } from "./dial.ts";
+ *
+ * const conn = await dialTcp({ hostname: "localhost", port: 4321 }, AbortSignal.timeout(2000));
+ * conn.close();
+ * ```
+ */
+export async function dialTcp(target: DialTarget, signal: AbortSignal): Promise<Deno.Conn> {
+  const addresses = await Promise.race([resolveHost(target.hostname), aborted(signal, target)]);
+  const failures: string[] = [];
+  for (const hostname of addresses) {
+    try {
+      const conn = await Deno.connect({ hostname, port: target.port, signal });
+      conn.setNoDelay(true);
+      return conn;
+    } catch (error) {
+      if (signal.aborted) throw timedOut(target);
+      failures.push(`${formatAddress({ hostname, port: target.port })}: ${describeOsError(error)}`);
+    }
+  }
+  throw new ConnectError(`cannot connect to ${failures.join("; ")}`);
+}
+
+/** Names the far end of a connection: `host:port`, or the socket path. */
+export function describeRemote(conn: Deno.Conn): string {
+  const addr = conn.remoteAddr;
+  if ("hostname" in addr) return formatAddress(addr);
+  return "path" in addr ? addr.path : `vsock ${addr.cid}:${addr.port}`;
+}
+
+function timedOut(target: DialTarget): TimeoutError {
+  return new TimeoutError(`timed out connecting to ${formatAddress(target)}`);
+}
+
+function aborted(signal: AbortSignal, target: DialTarget): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(timedOut(target));
+    signal.addEventListener("abort", () => reject(timedOut(target)), { once: true });
+  });
+}
