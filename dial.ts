@@ -14,6 +14,7 @@
  * @module
  */
 
+import { isIP } from "node:net";
 import { ConnectError, describeOsError, TimeoutError } from "./errors.ts";
 import { formatAddress } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
@@ -45,7 +46,10 @@ export type Dialer = (target: DialTarget, signal: AbortSignal) => Promise<Deno.C
  * ```
  */
 export async function dialTcp(target: DialTarget, signal: AbortSignal): Promise<Deno.Conn> {
-  const addresses = await Promise.race([resolveHost(target.hostname), aborted(signal, target)]);
+  // An address literal needs no resolver round trip, which would count as connect time.
+  const addresses = isIP(target.hostname)
+    ? [target.hostname]
+    : await Promise.race([resolveHost(target.hostname), aborted(signal, target)]);
   const failures: string[] = [];
   for (const hostname of addresses) {
     try {
@@ -58,6 +62,36 @@ export async function dialTcp(target: DialTarget, signal: AbortSignal): Promise<
     }
   }
   throw new ConnectError(`cannot connect to ${failures.join("; ")}`);
+}
+
+/**
+ * Dials with a time limit that `signal` (Ctrl+C) can also cut short.
+ *
+ * @example
+ * ```ts
+ * import { dialTcp, dialWithin } from "./dial.ts";
+ *
+ * const target = { hostname: "127.0.0.1", port: 4321 };
+ * const conn = await dialWithin(dialTcp, target, 2000, new AbortController().signal);
+ * conn.close();
+ * ```
+ */
+export async function dialWithin(
+  dial: Dialer,
+  target: DialTarget,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Deno.Conn> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  const onStop = () => abort.abort();
+  signal.addEventListener("abort", onStop, { once: true });
+  try {
+    return await dial(target, abort.signal);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onStop);
+  }
 }
 
 /** Names the far end of a connection: `host:port`, or the socket path. */

@@ -54,12 +54,20 @@ export class EchoMismatchError extends MismatchError {
   }
 }
 
+/** The echo did not finish in time; `received` bytes had come back exact. */
+export class EchoTimeoutError extends TimeoutError {
+  /** Creates the error. */
+  constructor(message: string, readonly received: number) {
+    super(message);
+  }
+}
+
 /** Bytes of context shown on each side of the first wrong byte. */
 const CONTEXT_BYTES = 8;
 
 /**
  * Sends `payload` on `conn` and reads its echo, checked byte by byte. On any
- * failure the connection is closed and one of {@linkcode TimeoutError},
+ * failure the connection is closed and one of {@linkcode EchoTimeoutError},
  * `ClosedEarlyError` or {@linkcode EchoMismatchError} is thrown (or the
  * payload's own read error); an abort of `signal` throws its reason.
  */
@@ -113,10 +121,10 @@ export async function echoPayload(
     if (signal?.aborted) throw signal.reason;
     const progress = `${check.verified} of ${sent ?? payload.size ?? "?"} bytes`;
     if (timedOut) {
-      throw new TimeoutError(
-        `timed out after ${
-          timeoutMs / 1000
-        } s waiting for the echo from ${remote} (got ${progress})`,
+      const waited = `timed out after ${timeoutMs / 1000} s`;
+      throw new EchoTimeoutError(
+        `${waited} waiting for the echo from ${remote} (got ${progress})`,
+        check.verified,
       );
     }
     if (error instanceof MismatchError) throw error;

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { describeRemote, type Dialer, type DialTarget, dialTcp } from "./dial.ts";
+import { describeRemote, type Dialer, type DialTarget, dialTcp, dialWithin } from "./dial.ts";
 import { echoPayload } from "./echo.ts";
 import {
   ClosedEarlyError,
@@ -172,25 +172,6 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
 function closed(conn: Deno.Conn): undefined {
   closeQuietly(conn);
   return undefined;
-}
-
-/** Dials with a time limit that `signal` can also cut short. */
-async function dialWithin(
-  dial: Dialer,
-  target: DialTarget,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<Deno.Conn> {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  const onStop = () => abort.abort();
-  signal.addEventListener("abort", onStop, { once: true });
-  try {
-    return await dial(target, abort.signal);
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", onStop);
-  }
 }
 
 /** Waits `ms`; resolves false if `signal` aborts first. */

@@ -17,7 +17,7 @@
  */
 
 import { parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
-import { EXIT, reportError } from "../cli/exit.ts";
+import { EXIT, exitCodeOf } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { C_CLIENT_MESSAGE } from "../client.ts";
 import type { DialTarget } from "../dial.ts";
@@ -106,13 +106,11 @@ export async function runSeries(
     if (values.json) io.out(summaryJson(where, summary));
     else summaryLines(where, summary, values.reconnect).forEach((line) => io.out(line));
     // The probe lines said what failed; the first failure's kind picks the exit code.
-    return summary.firstError ? reportError(summary.firstError, SILENT) : EXIT.ok;
+    return summary.firstError ? exitCodeOf(summary.firstError) : EXIT.ok;
   } finally {
     stop.dispose();
   }
 }
-
-const SILENT: MainIo = { out() {}, err() {} };
 
 async function payloadOf(message: string | undefined, values: SeriesValues): Promise<Payload> {
   const given = [message !== undefined, values.file !== undefined, values.size !== undefined];
