@@ -298,8 +298,13 @@ Deno.test({
       (port) => ["ncat", ["-l", "-k", "127.0.0.1", `${port}`, "-e", "/bin/cat"]],
       async (port) => {
         const report = await check({ target: { hostname: "127.0.0.1", port } });
-        assert.deepEqual(verdicts(report).slice(-2), ["second client: pass", "half-close: fail"]);
-        assert.equal(report.failure?.constructor.name, "HalfCloseError");
+        // Its relay also stalls on the 1 MiB echo in about half the runs (measured), so only
+        // the half-close verdict is certain.
+        assert.equal(verdicts(report).at(-1), "half-close: fail");
+        assert.match(
+          report.rows[5].detail,
+          /^only \d+ of 65536 bytes came back, then the server's FIN/,
+        );
       },
     );
   },
