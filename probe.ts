@@ -174,8 +174,17 @@ function closed(conn: Deno.Conn): undefined {
   return undefined;
 }
 
-/** Waits `ms`; resolves false if `signal` aborts first. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+/**
+ * Waits `ms`; resolves false at once if `signal` aborts first.
+ *
+ * @example
+ * ```ts
+ * import { pause } from "./probe.ts";
+ *
+ * const waited = await pause(100, new AbortController().signal); // true
+ * ```
+ */
+export function pause(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const onStop = () => {

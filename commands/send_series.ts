@@ -18,6 +18,7 @@
 
 import { parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import { EXIT, exitCodeOf } from "../cli/exit.ts";
+import { interruption } from "../cli/interrupt.ts";
 import type { MainIo } from "../cli/io.ts";
 import { C_CLIENT_MESSAGE } from "../client.ts";
 import type { DialTarget } from "../dial.ts";
@@ -192,13 +193,4 @@ function summaryJson(where: string, summary: SeriesSummary): string {
 /** Milliseconds to the microsecond, or null. */
 function round(ms: number | undefined): number | null {
   return ms === undefined ? null : Math.round(ms * 1000) / 1000;
-}
-
-/** Ctrl+C (or `io.stop`) as an abort signal, for as long as the series runs. */
-function interruption(io: MainIo): { signal: AbortSignal; dispose(): void } {
-  if (io.stop) return { signal: io.stop, dispose() {} };
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  return { signal: abort.signal, dispose: () => Deno.removeSignalListener("SIGINT", onSignal) };
 }
