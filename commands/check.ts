@@ -51,7 +51,7 @@ Options:
       --idle MAX         instead, find how long an idle connection lives
                          (server, firewall, NAT, load balancer), up to
                          MAX seconds; takes about 1.25 × MAX
-      --idle-flows N     connections for --idle, at most ${MAX_IDLE_FLOWS}          [20]
+      --idle-flows N     connections for --idle, at most ${MAX_IDLE_FLOWS}        [20]
   -h, --help             this text
 
 The exit code is that of the first failed check (15 to 18 below, or 3, 4 when

@@ -53,8 +53,8 @@ export const SERIES_OPTIONS = {
 export const SERIES_HELP =
   `Probe series (any of these makes send a series, like ping; one line per probe
 and a summary; exit 0 only when every probe came back exact):
-  -c, --count N          probes to send; 0: until Ctrl+C               [1]
-  -i, --interval SECONDS from one probe's start to the next's          [1]
+  -c, --count N          probes to send; 0: until Ctrl+C            [1]
+  -i, --interval SECONDS from one probe's start to the next's       [1]
       --reconnect        a new connection per probe: connect time and
                          echo time apart (tcping's view)
       --file FILE        send FILE's bytes; "-" reads stdin (one probe,
