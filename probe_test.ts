@@ -4,7 +4,7 @@ import { EchoMismatchError, echoPayload, hexView } from "./echo.ts";
 import { ClosedEarlyError, ConnectError, TimeoutError } from "./errors.ts";
 import { writeAll } from "./io.ts";
 import { bytesPayload, patternBytes, patternPayload, streamPayload } from "./payload.ts";
-import { type ProbeResult, probeSeries, stats } from "./probe.ts";
+import { type ProbeResult, probeSeries, type SeriesSummary, stats } from "./probe.ts";
 import { readToEnd, withFakeServer, withServer } from "./test_util.ts";
 
 const PING = bytesPayload(new TextEncoder().encode("ping\n"));
@@ -23,21 +23,29 @@ function corruptingPeer(offset: number) {
   };
 }
 
-Deno.test("a probe series sends every probe on one connection", async () => {
+/** Runs three probes against sockecho serve; counts the connections it saw. */
+async function threeProbes(reconnect: boolean) {
   let connections = 0;
   const probes: ProbeResult[] = [];
+  let summary: SeriesSummary | undefined;
   await withServer({ onConnection: () => connections++ }, async ({ addr }) => {
-    const summary = await probeSeries({
+    summary = await probeSeries({
       target: { hostname: "127.0.0.1", port: addr.port },
       payload: PING,
       count: 3,
       intervalMs: 0,
+      reconnect,
       onProbe: (probe) => probes.push(probe),
     });
-    assert.deepEqual([summary.sent, summary.echoed, summary.failed], [3, 3, 0]);
-    assert.equal(summary.interrupted, false);
-    assert.ok(summary.time!.min <= summary.time!.max);
   });
+  return { connections, probes, summary: summary! };
+}
+
+Deno.test("a probe series sends every probe on one connection", async () => {
+  const { connections, probes, summary } = await threeProbes(false);
+  assert.deepEqual([summary.sent, summary.echoed, summary.failed], [3, 3, 0]);
+  assert.equal(summary.interrupted, false);
+  assert.ok(summary.time!.min <= summary.time!.max);
   assert.equal(connections, 1);
   assert.deepEqual(probes.map((p) => [p.seq, p.bytes, p.error]), [
     [1, 5, undefined],
@@ -48,20 +56,9 @@ Deno.test("a probe series sends every probe on one connection", async () => {
 });
 
 Deno.test("--reconnect opens a connection per probe and times each connect", async () => {
-  let connections = 0;
-  const probes: ProbeResult[] = [];
-  await withServer({ onConnection: () => connections++ }, async ({ addr }) => {
-    const summary = await probeSeries({
-      target: { hostname: "127.0.0.1", port: addr.port },
-      payload: PING,
-      count: 3,
-      intervalMs: 0,
-      reconnect: true,
-      onProbe: (probe) => probes.push(probe),
-    });
-    assert.equal(summary.connect !== undefined, true);
-  });
+  const { connections, probes, summary } = await threeProbes(true);
   assert.equal(connections, 3);
+  assert.equal(summary.connect !== undefined, true);
   assert.ok(probes.every((p) => p.connectMs !== undefined && p.timeMs !== undefined));
 });
 

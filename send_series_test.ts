@@ -3,6 +3,11 @@ import { EXIT, main, type MainIo } from "./main.ts";
 import { writeAll } from "./io.ts";
 import { withFakeServer, withServer } from "./test_util.ts";
 
+/** Runs `sockecho send 127.0.0.1 -p PORT ARGS…` in-process. */
+function send(port: number, ...args: string[]) {
+  return run(["send", "127.0.0.1", "-p", `${port}`, ...args]);
+}
+
 async function run(args: string[], stop?: AbortController) {
   const out: string[] = [];
   const err: string[] = [];
@@ -20,16 +25,7 @@ async function run(args: string[], stop?: AbortController) {
 
 Deno.test("send -c prints a line per probe and ping's summary, exit 0", async () => {
   await withServer({}, async ({ addr }) => {
-    const { code, out, err } = await run([
-      "send",
-      "127.0.0.1",
-      "-p",
-      `${addr.port}`,
-      "-c",
-      "2",
-      "-i",
-      "0",
-    ]);
+    const { code, out, err } = await send(addr.port, "-c", "2", "-i", "0");
     assert.deepEqual({ code, err }, { code: EXIT.ok, err: [] });
     assert.equal(out.length, 5);
     assert.match(out[0], /^21 bytes from 127\.0\.0\.1:\d+: seq=1 time=\d+\.\d{3} ms$/);
@@ -45,18 +41,7 @@ Deno.test("send -c prints a line per probe and ping's summary, exit 0", async ()
 
 Deno.test("send --reconnect shows connect and echo time apart", async () => {
   await withServer({}, async ({ addr }) => {
-    const { code, out } = await run([
-      "send",
-      "127.0.0.1",
-      "hi",
-      "-p",
-      `${addr.port}`,
-      "-c",
-      "2",
-      "-i",
-      "0",
-      "--reconnect",
-    ]);
+    const { code, out } = await send(addr.port, "hi", "-c", "2", "-i", "0", "--reconnect");
     assert.equal(code, EXIT.ok);
     assert.match(out[1], /^2 bytes from 127\.0\.0\.1:\d+: seq=2 connect=[\d.]+ ms time=[\d.]+ ms$/);
     assert.match(out.at(-1)!, /^connect ms: min /);
@@ -65,19 +50,7 @@ Deno.test("send --reconnect shows connect and echo time apart", async () => {
 
 Deno.test("send --json writes one object per probe and a summary", async () => {
   await withServer({}, async ({ addr }) => {
-    const { code, out } = await run([
-      "send",
-      "127.0.0.1",
-      "-p",
-      `${addr.port}`,
-      "--size",
-      "100000",
-      "--json",
-      "-c",
-      "2",
-      "-i",
-      "0",
-    ]);
+    const { code, out } = await send(addr.port, "--size", "100000", "--json", "-c", "2", "-i", "0");
     assert.equal(code, EXIT.ok);
     const [first, second, summary] = out.map((line) => JSON.parse(line));
     assert.deepEqual(Object.keys(first), [
@@ -130,7 +103,7 @@ Deno.test("send -c exits 7 on a corrupted echo and shows the first wrong byte", 
     buffer[1] ^= 0xff;
     await writeAll(conn, buffer.subarray(0, n));
   }, async (port) => {
-    const { code, out } = await run(["send", "127.0.0.1", "abc", "-p", `${port}`, "-c", "1"]);
+    const { code, out } = await send(port, "abc", "-c", "1");
     assert.equal(code, EXIT.mismatch);
     assert.deepEqual(out.slice(0, 2), [
       "seq=1 failed: echo differs from what was sent at byte 1: sent 0x62, got 0x9d\n" +
@@ -144,16 +117,8 @@ Deno.test("send -c exits 7 on a corrupted echo and shows the first wrong byte", 
 Deno.test("send --count 0 runs until Ctrl+C, then prints the summary", async () => {
   await withServer({}, async ({ addr }) => {
     const stop = new AbortController();
-    const { code, out } = await run([
-      "send",
-      "127.0.0.1",
-      "-p",
-      `${addr.port}`,
-      "-c",
-      "0",
-      "-i",
-      "600",
-    ], stop);
+    const args = ["send", "127.0.0.1", "-p", `${addr.port}`, "-c", "0", "-i", "600"];
+    const { code, out } = await run(args, stop);
     assert.equal(code, EXIT.ok);
     assert.equal(out[2], "1 sent, 1 echoed, 0 failed (interrupted)");
   });
