@@ -134,3 +134,14 @@ Deno.test("check --idle rejects bad values with exit 2", async () => {
     assert.deepEqual({ code, err }, { code: EXIT.usage, err: [message] });
   }
 });
+
+Deno.test("check --idle shows a progress line on a terminal while it waits, then clears it", async () => {
+  await withServer({}, async ({ addr }) => {
+    const status: string[] = [];
+    const io: MainIo = { out() {}, err() {}, status: (line) => status.push(line) };
+    const args = ["check", "127.0.0.1", "-p", `${addr.port}`, "--idle", "1.6", "--idle-flows", "2"];
+    assert.equal(await main(args, io), EXIT.ok);
+    assert.match(status[0], /^1 s of 2 s: [0-2] of 2 flows done, 0 cut$/);
+    assert.equal(status.at(-1), "");
+  });
+});
