@@ -88,7 +88,8 @@ export async function echoPayload(
   signal?.addEventListener("abort", onAbort, { once: true });
   const startedAt = performance.now();
   let sent: number | undefined;
-  // Settles to the write's error, if any, so that it can be awaited after a read failure.
+  // Settles to the write's error, if any, so that it can be awaited after a read failure;
+  // the error also closes the connection, so that the read stops waiting for an echo.
   const writing = (async () => {
     let written = 0;
     for await (const chunk of payload.chunks()) {
@@ -101,7 +102,10 @@ export async function echoPayload(
     }
     if (halfClose) await conn.closeWrite();
     sent = written;
-  })().then(() => undefined, (error: Error) => error);
+  })().then(() => undefined, (error: Error) => {
+    closeQuietly(conn);
+    return error;
+  });
   const buffer = new Uint8Array(64 * 1024);
   try {
     const expected = halfClose ? Infinity : payload.size!;

@@ -211,6 +211,18 @@ Deno.test("echoPayload reports bytes beyond what was sent", async () => {
   });
 });
 
+Deno.test("echoPayload fails at once, with the payload's own error, when it changes size", async () => {
+  await withServer({}, async ({ addr }) => {
+    const conn = await dialTcp(
+      { hostname: "127.0.0.1", port: addr.port },
+      new AbortController().signal,
+    );
+    const shrunk = { ...patternPayload(10), chunks: patternPayload(5).chunks };
+    const error = await echoPayload(conn, shrunk, { timeoutMs: 600_000 }).catch((e) => e);
+    assert.equal(error.message, "the payload changed size while it was sent (5 bytes)");
+  });
+});
+
 Deno.test("stats computes nearest-rank percentiles and ping's mdev", () => {
   const s = stats([4, 1, 3, 2])!;
   assert.deepEqual([s.min, s.p50, s.p90, s.p99, s.max, s.avg], [1, 2, 4, 4, 4, 2.5]);
