@@ -179,26 +179,27 @@ async function runFlow(
   const onStop = () => done.abort();
   signal.addEventListener("abort", onStop, { once: true });
   try {
-    const early = await Promise.race([watch.ended, pause(idleMs, done.signal)]);
-    if (typeof early === "object") {
-      return { idleMs, survived: false, death: early.death, cutAfterMs: early.at - idleSince };
-    }
+    const cut = await Promise.race([watch.ended, pause(idleMs, done.signal).then(() => undefined)]);
+    if (cut) return { idleMs, survived: false, death: cut.death, cutAfterMs: cut.at - idleSince };
     if (signal.aborted) return undefined;
     const expected = watch.received + PROBE.length;
     const answer = await Promise.race([
-      writeAll(conn, PROBE).then(() => watch.reached(expected), () => watch.ended),
+      writeAll(conn, PROBE).then(
+        () => watch.reached(expected).then(() => "echoed" as const),
+        () => watch.ended,
+      ),
       watch.ended,
       pause(timeoutMs, done.signal).then(() => "silence" as const),
     ]);
-    if (answer === true) return { idleMs, survived: true };
+    if (answer === "echoed") return { idleMs, survived: true };
     if (signal.aborted) return undefined;
-    const death = answer === "silence" ? "silence" : (answer as { death: IdleDeath }).death;
+    const death = answer === "silence" ? answer : answer.death;
     return { idleMs, survived: false, death, cutAfterMs: idleMs };
   } finally {
     signal.removeEventListener("abort", onStop);
     done.abort();
-    watch.stop();
-    closeQuietly(conn);
+    closeQuietly(conn); // ends the watch's read; how it then ends is not looked at
+
     await watch.ended;
   }
 }
@@ -206,7 +207,6 @@ async function runFlow(
 /** Reads a connection until it ends, counting bytes, and tells when and how it ended. */
 function watchEnd(conn: Deno.Conn) {
   let received = 0;
-  let stopped = false;
   const waiters: (() => void)[] = [];
   const ended = (async (): Promise<{ death: IdleDeath; at: number }> => {
     const buffer = new Uint8Array(1024);
@@ -217,8 +217,7 @@ function watchEnd(conn: Deno.Conn) {
       }
       return { death: "fin", at: performance.now() };
     } catch {
-      // Our own close (stopped) ends the read too; its "reset" is then never looked at.
-      return { death: stopped ? "fin" : "reset", at: performance.now() };
+      return { death: "reset", at: performance.now() };
     }
   })();
   return {
@@ -226,15 +225,12 @@ function watchEnd(conn: Deno.Conn) {
     get received() {
       return received;
     },
-    /** Resolves true once `total` bytes have come in all. */
-    reached(total: number): Promise<true> {
+    /** Resolves once `total` bytes have come in all. */
+    reached(total: number): Promise<void> {
       return new Promise((resolve) => {
-        const check = () => received >= total ? resolve(true) : waiters.push(check);
+        const check = () => received >= total ? resolve() : waiters.push(check);
         check();
       });
-    },
-    stop() {
-      stopped = true;
     },
   };
 }
