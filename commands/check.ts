@@ -214,6 +214,10 @@ function idleLines(
     `shortest idle that was cut: ${
       shortestCutMs === undefined ? "none" : `${seconds(shortestCutMs)} s (${deaths})`
     }`,
+    ...(shortestCutMs !== undefined && longestSurvivedMs !== undefined &&
+        longestSurvivedMs > shortestCutMs
+      ? ["(longer idle times survived too: the far end looks for idle flows only now and then)"]
+      : []),
     (interrupted ? "interrupted; " : "") +
     (shortestCutMs === undefined
       ? `verdict: no idle connection was cut within ${maxMs / 1000} s`
