@@ -17,9 +17,11 @@ async function hasCommand(name: string): Promise<boolean> {
   return (await probe.output()).success;
 }
 
-const haveCc = canWrite && await hasCommand("cc");
-const haveSocat = await hasCommand("socat");
-const haveNcat = await hasCommand("ncat");
+// Peer processes run under setsid (util-linux), so that their forked children can be stopped.
+const haveSetsid = await hasCommand("setsid");
+const haveCc = haveSetsid && canWrite && await hasCommand("cc");
+const haveSocat = haveSetsid && await hasCommand("socat");
+const haveNcat = haveSetsid && await hasCommand("ncat");
 
 async function run(args: string[]) {
   const out: string[] = [];
@@ -219,7 +221,11 @@ Deno.test("check rejects bad arguments with exit 2", async () => {
   }
 });
 
-/** Starts `command` listening on a free port, runs `body`, then stops it. */
+/**
+ * Starts `command` listening on a free port in a process group of its own, runs
+ * `body`, then stops the whole group: ncat's forked children outlive their parent
+ * when their relay has stalled, and would hold the port and leak.
+ */
 async function withPeerProcess(
   command: (port: number) => [string, string[]],
   body: (port: number) => Promise<void>,
@@ -228,7 +234,12 @@ async function withPeerProcess(
   const port = free.addr.port;
   free.close();
   const [name, args] = command(port);
-  const child = new Deno.Command(name, { args, stdout: "null", stderr: "null" }).spawn();
+  const child = new Deno.Command("setsid", {
+    args: [name, ...args],
+    stdout: "null",
+    stderr: "null",
+  })
+    .spawn();
   try {
     for (let tries = 0;; tries++) {
       try {
@@ -241,14 +252,14 @@ async function withPeerProcess(
     }
     await body(port);
   } finally {
-    child.kill();
+    await new Deno.Command("kill", { args: ["-TERM", "--", `-${child.pid}`] }).output();
     await child.status;
   }
 }
 
 Deno.test({
   name: "check finds the seed's C server serves one client at a time" +
-    (haveCc ? "" : " (ignored: needs cc)"),
+    (haveCc ? "" : " (ignored: needs cc and setsid)"),
   ignore: !haveCc,
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -276,7 +287,7 @@ Deno.test({
 
 Deno.test({
   name: "check passes socat's PIPE echo on every check" +
-    (haveSocat ? "" : " (ignored: needs socat)"),
+    (haveSocat ? "" : " (ignored: needs socat and setsid)"),
   ignore: !haveSocat,
   async fn() {
     await withPeerProcess(
@@ -291,20 +302,21 @@ Deno.test({
 
 Deno.test({
   name: "check finds that ncat -e cat loses the echo after a half-close" +
-    (haveNcat ? "" : " (ignored: needs ncat)"),
+    (haveNcat ? "" : " (ignored: needs ncat and setsid)"),
   ignore: !haveNcat,
   async fn() {
     await withPeerProcess(
       (port) => ["ncat", ["-l", "-k", "127.0.0.1", `${port}`, "-e", "/bin/cat"]],
       async (port) => {
-        const report = await check({ target: { hostname: "127.0.0.1", port } });
-        // Its relay also stalls on the 1 MiB echo in about half the runs (measured), so only
-        // the half-close verdict is certain.
-        assert.equal(verdicts(report).at(-1), "half-close: fail");
-        assert.match(
-          report.rows[5].detail,
-          /^only \d+ of 65536 bytes came back, then the server's FIN/,
-        );
+        // ncat races its own exit against cat's echo: about one run in ten the whole echo
+        // wins (measured), so the loss is looked for in up to three runs. Its relay also
+        // stalls on the 1 MiB echo in about half the runs, so only half-close is asserted.
+        const details: string[] = [];
+        for (let run = 0; run < 3 && !details.some((d) => d.startsWith("only")); run++) {
+          const report = await check({ target: { hostname: "127.0.0.1", port } });
+          details.push(report.rows[5].detail);
+        }
+        assert.match(details.at(-1)!, /^only \d+ of 65536 bytes came back, then the server's FIN/);
       },
     );
   },
