@@ -97,7 +97,8 @@ const PROBE = new TextEncoder().encode("sockecho idle probe\n");
 const GOLDEN_RATIO = (1 + Math.sqrt(5)) / 2;
 
 /**
- * Runs the discovery. Flow i of N is idle for MAX × (i+1)/N. Flows start at
+ * Runs the discovery; throws the first flow's error (e.g. `ConnectError`)
+ * when no flow could even start. Flow i of N is idle for MAX × (i+1)/N. Flows start at
  * staggered moments spread over MAX/4, so that a far end that looks for idle
  * flows only now and then (sockecho's sweeper ticks at a quarter of its
  * timeout) is caught at many phases: the shortest cut then approaches the
@@ -139,6 +140,8 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
       return flow;
     }));
     const flows = results.filter((flow): flow is IdleFlow => flow !== undefined);
+    // Nothing learnt about idleness when no flow got going: that is the failure to report.
+    if (flows.length > 0 && flows.every((flow) => flow.error)) throw flows[0].error;
     const survived = flows.filter((flow) => flow.survived).map((flow) => flow.idleMs);
     const cut = flows.flatMap((flow) => flow.cutAfterMs === undefined ? [] : [flow.cutAfterMs]);
     return {

@@ -120,6 +120,26 @@ Deno.test("check --idle stops at Ctrl+C and reports what it has", async () => {
   });
 });
 
+Deno.test("check --idle fails like a connect when no flow can start, exit 4", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const { code, out, err } = await run([
+    "-p",
+    `${port}`,
+    "--idle",
+    "0.5",
+    "--idle-flows",
+    "2",
+    "--json",
+  ]);
+  assert.deepEqual({ code, out, err }, {
+    code: EXIT.connect,
+    out: [],
+    err: [`cannot connect to 127.0.0.1:${port}: connection refused`],
+  });
+});
+
 Deno.test("check --idle rejects bad values with exit 2", async () => {
   const cases: [string[], string][] = [
     [["--idle", "0"], 'invalid --idle "0": expected a number of at least 0.1'],
