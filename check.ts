@@ -73,7 +73,15 @@ export interface CheckReport {
 /** Every byte value, 0 to 255, once. */
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
 
-/** Runs every check and reports; never throws for what the server does. */
+/** Runs every check and reports; never throws for what the server does. *
+ * @example
+ * ```ts
+ * import { check } from "./check.ts";
+ *
+ * const { failure } = await check({ target: { hostname: "127.0.0.1", port: 4321 }, timeoutMs: 2000 });
+ * if (failure) console.error(failure.message);
+ * ```
+ */
 export async function check(options: CheckOptions): Promise<CheckReport> {
   const {
     target,

@@ -94,7 +94,16 @@ export async function dialWithin(
   }
 }
 
-/** Names the far end of a connection: `host:port`, or the socket path. */
+/** Names the far end of a connection: `host:port`, or the socket path. *
+ * @example
+ * ```ts
+ * import { describeRemote, dialTcp } from "./dial.ts";
+ *
+ * const conn = await dialTcp({ hostname: "::1", port: 4321 }, new AbortController().signal);
+ * describeRemote(conn); // "[::1]:4321"
+ * conn.close();
+ * ```
+ */
 export function describeRemote(conn: Deno.Conn): string {
   const addr = conn.remoteAddr;
   if ("hostname" in addr) return formatAddress(addr);

@@ -70,6 +70,18 @@ const CONTEXT_BYTES = 8;
  * failure the connection is closed and one of {@linkcode EchoTimeoutError},
  * `ClosedEarlyError` or {@linkcode EchoMismatchError} is thrown (or the
  * payload's own read error); an abort of `signal` throws its reason.
+ *
+ * @example
+ * ```ts
+ * import { dialTcp } from "./dial.ts";
+ * import { echoPayload } from "./echo.ts";
+ * import { bytesPayload } from "./payload.ts";
+ *
+ * const conn = await dialTcp({ hostname: "127.0.0.1", port: 4321 }, new AbortController().signal);
+ * const payload = bytesPayload(new TextEncoder().encode("ping\n"));
+ * const { ms } = await echoPayload(conn, payload, { timeoutMs: 2000 });
+ * conn.close();
+ * ```
  */
 export async function echoPayload(
   conn: Deno.Conn,

@@ -103,6 +103,17 @@ const GOLDEN_RATIO = (1 + Math.sqrt(5)) / 2;
  * flows only now and then (sockecho's sweeper ticks at a quarter of its
  * timeout) is caught at many phases: the shortest cut then approaches the
  * real timeout, which such a sweeper can only overshoot.
+ *
+ * @example
+ * ```ts
+ * import { discoverIdleTimeout } from "./idle.ts";
+ *
+ * const { shortestCutMs } = await discoverIdleTimeout({
+ *   target: { hostname: "127.0.0.1", port: 4321 },
+ *   maxMs: 5000,
+ *   flows: 10,
+ * });
+ * ```
  */
 export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleReport> {
   const {

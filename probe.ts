@@ -102,6 +102,21 @@ export interface SeriesSummary {
 /**
  * Runs the series. On one connection, a failed probe closes it and the next
  * probe opens a new one. A payload read only once (stdin) allows one probe.
+ *
+ * @example
+ * ```ts
+ * import { patternPayload } from "./payload.ts";
+ * import { probeSeries } from "./probe.ts";
+ *
+ * const summary = await probeSeries({
+ *   target: { hostname: "127.0.0.1", port: 4321 },
+ *   payload: patternPayload(1000),
+ *   count: 5,
+ *   intervalMs: 200,
+ *   reconnect: true,
+ * });
+ * console.log(summary.connect?.p50, summary.time?.p50);
+ * ```
  */
 export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary> {
   const {

@@ -108,6 +108,14 @@ export function reportError(error: unknown, io: MainIo): number {
 /**
  * The exit code {@linkcode reportError} gives `error`, without printing: for
  * reports that have already said what failed (a probe series, `check`).
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "../errors.ts";
+ * import { exitCodeOf } from "./exit.ts";
+ *
+ * exitCodeOf(new TimeoutError("slow")); // 5
+ * ```
  */
 export function exitCodeOf(error: unknown): number {
   return reportError(error, { out() {}, err() {} });

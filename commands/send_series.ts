@@ -72,12 +72,29 @@ export interface SeriesValues {
   json?: boolean;
 }
 
-/** True when `values` ask for a probe series rather than one plain send. */
+/** True when `values` ask for a probe series rather than one plain send. *
+ * @example
+ * ```ts
+ * import { wantsSeries } from "./send_series.ts";
+ *
+ * wantsSeries({ count: "3" }); // true
+ * wantsSeries({}); // false
+ * ```
+ */
 export function wantsSeries(values: SeriesValues): boolean {
   return Object.keys(SERIES_OPTIONS).some((name) => values[name as keyof SeriesValues]);
 }
 
-/** Runs `send` as a probe series and resolves with the exit code. */
+/** Runs `send` as a probe series and resolves with the exit code. *
+ * @example
+ * ```ts
+ * import { consoleIo } from "../cli/io.ts";
+ * import { runSeries } from "./send_series.ts";
+ *
+ * const target = { hostname: "127.0.0.1", port: 4321 };
+ * const code = await runSeries(target, "ping", 5000, { count: "3", interval: "0.5" }, consoleIo);
+ * ```
+ */
 export async function runSeries(
   target: DialTarget,
   message: string | undefined,
