@@ -180,7 +180,7 @@ async function runFlow(
 ): Promise<IdleFlow | undefined> {
   let conn: Deno.Conn;
   try {
-    conn = await dialWithin(dial, target, timeoutMs, signal);
+    conn = (await dialWithin(dial, target, timeoutMs, signal)).conn;
     // The far end's idle clock starts at the last traffic: make that ours, and known.
     await echoPayload(conn, bytesPayload(PROBE), { timeoutMs, signal });
   } catch (error) {

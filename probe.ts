@@ -143,9 +143,9 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
       let result: ProbeResult;
       try {
         if (conn === undefined) {
-          const dialStart = performance.now();
-          conn = await dialWithin(dial, target, timeoutMs, signal);
-          connectMs = performance.now() - dialStart;
+          const dialed = await dialWithin(dial, target, timeoutMs, signal);
+          conn = dialed.conn;
+          connectMs = dialed.connectMs;
         }
         const echo = await echoPayload(conn, payload, { timeoutMs, signal, halfClose });
         result = {
