@@ -73,7 +73,9 @@ export interface CheckReport {
 /** Every byte value, 0 to 255, once. */
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
 
-/** Runs every check and reports; never throws for what the server does. *
+/**
+ * Runs every check and reports; never throws for what the server does.
+ *
  * @example
  * ```ts
  * import { check } from "./check.ts";

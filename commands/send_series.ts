@@ -72,7 +72,9 @@ export interface SeriesValues {
   json?: boolean;
 }
 
-/** True when `values` ask for a probe series rather than one plain send. *
+/**
+ * True when `values` ask for a probe series rather than one plain send.
+ *
  * @example
  * ```ts
  * import { wantsSeries } from "./send_series.ts";
@@ -85,7 +87,9 @@ export function wantsSeries(values: SeriesValues): boolean {
   return Object.keys(SERIES_OPTIONS).some((name) => values[name as keyof SeriesValues]);
 }
 
-/** Runs `send` as a probe series and resolves with the exit code. *
+/**
+ * Runs `send` as a probe series and resolves with the exit code.
+ *
  * @example
  * ```ts
  * import { consoleIo } from "../cli/io.ts";
