@@ -23,12 +23,14 @@ import { send } from "../client.ts";
 import { escapeBytes, formatAddress } from "../format.ts";
 import { encodeProxyHeader } from "../proxy_protocol.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { runSeries, SERIES_HELP, SERIES_OPTIONS, wantsSeries } from "./send_series.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
   "proxy-protocol": { type: "string" },
+  ...SERIES_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
@@ -47,6 +49,8 @@ Options:
                          would) naming this connection's own addresses,
                          to test a server behind "serve --proxy-protocol"
   -h, --help             this text
+
+${SERIES_HELP}
 
 Exit codes:
 ${EXIT_CODE_HELP}`;
@@ -70,12 +74,15 @@ async function runSend(
   if (extra !== undefined) {
     throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
   }
+  const port = parsePort(values.port, 1);
+  const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
+  if (wantsSeries(values)) return runSeries({ hostname, port }, text, timeoutMs, values, io);
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
   const { echo, remoteAddr, roundTripMs } = await send({
     hostname,
-    port: parsePort(values.port, 1),
+    port,
     message,
-    timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
+    timeoutMs,
     preface: parseProxyVersion(values["proxy-protocol"]),
   });
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
