@@ -24,7 +24,7 @@ import {
   SockechoError,
   TimeoutError,
 } from "./errors.ts";
-import { formatAddress, formatSocketAddress } from "./format.ts";
+import { formatAddress } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import { DEFAULT_PORT } from "./server.ts";
@@ -59,6 +59,12 @@ export interface SendOptions {
   tls?: TlsClientOptions;
   /** Connect to this Unix domain socket instead of `hostname` and `port`. */
   path?: string;
+  /**
+   * Makes bytes to write before the message that are not echoed (a PROXY
+   * header), from the connection's own and the server's address (TCP and
+   * TLS only). @default {none}
+   */
+  preface?: (localAddr: Deno.NetAddr, remoteAddr: Deno.NetAddr) => Uint8Array;
 }
 
 /** What {@linkcode send} got back. */
@@ -117,10 +123,15 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const target = { hostname, port: path === undefined ? port : undefined };
   const conn = await connectAny(target, addresses, dial, deadline, timeoutMs);
   const connectedAt = performance.now();
-  const echo = await exchange(conn, message, deadline, timeoutMs, tls !== undefined);
+  const { localAddr, remoteAddr } = conn;
+  // A PROXY header names IP addresses: a Unix socket has none to name.
+  const preface = options.preface && "hostname" in localAddr && "hostname" in remoteAddr
+    ? options.preface(localAddr, remoteAddr)
+    : new Uint8Array();
+  const echo = await exchange(conn, preface, message, deadline, timeoutMs, tls !== undefined);
   return {
     echo,
-    remoteAddr: conn.remoteAddr,
+    remoteAddr,
     roundTripMs: performance.now() - connectedAt,
     ...session && { tls: session },
   };
@@ -172,15 +183,16 @@ async function connectAny(
   );
 }
 
-/** Writes the message while reading its echo back, checking every byte as it comes. */
+/** Writes the preface and the message while reading the echo back, checking every byte as it comes. */
 async function exchange(
   conn: StreamConn,
+  preface: Uint8Array,
   message: Uint8Array,
   deadline: number,
   timeoutMs: number,
   tls: boolean,
 ): Promise<Uint8Array> {
-  const where = formatSocketAddress(conn.remoteAddr);
+  const where = formatAddress(conn.remoteAddr);
   const echo = new Uint8Array(message.length);
   let received = 0;
   let timedOut = false;
@@ -189,7 +201,10 @@ async function exchange(
     closeQuietly(conn);
   }, deadline - performance.now());
   // Settles to the write's error, if any, so it can be awaited after a read failure.
-  const writing = writeAll(conn, message).then(() => undefined, (error: Error) => error);
+  const writing = writeAll(conn, preface).then(() => writeAll(conn, message)).then(
+    () => undefined,
+    (error: Error) => error,
+  );
   try {
     while (received < message.length) {
       const n = await conn.read(echo.subarray(received));

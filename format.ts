@@ -114,34 +114,23 @@ function decodeUtf8At(
 }
 
 /**
- * Formats an address as `host:port`, with IPv6 hosts in brackets.
+ * Formats an address as `host:port`, with IPv6 hosts in brackets, or a Unix
+ * socket's path (empty for an unnamed client socket).
  *
  * @example
  * ```ts
  * import { formatAddress } from "./format.ts";
  *
  * formatAddress({ hostname: "::1", port: 4321 }); // "[::1]:4321"
+ * formatAddress({ transport: "unix", path: "/tmp/echo.sock" }); // "/tmp/echo.sock"
  * ```
  */
 export function formatAddress(
-  { hostname, port }: { hostname: string; port: number },
+  addr: { hostname: string; port: number } | Deno.UnixAddr,
 ): string {
+  if (!("hostname" in addr)) return addr.path;
+  const { hostname, port } = addr;
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
-}
-
-/**
- * Formats a socket address: `host:port` as {@linkcode formatAddress} does,
- * or a Unix socket's path (empty for an unnamed client socket).
- *
- * @example
- * ```ts
- * import { formatSocketAddress } from "./format.ts";
- *
- * formatSocketAddress({ transport: "unix", path: "/tmp/echo.sock" }); // "/tmp/echo.sock"
- * ```
- */
-export function formatSocketAddress(addr: Deno.NetAddr | Deno.UnixAddr): string {
-  return "path" in addr ? addr.path : formatAddress(addr);
 }
 
 /**

@@ -30,14 +30,48 @@ import { listenTransport, type TlsCertificate } from "./transports.ts";
 /** The port the C server listens on, and ours by default. */
 export const DEFAULT_PORT = 4321;
 
+/** A socket's address: IP and port, or a Unix socket's path. */
+export type SocketAddr = Deno.NetAddr | Deno.UnixAddr;
+
 /** A client connection as reported to the callbacks. */
 export interface ConnectionInfo {
   /** Sequence number of the connection, from 1. */
   readonly id: number;
-  /** The client's address (a Unix socket client's path is usually empty). */
-  readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
+  /**
+   * The client's address: the original client's when the `prepare` step
+   * learnt it (from a PROXY header), else the connection's peer (for a Unix
+   * socket client, a path that is usually empty).
+   */
+  readonly remoteAddr: SocketAddr;
+  /** The connection's peer when it relays for `remoteAddr` (a load balancer). */
+  readonly proxyAddr?: SocketAddr;
+  /** The server's end of the connection. */
+  readonly localAddr: SocketAddr;
   /** When it was accepted, in epoch milliseconds with a fraction. */
   readonly openedAt: number;
+}
+
+/**
+ * Why a connection ended. `connection_limit` and `denied` name connections
+ * closed right after accept (over `maxConnections`; refused by an address
+ * rule); `error` is any other failure.
+ */
+export type CloseReason =
+  | "client_fin"
+  | "client_reset"
+  | "idle_timeout"
+  | "connection_limit"
+  | "shutdown"
+  | "handshake_failure"
+  | "denied"
+  | "error";
+
+/** What a {@linkcode ServeOptions.prepare} step learnt before the echo. */
+export interface Prepared {
+  /** The original client, when the connection's peer relays for it. */
+  clientAddr?: Deno.NetAddr;
+  /** Bytes read past what the step consumed: the client's first data, echoed first. */
+  pending?: Uint8Array;
 }
 
 /** What became of a connection once it closed. */
@@ -51,6 +85,8 @@ export interface ConnectionSummary {
    * {@linkcode IdleTimeoutError}, or the end of the shutdown grace period.
    */
   readonly error?: Error;
+  /** Why it ended. */
+  readonly reason: CloseReason;
 }
 
 /** Totals for the server's whole life, returned by {@linkcode EchoServer.shutdown}. */
@@ -78,7 +114,14 @@ export interface ServeOptions {
   handshakeTimeoutMs?: number;
   /** Listen on this Unix domain socket path instead of `hostname` and `port`. */
   path?: string;
-  /** Called when a client connects (with `tls`: once its handshake is done). */
+  /**
+   * Runs after accept (and the TLS handshake) and before the echo, e.g. to
+   * read a PROXY header. If it throws, the connection is closed and reported
+   * to `onClose` only, with reason `handshake_failure`, as is a failed TLS
+   * handshake. Runs under the idle timeout.
+   */
+  prepare?: (conn: Deno.Conn) => Promise<Prepared>;
+  /** Called when a client connects (after the TLS handshake and `prepare`). */
   onConnection?: (info: ConnectionInfo) => void;
   /**
    * Called with each chunk received, before it is echoed. The chunk is a view
@@ -98,7 +141,7 @@ export interface ServeOptions {
    */
   idleTimeoutMs?: number;
   /** Called for a connection closed at once because `maxConnections` are open. */
-  onReject?: (remoteAddr: Deno.NetAddr | Deno.UnixAddr) => void;
+  onReject?: (remoteAddr: SocketAddr) => void;
   /**
    * Called when accepting fails, e.g. with `EMFILE` when the process is out
    * of file descriptors; the server waits {@linkcode ACCEPT_BACKOFF_MS} and
@@ -156,7 +199,7 @@ export function serve(options?: ServeOptions & { path?: undefined }): Promise<Ec
 /** Starts an echo server over whichever transport the options say. */
 export function serve(
   options: ServeOptions,
-): Promise<EchoServer<Deno.NetAddr | Deno.UnixAddr>>;
+): Promise<EchoServer<SocketAddr>>;
 export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno.Addr>> {
   const {
     hostname = "0.0.0.0",
@@ -171,23 +214,39 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
   const totals = { connections: 0, bytes: 0, forced: 0 };
 
   async function runConnection(conn: Deno.Conn, state: Connection): Promise<void> {
-    const info: ConnectionInfo = {
+    let info: ConnectionInfo = {
       id: ++totals.connections,
       remoteAddr: unmapped(conn.remoteAddr),
+      localAddr: unmapped(conn.localAddr),
       openedAt: performance.timeOrigin + performance.now(),
     };
     let error: Error | undefined;
+    let prepared = false;
     try {
-      await transport.ready(conn);
+      // Only TLS has a handshake to wait for: no extra await per plain connection.
+      const handshake = transport.ready(conn);
+      if (handshake) await handshake;
+      const { clientAddr, pending }: Prepared = options.prepare ? await options.prepare(conn) : {};
+      prepared = true;
+      if (clientAddr) info = { ...info, remoteAddr: clientAddr, proxyAddr: info.remoteAddr };
       options.onConnection?.(info);
-      await echo(conn, state, options.onData && ((chunk) => options.onData!(info, chunk)));
+      const onData = options.onData && ((chunk: Uint8Array) => options.onData!(info, chunk));
+      if (pending?.length) {
+        onData?.(pending);
+        await writeAll(conn, pending);
+        state.bytes += pending.length;
+      }
+      await echo(conn, state, onData);
     } catch (caught) {
       error = caught instanceof Error ? caught : new Error(String(caught));
     } finally {
       closeQuietly(conn);
       totals.bytes += state.bytes;
       const durationMs = performance.timeOrigin + performance.now() - info.openedAt;
-      options.onClose?.(info, { bytes: state.bytes, durationMs, error: state.closedBy ?? error });
+      const reason = state.closedBy?.reason ??
+        (prepared ? closeReasonOf(error) : "handshake_failure");
+      error = state.closedBy?.error ?? error;
+      options.onClose?.(info, { bytes: state.bytes, durationMs, error, reason });
     }
   }
 
@@ -198,6 +257,9 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
         conn = await listener.accept();
       } catch (error) {
         if (error instanceof Deno.errors.BadResource) return; // closed by shutdown
+        // The peer reset before we took the connection (a load balancer's TCP health
+        // check does, every few seconds): nothing failed, and nothing is left to serve.
+        if (error instanceof Deno.errors.NotConnected) continue;
         // Out of descriptors and the like: the listener still works, so
         // waiting for connections to free some beats dying.
         options.onAcceptError?.(error as Error);
@@ -215,8 +277,13 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
     }
   }
 
-  const closeWith = (conn: Deno.Conn, state: Connection, reason: Error) => {
-    state.closedBy ??= reason;
+  const closeWith = (
+    conn: Deno.Conn,
+    state: Connection,
+    reason: CloseReason,
+    error: Error,
+  ) => {
+    state.closedBy ??= { reason, error };
     closeQuietly(conn);
   };
   const sweeper = idleTimeoutMs > 0
@@ -224,7 +291,12 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
       open,
       idleTimeoutMs,
       (conn, state) =>
-        closeWith(conn, state, new IdleTimeoutError(`idle for ${idleTimeoutMs / 1000} s`)),
+        closeWith(
+          conn,
+          state,
+          "idle_timeout",
+          new IdleTimeoutError(`idle for ${idleTimeoutMs / 1000} s`),
+        ),
     )
     : undefined;
   const accepting = acceptLoop();
@@ -243,7 +315,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
     clearInterval(sweeper);
     totals.forced = open.size;
     const cut = new SockechoError("closed at the end of the grace period");
-    for (const [conn, state] of open) closeWith(conn, state, cut);
+    for (const [conn, state] of open) closeWith(conn, state, "shutdown", cut);
     await allDone();
     return { ...totals };
   }
@@ -266,7 +338,17 @@ interface Connection {
   /** Settles when the connection has closed and been reported. */
   done: Promise<void>;
   /** Why the server closed it, when the server did. */
-  closedBy?: Error;
+  closedBy?: { reason: CloseReason; error: Error };
+}
+
+/** Why a connection that got past `prepare` ended, from the error it ended with. */
+function closeReasonOf(error: Error | undefined): CloseReason {
+  if (error === undefined) return "client_fin";
+  // A write to a client that reset fails with EPIPE or ECONNRESET, depending on timing.
+  if (error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe) {
+    return "client_reset";
+  }
+  return "error";
 }
 
 /**
@@ -322,7 +404,7 @@ async function echo(
  * An IPv4 client of a dual-stack (`::`) listener shows up as `::ffff:a.b.c.d`;
  * it is named as the IPv4 address it is.
  */
-function unmapped(addr: Deno.Addr): Deno.NetAddr | Deno.UnixAddr {
+function unmapped(addr: Deno.Addr): SocketAddr {
   // Only TCP, TLS and Unix listeners are ever made here.
   if (addr.transport !== "tcp") return addr as Deno.UnixAddr;
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr.hostname)?.[1];

@@ -62,6 +62,7 @@ export interface StreamConn {
   write(bytes: Uint8Array): Promise<number>;
   closeWrite(): Promise<void>;
   close(): void;
+  readonly localAddr: Deno.NetAddr | Deno.UnixAddr;
   readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
 }
 
@@ -149,10 +150,7 @@ export function connectTls(
           new TlsVerifyError(`cannot verify the TLS certificate of ${where}: ${refusal}`),
         );
       }
-      resolve({
-        conn: new TlsSocketConn(socket, { transport: "tcp", hostname: address, port }),
-        session,
-      });
+      resolve({ conn: new TlsSocketConn(socket), session });
     });
   });
 }
@@ -213,7 +211,13 @@ class TlsSocketConn implements StreamConn {
   #error?: Error;
   #wake?: () => void;
 
-  constructor(readonly socket: tls.TLSSocket, readonly remoteAddr: Deno.NetAddr) {
+  readonly localAddr: Deno.NetAddr;
+  readonly remoteAddr: Deno.NetAddr;
+
+  constructor(readonly socket: tls.TLSSocket) {
+    const addr = (hostname = "", port = 0): Deno.NetAddr => ({ transport: "tcp", hostname, port });
+    this.localAddr = addr(socket.localAddress, socket.localPort);
+    this.remoteAddr = addr(socket.remoteAddress, socket.remotePort);
     const notify = () => this.#wake?.();
     socket.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);

@@ -54,8 +54,11 @@ export interface TransportOptions {
 export interface Transport {
   /** The listener; its connections are all `Deno.Conn`. */
   readonly listener: Deno.Listener<Deno.Conn, Deno.NetAddr | Deno.UnixAddr>;
-  /** Readies a fresh connection for the echo: socket options, or the TLS handshake. */
-  ready(conn: Deno.Conn): Promise<void>;
+  /**
+   * Readies a fresh connection for the echo: sets socket options at once, or
+   * returns the TLS handshake to wait for.
+   */
+  ready(conn: Deno.Conn): Promise<void> | undefined;
   /** Closes the listener and removes what listening left behind (a Unix socket's file). */
   close(): void;
 }
@@ -89,13 +92,12 @@ export async function listenTransport(options: TransportOptions): Promise<Transp
   };
 }
 
-function readyTcp(conn: Deno.Conn): Promise<void> {
+function readyTcp(conn: Deno.Conn): undefined {
   const tcp = conn as Deno.TcpConn;
   // Echoes are small and interactive: never hold them back for Nagle.
   tcp.setNoDelay(true);
   // Finds peers that vanished without a FIN or RST (cable pulled, host down).
   tcp.setKeepAlive(true);
-  return Promise.resolve();
 }
 
 /**
@@ -148,7 +150,7 @@ async function listenUnix(path: string): Promise<Transport> {
   }
   return {
     listener,
-    ready: () => Promise.resolve(),
+    ready: () => undefined,
     close() {
       closeQuietly(listener);
       try {

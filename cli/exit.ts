@@ -19,9 +19,14 @@ import {
   BindPermissionError,
   ClosedEarlyError,
   ConnectError,
+  EchoCorruptedError,
+  EchoIncompleteError,
+  HalfCloseError,
+  IdleCutError,
   MismatchError,
   MissingPermissionError,
   NotTlsError,
+  OneClientAtATimeError,
   ResolveError,
   SockechoError,
   TimeoutError,
@@ -46,7 +51,12 @@ export const EXIT = {
   tlsVerify: 11,
   notTls: 12,
   missingPermission: 13,
-  // 14 is kept for a missed bench threshold, 15 to 19 for `check` verdicts.
+  // 14 is kept for a missed bench threshold.
+  echoCorrupted: 15,
+  echoIncomplete: 16,
+  halfClose: 17,
+  oneClientAtATime: 18,
+  idleCut: 19,
   interrupted: 130,
 } as const;
 
@@ -65,6 +75,15 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [TlsVerifyError, EXIT.tlsVerify, "TLS: the server's certificate was not accepted"],
   [NotTlsError, EXIT.notTls, "TLS: the peer does not speak TLS, or answered with TLS"],
   [MissingPermissionError, EXIT.missingPermission, "a Deno permission flag is missing"],
+  [EchoCorruptedError, EXIT.echoCorrupted, "check: the echo differs from what was sent"],
+  [
+    EchoIncompleteError,
+    EXIT.echoIncomplete,
+    "check: the echo stopped short (closed, reset, silent)",
+  ],
+  [HalfCloseError, EXIT.halfClose, "check: after our half-close the echo was cut or never ended"],
+  [OneClientAtATimeError, EXIT.oneClientAtATime, "check: a second client was not served"],
+  [IdleCutError, EXIT.idleCut, "check --idle: idle connections are cut before MAX"],
 ];
 
 /** The "Exit codes:" block of the help texts. */
@@ -92,4 +111,20 @@ export function reportError(error: unknown, io: MainIo): number {
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   io.err(`internal error: ${message}`);
   return EXIT.internal;
+}
+
+/**
+ * The exit code {@linkcode reportError} gives `error`, without printing: for
+ * reports that have already said what failed (a probe series, `check`).
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "../errors.ts";
+ * import { exitCodeOf } from "./exit.ts";
+ *
+ * exitCodeOf(new TimeoutError("slow")); // 5
+ * ```
+ */
+export function exitCodeOf(error: unknown): number {
+  return reportError(error, { out() {}, err() {} });
 }

@@ -20,8 +20,10 @@ import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
-import { escapeBytes, formatSocketAddress } from "../format.ts";
+import { escapeBytes, formatAddress } from "../format.ts";
+import { encodeProxyHeader } from "../proxy_protocol.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { runSeries, SERIES_HELP, SERIES_OPTIONS, wantsSeries } from "./send_series.ts";
 import {
   CLIENT_TRANSPORT_OPTIONS,
   clientTransport,
@@ -32,6 +34,8 @@ const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
+  "proxy-protocol": { type: "string" },
+  ...SERIES_OPTIONS,
   ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
@@ -48,8 +52,14 @@ Options:
   -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
   -v, --verbose          also print who answered and the round trip (stderr);
                          with --tls, the protocol, cipher and handshake time
+      --proxy-protocol v1|v2
+                         first send a PROXY header (as a load balancer
+                         would) naming this connection's own addresses,
+                         to test a server behind "serve --proxy-protocol"
 ${clientTransportHelp(25)}
   -h, --help             this text
+
+${SERIES_HELP}
 
 Exit codes:
 ${EXIT_CODE_HELP}`;
@@ -74,20 +84,35 @@ async function runSend(
   if (extra !== undefined) {
     throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
   }
+  const port = parsePort(values.port, 1);
+  const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
+  if (wantsSeries(values)) {
+    if (values.tls || values.unix !== undefined) {
+      throw new UsageError(
+        "a probe series (--count, --file, …) speaks plain TCP: drop --tls/--unix",
+      );
+    }
+    return runSeries({ hostname, port }, text, timeoutMs, values, io);
+  }
+  if ((values.tls || values.unix !== undefined) && values["proxy-protocol"] !== undefined) {
+    throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");
+  }
+  const transport = await clientTransport(values, io);
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
   const { echo, remoteAddr, roundTripMs, tls } = await send({
     hostname,
-    port: parsePort(values.port, 1),
+    port,
     message,
-    timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
-    ...await clientTransport(values, io),
+    timeoutMs,
+    preface: parseProxyVersion(values["proxy-protocol"]),
+    ...transport,
   });
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
   io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);
   if (values.verbose) {
     io.err(
-      `${echo.length} bytes echoed by ${formatSocketAddress(remoteAddr)} in ` +
+      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ` +
         `${roundTripMs.toFixed(3)} ms`,
     );
     if (tls) {
@@ -98,4 +123,15 @@ async function runSend(
     }
   }
   return EXIT.ok;
+}
+
+/** The PROXY header writer for `--proxy-protocol v1|v2`, or `undefined` without it. */
+function parseProxyVersion(
+  text: string | undefined,
+): ((local: Deno.NetAddr, remote: Deno.NetAddr) => Uint8Array) | undefined {
+  if (text === undefined) return undefined;
+  if (text !== "v1" && text !== "v2") {
+    throw new UsageError(`invalid --proxy-protocol "${text}": expected v1 or v2`);
+  }
+  return (local, remote) => encodeProxyHeader(text === "v1" ? 1 : 2, local, remote);
 }

@@ -21,9 +21,11 @@ import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { describeOsError, SockechoError } from "../errors.ts";
-import { escapeBytes, formatEpochMicros, formatSocketAddress } from "../format.ts";
+import { escapeBytes, formatAddress, formatEpochMicros } from "../format.ts";
+import { Ledger } from "../ledger.ts";
 import { RateLimitedLog } from "../log.ts";
-import { DEFAULT_PORT, serve } from "../server.ts";
+import { LOOPBACK_CIDRS, parseCidrList, proxyHeaderStep } from "../proxy_protocol.ts";
+import { DEFAULT_PORT, type Prepared, serve, type SocketAddr } from "../server.ts";
 import {
   SERVE_TRANSPORT_HELP,
   SERVE_TRANSPORT_OPTIONS,
@@ -41,6 +43,9 @@ const OPTIONS = {
   "idle-timeout": { type: "string", short: "i", default: "0" },
   quiet: { type: "boolean", short: "q", default: false },
   "log-rate": { type: "string", default: "100" },
+  "log-format": { type: "string", default: "text" },
+  "proxy-protocol": { type: "boolean", default: false },
+  "proxy-from": { type: "string" },
   ...SERVE_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
@@ -65,6 +70,18 @@ Options:
                        0: never, like the C server                 [0]
   -q, --quiet          print no line per connection or chunk
       --log-rate N     connection and data lines per second, most  [100]
+      --log-format FORMAT
+                       text, or json: one JSON object a line per
+                       event (listening, open, data, close, refused,
+                       error, stopping, stopped...), all on stdout;
+                       the fields are in README.md                 [text]
+      --proxy-protocol read the PROXY header (v1 or v2) a load
+                       balancer sends first, log its client as the
+                       client, echo the rest; a connection without
+                       a valid header within 3 s is closed
+      --proxy-from CIDR[,CIDR...]
+                       peers allowed to send the PROXY header; any
+                       other is closed  [127.0.0.0/8,::1/128]
 ${SERVE_TRANSPORT_HELP}
   -h, --help           this text
 
@@ -91,40 +108,65 @@ async function runServe(
   const maxConnections = parseWhole(values["max-connections"], "--max-connections", 0) || Infinity;
   const idleTimeoutMs = parseSeconds(values["idle-timeout"], "--idle-timeout", 0);
   const linesPerSecond = parseWhole(values["log-rate"], "--log-rate");
-  const log = new RateLimitedLog(io.out, linesPerSecond);
+  if (values["proxy-protocol"] && (values.tls || values.unix !== undefined)) {
+    // Deno's TLS server reads nothing before its handshake, where a balancer's header comes;
+    // a Unix socket's peer has no address to check against --proxy-from.
+    throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");
+  }
+  const transport = await serveTransport(values);
+  const transportName = transport.path !== undefined ? "unix" : transport.tls ? "tls" : "tcp";
+  const ledger = parseLogFormat(values["log-format"], transportName);
+  const prepare = parseProxyOptions(values);
+  const log = new RateLimitedLog(
+    io.out,
+    linesPerSecond,
+    ledger && ((dropped, limit) => ledger.suppressed(dropped, limit)),
+  );
+  // The ledger is one stream: in JSON, what the text log says on stderr goes to stdout too.
+  const notice = (json: () => string, text: string) => ledger ? io.out(json()) : io.err(text);
   const line = values.quiet ? () => {} : (make: () => string) => log.line(make);
   let acceptFailing = false;
   let lastAcceptComplaint = -Infinity;
 
-  const transport = await serveTransport(values);
   const server = await serve({
     hostname: values.host,
     port,
     ...transport,
-    onConnection: ({ id, remoteAddr, openedAt }) => {
-      if (acceptFailing) io.err("accepting connections again");
+    prepare,
+    onConnection: (info) => {
+      const { id, remoteAddr, proxyAddr, openedAt } = info;
+      if (acceptFailing) {
+        notice(() => ledger!.error("accepting connections again"), "accepting connections again");
+      }
       acceptFailing = false;
       line(() =>
-        ("path" in remoteAddr
-          ? `You got a connection from ${clientName(remoteAddr, id)} `
-          : `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} `) +
-        `at time ${formatEpochMicros(openedAt)}`
+        ledger?.open(info) ??
+          ("path" in remoteAddr
+              ? `You got a connection from ${clientName(remoteAddr, id)} `
+              : `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} `) +
+            (proxyAddr ? `via ${formatAddress(proxyAddr)} ` : "") +
+            `at time ${formatEpochMicros(openedAt)}`
       );
     },
-    onData: ({ id, remoteAddr }, chunk) =>
+    onData: (info, chunk) =>
       line(() =>
-        `${clientName(remoteAddr, id)} sent ${chunk.length} bytes: ` +
-        escapeBytes(chunk, { maxBytes: 200 })
+        ledger?.data(info, chunk) ??
+          `${clientName(info.remoteAddr, info.id)} sent ${chunk.length} bytes: ` +
+            escapeBytes(chunk, { maxBytes: 200 })
       ),
-    onClose: ({ id, remoteAddr }, { bytes, durationMs, error }) =>
+    onClose: (info, summary) => {
+      const { bytes, durationMs, error } = summary;
       line(() =>
-        `${clientName(remoteAddr, id)} closed: ${bytes} bytes echoed in ` +
-        `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
-      ),
+        ledger?.close(info, summary, error && describeEnd(error)) ??
+          `${clientName(info.remoteAddr, info.id)} closed: ${bytes} bytes echoed in ` +
+            `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
+      );
+    },
     onReject: (remoteAddr) =>
       line(() =>
-        `refused ${clientName(remoteAddr)}: ${maxConnections} connections open ` +
-        "(--max-connections)"
+        ledger?.refused(remoteAddr, maxConnections) ??
+          `refused ${clientName(remoteAddr)}: ${maxConnections} connections open ` +
+            "(--max-connections)"
       ),
     onAcceptError: (error) => {
       // It fails every 50 ms until descriptors free up, and may flap while
@@ -133,24 +175,33 @@ async function runServe(
       if (now - lastAcceptComplaint < ACCEPT_COMPLAINT_INTERVAL_MS) return;
       lastAcceptComplaint = now;
       acceptFailing = true;
-      io.err(`cannot accept connections: ${describeOsError(error)}; retrying until it works`);
+      const message = "cannot accept connections: " + describeOsError(error) +
+        "; retrying until it works";
+      notice(() => ledger!.error(message), message);
     },
     maxConnections,
     idleTimeoutMs,
   });
-  io.out(`Listening on ${clientName(server.addr)}${transport.tls ? " (TLS)" : ""}`);
-  transport.announce?.(server.addr, io);
+  io.out(
+    ledger?.listening(server.addr) ??
+      `Listening on ${formatAddress(server.addr)}${transport.tls ? " (TLS)" : ""}`,
+  );
+  // In JSON the ledger owns stdout: the certificate's line goes to stderr there.
+  transport.announce?.(server.addr, ledger ? io.err : io.out);
   const flushing = setInterval(() => log.flush(), 1000);
   try {
     await stopRequested(io);
-    io.err(
+    notice(
+      () => ledger!.stopping(server.activeConnections, graceMs),
       `stopping: no new connections; ${server.activeConnections} open, ${
         graceMs / 1000
       } s to finish`,
     );
-    const { connections, bytes, forced: cut } = await server.shutdown({ graceMs });
+    const summary = await server.shutdown({ graceMs });
+    const { connections, bytes, forced: cut } = summary;
     log.flush();
-    io.err(
+    notice(
+      () => ledger!.stopped(summary),
       `stopped: ${connections} connections, ${bytes} bytes echoed` +
         (cut > 0 ? `, ${cut} closed at the end of the grace period` : ""),
     );
@@ -162,11 +213,36 @@ async function runServe(
 }
 
 /**
- * How the log names an address: `host:port`, or a Unix socket's path; a Unix
- * client has no name of its own, so it is named by its connection number.
+ * How the log names a client: `host:port`, or for a Unix socket client,
+ * which has no name of its own, its connection number.
  */
-function clientName(addr: Deno.NetAddr | Deno.UnixAddr, id?: number): string {
-  return formatSocketAddress(addr) || `unix client${id === undefined ? "" : ` #${id}`}`;
+function clientName(addr: SocketAddr, id?: number): string {
+  return formatAddress(addr) || `unix client${id === undefined ? "" : ` #${id}`}`;
+}
+
+/** The ledger for `--log-format json` (of `transport`), or `undefined` for the text log. */
+function parseLogFormat(format: string, transport: string): Ledger | undefined {
+  if (format === "json") return new Ledger(transport);
+  if (format === "text") return undefined;
+  throw new UsageError(`invalid --log-format "${format}": expected text or json`);
+}
+
+/** The `prepare` step that reads the PROXY header, or `undefined` without `--proxy-protocol`. */
+function parseProxyOptions(
+  values: Parsed<typeof OPTIONS>["values"],
+): ((conn: Deno.Conn) => Promise<Prepared>) | undefined {
+  const from = values["proxy-from"];
+  if (!values["proxy-protocol"]) {
+    if (from !== undefined) throw new UsageError("--proxy-from needs --proxy-protocol");
+    return undefined;
+  }
+  const trusted = parseCidrList(from ?? LOOPBACK_CIDRS);
+  if (!trusted) {
+    throw new UsageError(
+      `invalid --proxy-from "${from}": expected addresses or CIDR ranges, e.g. 10.0.0.0/8,::1`,
+    );
+  }
+  return proxyHeaderStep({ trusted });
 }
 
 function describeEnd(error: Error): string {

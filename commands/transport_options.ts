@@ -90,8 +90,8 @@ export interface ServeTransport {
   tls?: TlsCertificate;
   handshakeTimeoutMs?: number;
   path?: string;
-  /** Prints what a client needs to know (the ephemeral certificate's fingerprint). */
-  announce?: (addr: Deno.NetAddr | Deno.UnixAddr, io: MainIo) => void;
+  /** Prints with `print` what a client needs to know (the ephemeral certificate's fingerprint). */
+  announce?: (addr: Deno.NetAddr | Deno.UnixAddr, print: (line: string) => void) => void;
 }
 
 /** Turns `serve`'s transport options into `serve` options. */
@@ -125,11 +125,11 @@ export async function serveTransport(
   return {
     tls: { cert, key },
     handshakeTimeoutMs,
-    announce(addr, io) {
+    announce(addr, print) {
       if ("path" in addr) return;
       // A wildcard listener is reached on loopback from this machine.
       const local = { "0.0.0.0": "127.0.0.1", "::": "::1" }[addr.hostname] ?? addr.hostname;
-      io.out(
+      print(
         `TLS certificate: self-signed, SHA-256 ${fingerprint}; connect with: ` +
           `sockecho send --tls --pin ${fingerprint} ${local} -p ${addr.port}`,
       );
