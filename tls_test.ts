@@ -153,7 +153,8 @@ Deno.test("tls: garbage or plain text to the TLS port closes that connection onl
       } finally {
         conn.close();
       }
-      const { error } = await nextClose();
+      const { error, reason } = await nextClose();
+      assert.equal(reason, "handshake_failure");
       assert.ok(error instanceof TlsHandshakeError, String(error));
       assert.match(error.message, /^TLS handshake failed: /);
     }
