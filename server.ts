@@ -103,6 +103,14 @@ export interface ServeOptions {
    * accepts again.
    */
   onAcceptError?: (error: Error) => void;
+  /**
+   * Decides right after accept, before anything is read, whether a client is
+   * served; one it refuses is closed at once, after `onDeny`. E.g.
+   * `({ hostname }) => acl.allows(hostname)` with `acl.ts`. @default {every client}
+   */
+  acceptFrom?: (remoteAddr: Deno.NetAddr) => boolean;
+  /** Called for a connection closed at once because `acceptFrom` refused it. */
+  onDeny?: (remoteAddr: Deno.NetAddr) => void;
 }
 
 /** Options for {@linkcode EchoServer.shutdown}. */
@@ -193,6 +201,11 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
         // waiting for connections to free some beats dying.
         options.onAcceptError?.(error as Error);
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_BACKOFF_MS));
+        continue;
+      }
+      if (options.acceptFrom?.(conn.remoteAddr) === false) {
+        options.onDeny?.(conn.remoteAddr);
+        closeQuietly(conn);
         continue;
       }
       if (open.size >= maxConnections) {
