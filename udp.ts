@@ -45,6 +45,9 @@ import { DEFAULT_PORT } from "./server.ts";
  */
 export const LOOP_PRONE_PORTS: ReadonlySet<number> = new Set([7, 13, 17, 19, 37]);
 
+/** The largest UDP payload over IPv4 (65,535 less the IP and UDP headers). */
+export const MAX_DATAGRAM_BYTES = 65_507;
+
 /** Answers per second to one source address, by default. */
 export const DEFAULT_UDP_RATE = 100;
 

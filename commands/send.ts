@@ -15,18 +15,22 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { type Parsed, parsePort, parseSeconds, UsageError } from "../cli/args.ts";
+import { type Parsed, parsePort, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
 import { escapeBytes, formatAddress } from "../format.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { MAX_DATAGRAM_BYTES } from "../udp.ts";
+import { sendUdp } from "../udp_client.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
+  udp: { type: "boolean", default: false },
+  retries: { type: "string" },
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
@@ -40,6 +44,12 @@ Options:
   -p, --port PORT        server port                                [${DEFAULT_PORT}]
   -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
   -v, --verbose          also print who answered and the round trip (stderr)
+      --udp              send MESSAGE as one UDP datagram (RFC 862) and wait
+                         for the identical datagram from HOST's first address;
+                         no answer is a timeout (a closed UDP port cannot be
+                         told apart: Deno does not report ICMP unreachable)
+      --retries N        with --udp: send again up to N times when no answer
+                         comes; the tries share the timeout evenly        [2]
   -h, --help             this text
 
 Exit codes:
@@ -65,12 +75,19 @@ async function runSend(
     throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
   }
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
-  const { echo, remoteAddr, roundTripMs } = await send({
+  if (values.retries !== undefined && !values.udp) throw new UsageError("--retries needs --udp");
+  if (values.udp && (message?.length ?? 0) > MAX_DATAGRAM_BYTES) {
+    throw new UsageError(`a UDP message is at most ${MAX_DATAGRAM_BYTES} bytes`);
+  }
+  const target = {
     hostname,
     port: parsePort(values.port, 1),
     message,
     timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
-  });
+  };
+  const { echo, remoteAddr, roundTripMs } = values.udp
+    ? await sendUdp({ ...target, retries: parseWhole(values.retries ?? "2", "--retries", 0) })
+    : await send(target);
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
   io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);

@@ -24,6 +24,8 @@ import { describeOsError, SockechoError } from "../errors.ts";
 import { escapeBytes, formatAddress, formatEpochMicros } from "../format.ts";
 import { RateLimitedLog } from "../log.ts";
 import { DEFAULT_PORT, serve } from "../server.ts";
+import { DEFAULT_UDP_RATE } from "../udp.ts";
+import { accessFilter, startUdpEcho } from "./serve_udp.ts";
 
 /** `serve` reports failing accepts (e.g. out of descriptors) at most this often. */
 const ACCEPT_COMPLAINT_INTERVAL_MS = 10_000;
@@ -36,6 +38,10 @@ const OPTIONS = {
   "idle-timeout": { type: "string", short: "i", default: "0" },
   quiet: { type: "boolean", short: "q", default: false },
   "log-rate": { type: "string", default: "100" },
+  udp: { type: "boolean", default: false },
+  "udp-rate": { type: "string" },
+  allow: { type: "string", multiple: true },
+  deny: { type: "string", multiple: true },
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho serve [options]
@@ -58,6 +64,20 @@ Options:
                        0: never, like the C server                 [0]
   -q, --quiet          print no line per connection or chunk
       --log-rate N     connection and data lines per second, most  [100]
+      --udp            also echo UDP datagrams on the same port
+                       (RFC 862); no answer to source ports
+                       7, 13, 17, 19, 37 (echo/chargen loops)
+      --udp-rate N     answers per second to one source address;
+                       past it datagrams are dropped and counted;
+                       0: no limit                                 [${DEFAULT_UDP_RATE}]
+      --allow CIDR[,CIDR...]
+                       serve only these networks (TCP and UDP),
+                       e.g. 10.0.0.0/8,::1; repeatable
+      --deny CIDR[,CIDR...]
+                       never serve these networks; wins over
+                       --allow; repeatable. A denied connection is
+                       closed unread and logged; a denied datagram
+                       is dropped and counted
   -h, --help           this text
 
 Exit codes:
@@ -85,6 +105,11 @@ async function runServe(
   const linesPerSecond = parseWhole(values["log-rate"], "--log-rate");
   const log = new RateLimitedLog(io.out, linesPerSecond);
   const line = values.quiet ? () => {} : (make: () => string) => log.line(make);
+  const acceptFrom = accessFilter(values.allow, values.deny);
+  if (values["udp-rate"] !== undefined && !values.udp) {
+    throw new UsageError("--udp-rate needs --udp");
+  }
+  const ratePerSource = parseWhole(values["udp-rate"] ?? String(DEFAULT_UDP_RATE), "--udp-rate", 0);
   let acceptFailing = false;
   let lastAcceptComplaint = -Infinity;
 
@@ -125,9 +150,28 @@ async function runServe(
     },
     maxConnections,
     idleTimeoutMs,
+    acceptFrom,
+    onDeny: (remoteAddr) => line(() => `denied ${formatAddress(remoteAddr)} (--allow/--deny)`),
   });
   io.out(`Listening on ${formatAddress(server.addr)}`);
-  const flushing = setInterval(() => log.flush(), 1000);
+  const udp = values.udp
+    ? await startUdpEcho({
+      hostname: values.host,
+      port: server.addr.port,
+      ratePerSource,
+      acceptFrom,
+      log,
+      quiet: values.quiet,
+    }).catch(async (error) => {
+      await server.shutdown({ graceMs: 0 });
+      throw error;
+    })
+    : undefined;
+  if (udp) io.out(`Listening on ${formatAddress(udp.addr)} (UDP)`);
+  const flushing = setInterval(() => {
+    log.flush();
+    udp?.reportDrops();
+  }, 1000);
   try {
     await stopRequested(io);
     io.err(
@@ -136,15 +180,18 @@ async function runServe(
       } s to finish`,
     );
     const { connections, bytes, forced: cut } = await server.shutdown({ graceMs });
+    const udpSummary = await udp?.stop();
     log.flush();
     io.err(
       `stopped: ${connections} connections, ${bytes} bytes echoed` +
-        (cut > 0 ? `, ${cut} closed at the end of the grace period` : ""),
+        (cut > 0 ? `, ${cut} closed at the end of the grace period` : "") +
+        (udpSummary ? `; ${udpSummary}` : ""),
     );
     return EXIT.ok;
   } finally {
     clearInterval(flushing);
     await server.shutdown({ graceMs: 0 });
+    await udp?.stop();
   }
 }
 
