@@ -1,29 +1,8 @@
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import net from "node:net";
 import { parseAccessList } from "./acl.ts";
-import { echoOf, withServer } from "./test_util.ts";
+import { echoFrom, echoOf, withServer } from "./test_util.ts";
 import { bounded } from "./udp_test_util.ts";
-
-/**
- * Connects from `localAddress` to 127.0.0.1:`port`, sends `bytes`, and
- * resolves with what came back before the server closed the connection.
- */
-function echoFrom(localAddress: string, port: number, bytes: Uint8Array): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    const socket = net.connect(
-      { host: "127.0.0.1", port, localAddress },
-      () => socket.write(bytes),
-    );
-    socket.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-    // A reset (the server closed with our bytes unread) ends it like a close.
-    socket.on("error", (error: Error & { code?: string }) => {
-      if (error.code !== "ECONNRESET") reject(error);
-    });
-    socket.on("close", () => resolve(new Uint8Array(Buffer.concat(chunks))));
-  });
-}
 
 /** Linux routes all of 127/8 to lo, so 127.0.0.2 can be a second client address. */
 const haveSecondLoopback = await new Promise<boolean>((resolve) => {
