@@ -154,8 +154,17 @@ async function assertPeerGetsEcho(
   input: Uint8Array,
 ): Promise<void> {
   const server = await startServe();
+  const { code, stdout } = await runWithInput(command, argsFor(server.port), input);
+  server.child.kill("SIGINT");
+  assert.equal(await server.finish(), EXIT.ok);
+  assert.equal(code, 0);
+  assert.deepEqual(new Uint8Array(stdout), input);
+}
+
+/** Runs `command` to the end with `input` on its stdin. */
+async function runWithInput(command: string, args: string[], input: Uint8Array) {
   const peer = new Deno.Command(command, {
-    args: argsFor(server.port),
+    args,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -163,11 +172,7 @@ async function assertPeerGetsEcho(
   const writer = peer.stdin.getWriter();
   await writer.write(input);
   await writer.close();
-  const { code, stdout } = await peer.output();
-  server.child.kill("SIGINT");
-  assert.equal(await server.finish(), EXIT.ok);
-  assert.equal(code, 0);
-  assert.deepEqual(new Uint8Array(stdout), input);
+  return peer.output();
 }
 
 function freePort(): number {
@@ -724,16 +729,7 @@ Deno.test({
         ["socat", ["-t", "1", "-", `UDP:127.0.0.1:${server.port}`]],
       ] as const
     ) {
-      const peer = new Deno.Command(command, {
-        args: [...args],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const writer = peer.stdin.getWriter();
-      await writer.write(line);
-      await writer.close();
-      const { code, stdout } = await peer.output();
+      const { code, stdout } = await runWithInput(command, [...args], line);
       assert.equal(code, 0, command);
       assert.deepEqual(new Uint8Array(stdout), line, command);
     }

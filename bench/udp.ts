@@ -68,13 +68,12 @@ export async function udpPingpong(
   const deadline = performance.now() + (load.durationMs ?? Infinity);
   const take = () => left-- > 0 && performance.now() < deadline;
   const start = performance.now();
-  const progress = setInterval(() => {
-    onProgress?.({
-      elapsedMs: performance.now() - start,
-      operations: tally.operations,
-      bytes: tally.bytes,
-    });
-  }, 1000);
+  const totals = (): BenchProgress => ({
+    elapsedMs: performance.now() - start,
+    operations: tally.operations,
+    bytes: tally.bytes,
+  });
+  const progress = setInterval(() => onProgress?.(totals()), 1000);
   const sockets = await Promise.all(
     Array.from({ length: load.sockets }, () => EchoSocket.open(load)),
   );
@@ -104,9 +103,7 @@ export async function udpPingpong(
     );
   }
   return {
-    elapsedMs: performance.now() - start,
-    operations: tally.operations,
-    bytes: tally.bytes,
+    ...totals(),
     lost: tally.lost,
     latencies: Float64Array.from(tally.latencies),
   };
