@@ -197,6 +197,8 @@ function bind(hostname: string, port: number): Promise<dgram.Socket> {
  */
 export function describeDgramError(error: Error & { code?: string }): string {
   switch (error.code) {
+    case "ECONNREFUSED":
+      return "connection refused (ICMP port unreachable)";
     case "EMSGSIZE":
       return "message too long for one datagram";
     case "EADDRINUSE":

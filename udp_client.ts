@@ -31,7 +31,7 @@ export interface UdpSendOptions {
   port?: number;
   /** The datagram to send. @default {C_CLIENT_MESSAGE} */
   message?: Uint8Array;
-  /** Time allowed for resolving and every try, in ms. @default {5000} */
+  /** Time allowed from the start (resolving counts against it) for every try, in ms. @default {5000} */
   timeoutMs?: number;
   /** How many times to send again when no answer came; the tries share the timeout evenly. @default {2} */
   retries?: number;
@@ -57,9 +57,10 @@ export interface UdpSendResult {
  * {@linkcode TimeoutError} (no answer), {@linkcode MismatchError} (an answer
  * that differs) or {@linkcode ConnectError} (the system could not send it).
  *
- * UDP has no connection to refuse: a closed port is reported by an ICMP
- * message that `node:dgram` in Deno does not surface, so it ends as a
- * timeout.
+ * UDP has no connection to refuse: a closed port answers with ICMP port
+ * unreachable, which a connected socket reports as `ECONNREFUSED` (then
+ * {@linkcode ConnectError}). Deno 2.9's `node:dgram` emulates `connect()`
+ * without the system call, so there a closed port ends as a timeout.
  *
  * @example
  * ```ts
@@ -118,7 +119,7 @@ export async function sendUdp(options: UdpSendOptions): Promise<UdpSendResult> {
         attempts++;
         sentAt = performance.now();
         try {
-          socket.send(message, port, address, (error) => error && fail(error));
+          socket.send(message, (error) => error && fail(error));
         } catch (error) {
           return fail(error as Error); // e.g. port 0, refused before anything is sent
         }
@@ -126,7 +127,11 @@ export async function sendUdp(options: UdpSendOptions): Promise<UdpSendResult> {
         const share = (deadline - sentAt) / (tries - attempts + 1);
         timer = setTimeout(sendNext, Math.max(0, share));
       };
-      socket.bind({ address: options.localAddress, port: 0 }, sendNext);
+      // Connected, so that a system that reports ICMP port unreachable on the
+      // socket (ECONNREFUSED) ends the wait at once; see the note above.
+      socket.bind({ address: options.localAddress, port: 0 }, () => {
+        socket.connect(port, address, sendNext);
+      });
     });
   } finally {
     clearTimeout(timer);

@@ -85,15 +85,19 @@ async function runSend(
     message,
     timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
   };
-  const { echo, remoteAddr, roundTripMs } = values.udp
+  const result = values.udp
     ? await sendUdp({ ...target, retries: parseWhole(values.retries ?? "2", "--retries", 0) })
     : await send(target);
+  const { echo, remoteAddr, roundTripMs } = result;
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
   io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);
   if (values.verbose) {
     io.err(
-      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ${roundTripMs.toFixed(3)} ms`,
+      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ${
+        roundTripMs.toFixed(3)
+      } ms` +
+        ("attempts" in result ? ` (UDP, try ${result.attempts})` : ""),
     );
   }
   return EXIT.ok;
