@@ -773,3 +773,21 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cli: serve --udp on a port whose UDP side is taken exits 8 with one plain line",
+  ignore: !canRun,
+  async fn() {
+    const taken = await Peer.bind();
+    try {
+      const port = String(taken.port);
+      assert.deepEqual(await sockecho("serve", "-H", "127.0.0.1", "-p", port, "--udp"), {
+        code: EXIT.addressInUse,
+        stdout: "",
+        stderr: `sockecho: cannot listen on 127.0.0.1:${port} (UDP): address already in use\n`,
+      });
+    } finally {
+      await taken.close();
+    }
+  },
+});

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { parseAccessList } from "./acl.ts";
 import { echoFrom, echoOf, withServer } from "./test_util.ts";
+import { serveUdp } from "./udp.ts";
+import { sendUdp } from "./udp_client.ts";
 import { bounded } from "./udp_test_util.ts";
 
 /** Linux routes all of 127/8 to lo, so 127.0.0.2 can be a second client address. */
@@ -38,4 +40,26 @@ Deno.test({
       assert.deepEqual(await echoOf(addr.port, hello), hello);
     });
   },
+});
+
+Deno.test("an IPv4 client of a :: listener matches IPv4 rules, by TCP and by UDP", async () => {
+  const acl = parseAccessList({ allow: "127.0.0.1/32" });
+  const seen: string[] = [];
+  const acceptFrom = ({ hostname }: Deno.NetAddr) => {
+    seen.push(hostname);
+    return acl.allows(hostname);
+  };
+  const hello = new TextEncoder().encode("mapped");
+  await withServer({ hostname: "::", acceptFrom }, async ({ addr }) => {
+    assert.deepEqual(await echoOf(addr.port, hello), hello);
+  });
+  const udp = await serveUdp({ hostname: "::", port: 0, acceptFrom });
+  try {
+    const { echo } = await sendUdp({ hostname: "127.0.0.1", port: udp.addr.port, message: hello });
+    assert.deepEqual(new Uint8Array(echo), hello);
+  } finally {
+    await udp.shutdown();
+  }
+  // Both saw the client as the kernel names it on an IPv6 socket.
+  assert.deepEqual(seen, ["::ffff:127.0.0.1", "::ffff:127.0.0.1"]);
 });

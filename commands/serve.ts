@@ -153,7 +153,6 @@ async function runServe(
     acceptFrom,
     onDeny: (remoteAddr) => line(() => `denied ${formatAddress(remoteAddr)} (--allow/--deny)`),
   });
-  io.out(`Listening on ${formatAddress(server.addr)}`);
   const udp = values.udp
     ? await startUdpEcho({
       hostname: values.host,
@@ -167,6 +166,7 @@ async function runServe(
       throw error;
     })
     : undefined;
+  io.out(`Listening on ${formatAddress(server.addr)}`);
   if (udp) io.out(`Listening on ${formatAddress(udp.addr)} (UDP)`);
   const flushing = setInterval(() => {
     log.flush();
