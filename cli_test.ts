@@ -622,7 +622,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cli: serve --allow 127.0.0.1/32 shuts out 127.0.0.2 on TCP (unread, logged) and UDP",
+  name:
+    "cli: serve --allow 127.0.0.1/32 shuts out 127.0.0.2 on TCP (unread, logged) and UDP (needs to bind 127.0.0.2)",
   ignore: !canRun || !haveSecondLoopback,
   async fn() {
     const server = await startUdpServe("--allow", "127.0.0.1/32");
@@ -657,7 +658,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cli: serve --udp never answers source port 19 (chargen) and reports the drop",
+  name:
+    "cli: serve --udp never answers source port 19 (chargen) and reports the drop (needs to bind UDP port 19: root)",
   ignore: !canRun || !await canBindUdp("127.0.0.1", 19),
   async fn() {
     const server = await startUdpServe();
@@ -679,7 +681,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cli: serve --udp-rate 5 cuts a flooding source while another still gets its echo",
+  name:
+    "cli: serve --udp-rate 5 cuts a flooding source while another still gets its echo (needs to bind 127.0.0.2)",
   ignore: !canRun || !haveSecondLoopback,
   async fn() {
     const server = await startUdpServe("--udp-rate", "5", "-q");

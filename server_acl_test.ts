@@ -14,7 +14,8 @@ const haveSecondLoopback = await new Promise<boolean>((resolve) => {
 });
 
 Deno.test({
-  name: "server closes a client refused by acceptFrom at once, unread, and reports it",
+  name:
+    "server closes a client refused by acceptFrom at once, unread, and reports it (needs to bind 127.0.0.2)",
   ignore: !haveSecondLoopback,
   async fn() {
     const acl = parseAccessList({ allow: "127.0.0.1/32" });

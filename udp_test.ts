@@ -118,13 +118,15 @@ async function assertDropped(
 }
 
 Deno.test({
-  name: "udp: no answer to source port 19 (chargen), which would loop forever",
+  name:
+    "udp: no answer to source port 19 (chargen), which would loop forever (needs to bind UDP port 19: root)",
   ignore: !await canBindPort19(),
   fn: () => assertDropped("127.0.0.1", 19, {}, "loop"),
 });
 
 Deno.test({
-  name: "udp: a sender refused by acceptFrom (127.0.0.2, allowed 127.0.0.1/32) is dropped",
+  name:
+    "udp: a sender refused by acceptFrom (127.0.0.2, allowed 127.0.0.1/32) is dropped (needs to bind 127.0.0.2)",
   ignore: !haveSecondLoopback,
   fn() {
     const acl = parseAccessList({ allow: "127.0.0.1/32" });
@@ -138,7 +140,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "udp: one source flooding is limited while another still gets its echoes",
+  name:
+    "udp: one source flooding is limited while another still gets its echoes (needs to bind 127.0.0.2)",
   ignore: !haveSecondLoopback,
 }, async () => {
   const FLOOD = 100;
