@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CidrSyntaxError, parseAccessList, parseCidr } from "./acl.ts";
+import { CidrSyntaxError, parseAccessList } from "./acl.ts";
 
 Deno.test("acl: IPv4 networks match by prefix, host bits of a rule are ignored", () => {
   const acl = parseAccessList({ allow: "10.0.0.0/8,192.168.1.77/24" });
@@ -22,16 +22,13 @@ Deno.test("acl: IPv6 networks match, in any spelling", () => {
   assert.equal(acl.allows("2001:0db8:0000:0000:0000:0000:0000:0001"), true);
   assert.equal(acl.allows("2001:DB8:FFFF::"), true);
   assert.equal(acl.allows("2001:db9::1"), false);
-  assert.equal(acl.allows("fe80::1%eth0"), true);
+  assert.equal(acl.allows("fe80::1"), true);
 });
 
-Deno.test("acl: an IPv4 client on an IPv6 socket matches IPv4 rules, mapped rules too", () => {
+Deno.test("acl: an IPv4 client on an IPv6 socket matches IPv4 rules", () => {
   assert.equal(parseAccessList({ allow: "127.0.0.0/8" }).allows("::ffff:127.0.0.1"), true);
+  assert.equal(parseAccessList({ allow: "127.0.0.0/8" }).allows("::ffff:10.0.0.1"), false);
   assert.equal(parseAccessList({ deny: "127.0.0.1" }).allows("::ffff:127.0.0.1"), false);
-  const mapped = parseAccessList({ allow: "::ffff:10.0.0.0/104" });
-  assert.equal(mapped.allows("10.9.9.9"), true);
-  assert.equal(mapped.allows("::ffff:10.1.1.1"), true);
-  assert.equal(mapped.allows("11.0.0.0"), false);
 });
 
 Deno.test("acl: families never match each other", () => {
@@ -55,17 +52,6 @@ Deno.test("acl: /0 matches a whole family; a name is never allowed", () => {
   assert.equal(acl.allows("localhost"), false);
 });
 
-Deno.test("acl: parseCidr gives the masked network", () => {
-  assert.deepEqual(parseCidr("10.1.2.3/8"), { family: 4, network: 0x0a000000n, prefix: 8 });
-  assert.deepEqual(parseCidr("::1"), { family: 6, network: 1n, prefix: 128 });
-  assert.deepEqual(parseCidr("::ffff:1.2.3.4"), { family: 4, network: 0x01020304n, prefix: 32 });
-  assert.deepEqual(parseCidr("1:2:3:4:5:6:7:8/16"), {
-    family: 6,
-    network: 1n << 112n,
-    prefix: 16,
-  });
-});
-
 Deno.test("acl: a bad network is a one-line error naming it", () => {
   const bad = [
     "",
@@ -85,12 +71,12 @@ Deno.test("acl: a bad network is a one-line error naming it", () => {
     "example.com",
   ];
   for (const text of bad) {
-    assert.throws(() => parseCidr(text), (error: Error) => {
+    assert.throws(() => parseAccessList({ allow: `10.0.0.0/8,${text}` }), (error: Error) => {
       assert.ok(error instanceof CidrSyntaxError, text);
       assert.ok(error.message.startsWith(`invalid network "${text}": `), error.message);
       assert.ok(!error.message.includes("\n"));
       return true;
     });
   }
-  assert.throws(() => parseAccessList({ allow: "10.0.0.0/8,nonsense" }), /"nonsense"/);
+  assert.throws(() => parseAccessList({ deny: "nonsense" }), /"nonsense"/);
 });

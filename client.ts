@@ -47,6 +47,11 @@ export interface SendOptions {
   timeoutMs?: number;
   /** Turns the host name into addresses to try in order. @default {resolveHost} */
   resolve?: (hostname: string) => Promise<string[]>;
+  /**
+   * Makes bytes to write before the message that are not echoed (a PROXY
+   * header), from the connection's own and the server's address. @default {none}
+   */
+  preface?: (localAddr: Deno.NetAddr, remoteAddr: Deno.NetAddr) => Uint8Array;
 }
 
 /** What {@linkcode send} got back. */
@@ -89,7 +94,8 @@ export async function send(options: SendOptions): Promise<SendResult> {
   );
   const conn = await connectAny(hostname, addresses, port, deadline, timeoutMs);
   const connectedAt = performance.now();
-  const echo = await exchange(conn, message, deadline, timeoutMs);
+  const preface = options.preface?.(conn.localAddr, conn.remoteAddr) ?? new Uint8Array();
+  const echo = await exchange(conn, preface, message, deadline, timeoutMs);
   return { echo, remoteAddr: conn.remoteAddr, roundTripMs: performance.now() - connectedAt };
 }
 
@@ -126,9 +132,10 @@ async function connectAny(
   );
 }
 
-/** Writes the message while reading its echo back, checking every byte as it comes. */
+/** Writes the preface and the message while reading the echo back, checking every byte as it comes. */
 async function exchange(
   conn: Deno.TcpConn,
+  preface: Uint8Array,
   message: Uint8Array,
   deadline: number,
   timeoutMs: number,
@@ -142,7 +149,10 @@ async function exchange(
     closeQuietly(conn);
   }, deadline - performance.now());
   // Settles to the write's error, if any, so it can be awaited after a read failure.
-  const writing = writeAll(conn, message).then(() => undefined, (error: Error) => error);
+  const writing = writeAll(conn, preface).then(() => writeAll(conn, message)).then(
+    () => undefined,
+    (error: Error) => error,
+  );
   try {
     while (received < message.length) {
       const n = await conn.read(echo.subarray(received));

@@ -41,10 +41,40 @@ export const DEFAULT_PORT = 4321;
 export interface ConnectionInfo {
   /** Sequence number of the connection, from 1. */
   readonly id: number;
-  /** The client's address. */
+  /**
+   * The client's address: the original client's when the `prepare` step
+   * learnt it (from a PROXY header), else the connection's peer.
+   */
   readonly remoteAddr: Deno.NetAddr;
+  /** The connection's peer when it relays for `remoteAddr` (a load balancer). */
+  readonly proxyAddr?: Deno.NetAddr;
+  /** The server's end of the connection. */
+  readonly localAddr: Deno.NetAddr;
   /** When it was accepted, in epoch milliseconds with a fraction. */
   readonly openedAt: number;
+}
+
+/**
+ * Why a connection ended. `connection_limit` and `denied` name connections
+ * closed right after accept (over `maxConnections`; refused by an address
+ * rule); `error` is any other failure.
+ */
+export type CloseReason =
+  | "client_fin"
+  | "client_reset"
+  | "idle_timeout"
+  | "connection_limit"
+  | "shutdown"
+  | "handshake_failure"
+  | "denied"
+  | "error";
+
+/** What a {@linkcode ServeOptions.prepare} step learnt before the echo. */
+export interface Prepared {
+  /** The original client, when the connection's peer relays for it. */
+  clientAddr?: Deno.NetAddr;
+  /** Bytes read past what the step consumed: the client's first data, echoed first. */
+  pending?: Uint8Array;
 }
 
 /** What became of a connection once it closed. */
@@ -58,6 +88,8 @@ export interface ConnectionSummary {
    * {@linkcode IdleTimeoutError}, or the end of the shutdown grace period.
    */
   readonly error?: Error;
+  /** Why it ended. */
+  readonly reason: CloseReason;
 }
 
 /** Totals for the server's whole life, returned by {@linkcode EchoServer.shutdown}. */
@@ -76,7 +108,13 @@ export interface ServeOptions {
   hostname?: string;
   /** Port to listen on; 0 picks a free one. @default {4321} */
   port?: number;
-  /** Called when a client connects. */
+  /**
+   * Runs after accept and before the echo, e.g. to read a PROXY header. If it
+   * throws, the connection is closed and reported to `onClose` only, with
+   * reason `handshake_failure`. Runs under the idle timeout.
+   */
+  prepare?: (conn: Deno.Conn) => Promise<Prepared>;
+  /** Called when a client connects (after `prepare`). */
   onConnection?: (info: ConnectionInfo) => void;
   /**
    * Called with each chunk received, before it is echoed. The chunk is a view
@@ -167,26 +205,40 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
   const totals = { connections: 0, bytes: 0, forced: 0 };
 
   async function runConnection(conn: Deno.TcpConn, state: Connection): Promise<void> {
-    const info: ConnectionInfo = {
+    let info: ConnectionInfo = {
       id: ++totals.connections,
       remoteAddr: conn.remoteAddr,
+      localAddr: conn.localAddr,
       openedAt: performance.timeOrigin + performance.now(),
     };
     let error: Error | undefined;
+    let prepared = !options.prepare;
     try {
       // Echoes are small and interactive: never hold them back for Nagle.
       conn.setNoDelay(true);
       // Finds peers that vanished without a FIN or RST (cable pulled, host down).
       conn.setKeepAlive(true);
+      const { clientAddr, pending }: Prepared = options.prepare ? await options.prepare(conn) : {};
+      prepared = true;
+      if (clientAddr) info = { ...info, remoteAddr: clientAddr, proxyAddr: conn.remoteAddr };
       options.onConnection?.(info);
-      await echo(conn, state, options.onData && ((chunk) => options.onData!(info, chunk)));
+      const onData = options.onData && ((chunk: Uint8Array) => options.onData!(info, chunk));
+      if (pending?.length) {
+        onData?.(pending);
+        await writeAll(conn, pending);
+        state.bytes += pending.length;
+      }
+      await echo(conn, state, onData);
     } catch (caught) {
       error = caught instanceof Error ? caught : new Error(String(caught));
     } finally {
       closeQuietly(conn);
       totals.bytes += state.bytes;
       const durationMs = performance.timeOrigin + performance.now() - info.openedAt;
-      options.onClose?.(info, { bytes: state.bytes, durationMs, error: state.closedBy ?? error });
+      const reason = state.closedBy?.reason ??
+        (prepared ? closeReasonOf(error) : "handshake_failure");
+      error = state.closedBy?.error ?? error;
+      options.onClose?.(info, { bytes: state.bytes, durationMs, error, reason });
     }
   }
 
@@ -197,6 +249,9 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
         conn = await listener.accept();
       } catch (error) {
         if (error instanceof Deno.errors.BadResource) return; // closed by shutdown
+        // The peer reset before we took the connection (a load balancer's TCP health
+        // check does, every few seconds): nothing failed, and nothing is left to serve.
+        if (error instanceof Deno.errors.NotConnected) continue;
         // Out of descriptors and the like: the listener still works, so
         // waiting for connections to free some beats dying.
         options.onAcceptError?.(error as Error);
@@ -219,8 +274,13 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
     }
   }
 
-  const closeWith = (conn: Deno.TcpConn, state: Connection, reason: Error) => {
-    state.closedBy ??= reason;
+  const closeWith = (
+    conn: Deno.TcpConn,
+    state: Connection,
+    reason: CloseReason,
+    error: Error,
+  ) => {
+    state.closedBy ??= { reason, error };
     closeQuietly(conn);
   };
   const sweeper = idleTimeoutMs > 0
@@ -228,7 +288,12 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
       open,
       idleTimeoutMs,
       (conn, state) =>
-        closeWith(conn, state, new IdleTimeoutError(`idle for ${idleTimeoutMs / 1000} s`)),
+        closeWith(
+          conn,
+          state,
+          "idle_timeout",
+          new IdleTimeoutError(`idle for ${idleTimeoutMs / 1000} s`),
+        ),
     )
     : undefined;
   const accepting = acceptLoop();
@@ -247,7 +312,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
     clearInterval(sweeper);
     totals.forced = open.size;
     const cut = new SockechoError("closed at the end of the grace period");
-    for (const [conn, state] of open) closeWith(conn, state, cut);
+    for (const [conn, state] of open) closeWith(conn, state, "shutdown", cut);
     await allDone();
     return { ...totals };
   }
@@ -270,7 +335,17 @@ interface Connection {
   /** Settles when the connection has closed and been reported. */
   done: Promise<void>;
   /** Why the server closed it, when the server did. */
-  closedBy?: Error;
+  closedBy?: { reason: CloseReason; error: Error };
+}
+
+/** Why a connection that got past `prepare` ended, from the error it ended with. */
+function closeReasonOf(error: Error | undefined): CloseReason {
+  if (error === undefined) return "client_fin";
+  // A write to a client that reset fails with EPIPE or ECONNRESET, depending on timing.
+  if (error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe) {
+    return "client_reset";
+  }
+  return "error";
 }
 
 /**

@@ -3,15 +3,15 @@ import { parseAccessList } from "./acl.ts";
 import { ConnectError, MismatchError, TimeoutError } from "./errors.ts";
 import { type DropReason, serveUdp } from "./udp.ts";
 import { sendUdp } from "./udp_client.ts";
-import { bounded, Peer, withUdpServer } from "./udp_test_util.ts";
-import { pattern } from "./test_util.ts";
+import { pattern, WAIT_MS, withTimeout } from "./test_util.ts";
+import { Peer, withFakeUdp, withUdpServer } from "./udp_test_util.ts";
 
 const encoder = new TextEncoder();
 
-/** Whether this process may bind UDP port 19 on loopback (root, or a low unprivileged start). */
-async function canBindPort19(): Promise<boolean> {
+/** Whether a UDP socket can be bound to `address`:`port` here (127.0.0.2; port 19 needs root). */
+async function canBind(address: string, port = 0): Promise<boolean> {
   try {
-    await (await Peer.bind("127.0.0.1", 19)).close();
+    await (await Peer.bind(address, port)).close();
     return true;
   } catch {
     return false;
@@ -19,10 +19,8 @@ async function canBindPort19(): Promise<boolean> {
 }
 
 /** Linux routes all of 127/8 to lo, so 127.0.0.2 can be a second source address. */
-const haveSecondLoopback = await Peer.bind("127.0.0.2").then((peer) => peer.close()).then(
-  () => true,
-  () => false,
-);
+const haveSecondLoopback = await canBind("127.0.0.2");
+const haveUdpPort19 = await canBind("127.0.0.1", 19);
 
 Deno.test("udp: each datagram comes back unchanged, one for one, empty ones too", async () => {
   const summary = await withUdpServer({}, async ({ addr }) => {
@@ -103,7 +101,7 @@ async function assertDropped(
     sentFrom = sender.port;
     try {
       sender.send(encoder.encode("are you there?"), addr.port);
-      await bounded(dropped.promise, "the drop");
+      await withTimeout(dropped.promise, WAIT_MS, "the drop");
       probe.send(encoder.encode("probe"), addr.port);
       await probe.next();
       assert.deepEqual(sender.received, []);
@@ -118,15 +116,15 @@ async function assertDropped(
 }
 
 Deno.test({
-  name:
-    "udp: no answer to source port 19 (chargen), which would loop forever (needs to bind UDP port 19: root)",
-  ignore: !await canBindPort19(),
+  name: "udp: no answer to source port 19 (chargen), which would loop forever" +
+    (haveUdpPort19 ? "" : " (skipped: needs to bind UDP port 19, as root)"),
+  ignore: !haveUdpPort19,
   fn: () => assertDropped("127.0.0.1", 19, {}, "loop"),
 });
 
 Deno.test({
-  name:
-    "udp: a sender refused by acceptFrom (127.0.0.2, allowed 127.0.0.1/32) is dropped (needs to bind 127.0.0.2)",
+  name: "udp: a sender refused by acceptFrom (127.0.0.2, allowed 127.0.0.1/32) is dropped" +
+    (haveSecondLoopback ? "" : " (skipped: needs to bind 127.0.0.2)"),
   ignore: !haveSecondLoopback,
   fn() {
     const acl = parseAccessList({ allow: "127.0.0.1/32" });
@@ -140,8 +138,8 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "udp: one source flooding is limited while another still gets its echoes (needs to bind 127.0.0.2)",
+  name: "udp: one source flooding is limited while another still gets its echoes" +
+    (haveSecondLoopback ? "" : " (skipped: needs to bind 127.0.0.2)"),
   ignore: !haveSecondLoopback,
 }, async () => {
   const FLOOD = 100;
@@ -171,7 +169,7 @@ Deno.test({
       const hello = encoder.encode("still there?");
       quiet.send(hello, addr.port);
       assert.deepEqual(new Uint8Array(await quiet.next()), hello);
-      await bounded(floodDone.promise, `the server seeing all ${FLOOD} flood datagrams`);
+      await withTimeout(floodDone.promise, WAIT_MS, `the server to see all ${FLOOD} datagrams`);
     });
     // The budget renews each second: at most RATE per started second, plus the first.
     const windows = Math.ceil((performance.now() - began) / 1000) + 1;
@@ -211,33 +209,16 @@ Deno.test("sendUdp: gets the identical datagram back and says which try it was",
   });
 });
 
-/** A scripted UDP server: `answer` says what to send back for the n-th datagram (from 1). */
-async function withFakeUdp(
-  answer: (datagram: Uint8Array, n: number) => Uint8Array | undefined,
-  body: (port: number, received: Uint8Array[]) => Promise<void>,
-): Promise<void> {
-  const fake = await Peer.bind();
-  fake.socket.on("message", (datagram: Uint8Array, from: { address: string; port: number }) => {
-    const reply = answer(datagram, fake.received.length);
-    if (reply) fake.send(reply, from.port, from.address);
-  });
-  try {
-    await body(fake.port, fake.received);
-  } finally {
-    await fake.close();
-  }
-}
-
 Deno.test("sendUdp: sends again when no answer comes, and succeeds on a later try", async () => {
-  await withFakeUdp((datagram, n) => n >= 2 ? datagram : undefined, async (port, received) => {
+  await withFakeUdp((n, datagram) => n >= 2 ? [datagram] : [], async (port, fake) => {
     const result = await sendUdp({ hostname: "127.0.0.1", port, timeoutMs: 3000, retries: 3 });
     assert.equal(result.attempts, 2);
-    assert.equal(received.length, 2);
+    assert.equal(fake.received.length, 2);
   });
 });
 
 Deno.test("sendUdp: no answer at all is a timeout after every try", async () => {
-  await withFakeUdp(() => undefined, async (port, received) => {
+  await withFakeUdp(() => [], async (port, fake) => {
     await assert.rejects(
       sendUdp({ hostname: "127.0.0.1", port, timeoutMs: 300, retries: 2 }),
       (error: Error) => {
@@ -249,12 +230,15 @@ Deno.test("sendUdp: no answer at all is a timeout after every try", async () => 
         return true;
       },
     );
-    assert.equal(received.length, 3);
+    await fake.next(3); // the first try and two retries, however late they are seen
+    assert.equal(fake.received.length, 3);
   });
 });
 
 Deno.test("sendUdp: a different datagram is a mismatch naming the first differing byte", async () => {
-  const changed = (datagram: Uint8Array) => datagram.map((byte, i) => i === 4 ? byte ^ 1 : byte);
+  const changed = (_: number, datagram: Uint8Array) => [
+    datagram.map((byte, i) => i === 4 ? byte ^ 1 : byte),
+  ];
   await withFakeUdp(changed, async (port) => {
     const message = encoder.encode("abcdefgh");
     await assert.rejects(sendUdp({ hostname: "127.0.0.1", port, message }), (error: Error) => {
@@ -264,7 +248,7 @@ Deno.test("sendUdp: a different datagram is a mismatch naming the first differin
       return true;
     });
   });
-  await withFakeUdp((datagram) => datagram.subarray(0, 3), async (port) => {
+  await withFakeUdp((_, datagram) => [datagram.subarray(0, 3)], async (port) => {
     const message = encoder.encode("abcdefgh");
     await assert.rejects(sendUdp({ hostname: "127.0.0.1", port, message }), (error: Error) => {
       assert.ok(error instanceof MismatchError);

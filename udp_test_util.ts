@@ -19,20 +19,19 @@
  */
 
 import dgram from "node:dgram";
+import { WAIT_MS, withTimeout } from "./test_util.ts";
 import { serveUdp, type UdpEchoServer, type UdpServeOptions, type UdpSummary } from "./udp.ts";
-
-/** How long a test waits for a datagram before it fails. */
-const ARRIVAL_LIMIT_MS = 5000;
 
 /** A UDP socket on loopback that records every datagram it receives. */
 export class Peer {
   readonly received: Uint8Array[] = [];
-  #waiters: (() => void)[] = [];
+  /** Checks run on each arrival; each returns true once it is satisfied. */
+  #waiters: (() => boolean)[] = [];
 
   private constructor(readonly socket: dgram.Socket) {
     socket.on("message", (datagram: Uint8Array) => {
       this.received.push(datagram);
-      this.#waiters.splice(0).forEach((wake) => wake());
+      this.#waiters = this.#waiters.filter((satisfied) => !satisfied());
     });
   }
 
@@ -58,19 +57,17 @@ export class Peer {
     this.socket.send(bytes, port, host);
   }
 
-  /** Resolves once `count` datagrams have arrived in all; fails after 5 s. */
-  async next(count = this.received.length + 1): Promise<Uint8Array> {
-    const limit = performance.now() + ARRIVAL_LIMIT_MS;
-    while (this.received.length < count) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const arrived = await new Promise<boolean>((resolve) => {
-        this.#waiters.push(() => resolve(true));
-        timer = setTimeout(() => resolve(false), limit - performance.now());
-      });
-      clearTimeout(timer);
-      if (!arrived) throw new Error(`${this.received.length} of ${count} datagrams arrived`);
-    }
-    return this.received[count - 1];
+  /** Resolves with datagram number `count` (from 1) once it has arrived; fails after WAIT_MS. */
+  next(count = this.received.length + 1): Promise<Uint8Array> {
+    const arrived = new Promise<Uint8Array>((resolve) => {
+      const satisfied = () => {
+        if (this.received.length < count) return false;
+        resolve(this.received[count - 1]);
+        return true;
+      };
+      if (!satisfied()) this.#waiters.push(satisfied);
+    });
+    return withTimeout(arrived, WAIT_MS, `datagram ${count} to arrive`);
   }
 
   /** Closes the socket. */
@@ -93,15 +90,23 @@ export async function withUdpServer(
   return server.shutdown();
 }
 
-/** Settles like `promise`, or fails after 5 s saying what did not happen. */
-export async function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not within 5 s: ${what}`)), ARRIVAL_LIMIT_MS);
+/**
+ * Runs `body` with a scripted UDP server on 127.0.0.1: for the n-th datagram
+ * it receives (from 1), it sends back what `reply` returns, in order.
+ */
+export async function withFakeUdp(
+  reply: (n: number, datagram: Uint8Array) => Uint8Array[],
+  body: (port: number, fake: Peer) => Promise<void>,
+): Promise<void> {
+  const fake = await Peer.bind();
+  fake.socket.on("message", (datagram: Uint8Array, from: dgram.RemoteInfo) => {
+    for (const bytes of reply(fake.received.length, datagram)) {
+      fake.send(bytes, from.port, from.address);
+    }
   });
   try {
-    return await Promise.race([promise, late]);
+    await body(fake.port, fake);
   } finally {
-    clearTimeout(timer);
+    await fake.close();
   }
 }

@@ -186,7 +186,11 @@ function splitShare(share: LoadShare, parts: number): LoadShare[] {
   }));
 }
 
-function summarize(parts: Float64Array[]): LatencySummary | null {
+/**
+ * Min, max and nearest-rank percentiles of latency samples gathered in
+ * `parts` (one per thread): p50 of 1..100 is 50, p99 is 99.
+ */
+export function summarize(parts: Float64Array[]): LatencySummary | null {
   const sorted = new Float64Array(parts.reduce((sum, part) => sum + part.length, 0));
   if (sorted.length === 0) return null;
   let filled = 0;
@@ -195,7 +199,8 @@ function summarize(parts: Float64Array[]): LatencySummary | null {
     filled += part.length;
   }
   sorted.sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  // Nearest rank: the smallest sample with at least q of all samples at or below it.
+  const at = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
   return { min: sorted[0], p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1)! };
 }
 

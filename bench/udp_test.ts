@@ -1,26 +1,7 @@
 import assert from "node:assert/strict";
-import dgram from "node:dgram";
 import { bench } from "./bench.ts";
 import { MismatchError, TimeoutError } from "../errors.ts";
-import { Peer, withUdpServer } from "../udp_test_util.ts";
-
-/** A scripted UDP echo: `reply` says what to send back, in order, for the n-th datagram (from 1). */
-async function withFakeUdp(
-  reply: (n: number, datagram: Uint8Array) => Uint8Array[],
-  body: (port: number) => Promise<void>,
-): Promise<void> {
-  const fake = await Peer.bind();
-  fake.socket.on("message", (datagram: Uint8Array, from: dgram.RemoteInfo) => {
-    for (const bytes of reply(fake.received.length, datagram)) {
-      fake.send(bytes, from.port, from.address);
-    }
-  });
-  try {
-    await body(fake.port);
-  } finally {
-    await fake.close();
-  }
-}
+import { withFakeUdp, withUdpServer } from "../udp_test_util.ts";
 
 Deno.test("bench --udp completes exactly the counted round trips, all verified", async () => {
   let echoed = 0;

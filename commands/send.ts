@@ -21,6 +21,7 @@ import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
 import { escapeBytes, formatAddress } from "../format.ts";
+import { encodeProxyHeader } from "../proxy_protocol.ts";
 import { DEFAULT_PORT } from "../server.ts";
 import { MAX_DATAGRAM_BYTES } from "../udp.ts";
 import { sendUdp } from "../udp_client.ts";
@@ -29,6 +30,7 @@ const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
+  "proxy-protocol": { type: "string" },
   udp: { type: "boolean", default: false },
   retries: { type: "string" },
 } satisfies ParseArgsOptionsConfig;
@@ -50,6 +52,10 @@ Options:
                          told apart: Deno does not report ICMP unreachable)
       --retries N        with --udp: send again up to N times when no answer
                          comes; the tries share the timeout evenly        [2]
+      --proxy-protocol v1|v2
+                         first send a PROXY header (as a load balancer
+                         would) naming this connection's own addresses,
+                         to test a server behind "serve --proxy-protocol"
   -h, --help             this text
 
 Exit codes:
@@ -76,6 +82,9 @@ async function runSend(
   }
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
   if (values.retries !== undefined && !values.udp) throw new UsageError("--retries needs --udp");
+  if (values.udp && values["proxy-protocol"] !== undefined) {
+    throw new UsageError("--proxy-protocol is for TCP: leave it out with --udp");
+  }
   if (values.udp && (message?.length ?? 0) > MAX_DATAGRAM_BYTES) {
     throw new UsageError(`a UDP message is at most ${MAX_DATAGRAM_BYTES} bytes`);
   }
@@ -87,7 +96,7 @@ async function runSend(
   };
   const result = values.udp
     ? await sendUdp({ ...target, retries: parseWhole(values.retries ?? "2", "--retries", 0) })
-    : await send(target);
+    : await send({ ...target, preface: parseProxyVersion(values["proxy-protocol"]) });
   const { echo, remoteAddr, roundTripMs } = result;
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
@@ -101,4 +110,15 @@ async function runSend(
     );
   }
   return EXIT.ok;
+}
+
+/** The PROXY header writer for `--proxy-protocol v1|v2`, or `undefined` without it. */
+function parseProxyVersion(
+  text: string | undefined,
+): ((local: Deno.NetAddr, remote: Deno.NetAddr) => Uint8Array) | undefined {
+  if (text === undefined) return undefined;
+  if (text !== "v1" && text !== "v2") {
+    throw new UsageError(`invalid --proxy-protocol "${text}": expected v1 or v2`);
+  }
+  return (local, remote) => encodeProxyHeader(text === "v1" ? 1 : 2, local, remote);
 }

@@ -22,8 +22,10 @@ import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { describeOsError, SockechoError } from "../errors.ts";
 import { escapeBytes, formatAddress, formatEpochMicros } from "../format.ts";
+import { Ledger } from "../ledger.ts";
 import { RateLimitedLog } from "../log.ts";
-import { DEFAULT_PORT, serve } from "../server.ts";
+import { LOOPBACK_CIDRS, parseCidrList, proxyHeaderStep } from "../proxy_protocol.ts";
+import { DEFAULT_PORT, type Prepared, serve } from "../server.ts";
 import { DEFAULT_UDP_RATE } from "../udp.ts";
 import { accessFilter, startUdpEcho } from "./serve_udp.ts";
 
@@ -38,6 +40,9 @@ const OPTIONS = {
   "idle-timeout": { type: "string", short: "i", default: "0" },
   quiet: { type: "boolean", short: "q", default: false },
   "log-rate": { type: "string", default: "100" },
+  "log-format": { type: "string", default: "text" },
+  "proxy-protocol": { type: "boolean", default: false },
+  "proxy-from": { type: "string" },
   udp: { type: "boolean", default: false },
   "udp-rate": { type: "string" },
   allow: { type: "string", multiple: true },
@@ -64,6 +69,18 @@ Options:
                        0: never, like the C server                 [0]
   -q, --quiet          print no line per connection or chunk
       --log-rate N     connection and data lines per second, most  [100]
+      --log-format FORMAT
+                       text, or json: one JSON object a line per
+                       event (listening, open, data, close, refused,
+                       error, stopping, stopped...), all on stdout;
+                       the fields are in README.md                 [text]
+      --proxy-protocol read the PROXY header (v1 or v2) a load
+                       balancer sends first, log its client as the
+                       client, echo the rest; a connection without
+                       a valid header within 3 s is closed
+      --proxy-from CIDR[,CIDR...]
+                       peers allowed to send the PROXY header; any
+                       other is closed  [127.0.0.0/8,::1/128]
       --udp            also echo UDP datagrams on the same port
                        (RFC 862); no answer to source ports
                        7, 13, 17, 19, 37 (echo/chargen loops)
@@ -103,11 +120,22 @@ async function runServe(
   const maxConnections = parseWhole(values["max-connections"], "--max-connections", 0) || Infinity;
   const idleTimeoutMs = parseSeconds(values["idle-timeout"], "--idle-timeout", 0);
   const linesPerSecond = parseWhole(values["log-rate"], "--log-rate");
-  const log = new RateLimitedLog(io.out, linesPerSecond);
+  const ledger = parseLogFormat(values["log-format"]);
+  const prepare = parseProxyOptions(values);
+  const log = new RateLimitedLog(
+    io.out,
+    linesPerSecond,
+    ledger && ((dropped, limit) => ledger.suppressed(dropped, limit)),
+  );
+  // The ledger is one stream: in JSON, what the text log says on stderr goes to stdout too.
+  const notice = (json: () => string, text: string) => ledger ? io.out(json()) : io.err(text);
   const line = values.quiet ? () => {} : (make: () => string) => log.line(make);
   const acceptFrom = accessFilter(values.allow, values.deny);
   if (values["udp-rate"] !== undefined && !values.udp) {
     throw new UsageError("--udp-rate needs --udp");
+  }
+  if (values.udp && ledger) {
+    throw new UsageError("--udp logs as text only: leave out --log-format json");
   }
   const ratePerSource = parseWhole(values["udp-rate"] ?? String(DEFAULT_UDP_RATE), "--udp-rate", 0);
   let acceptFailing = false;
@@ -116,28 +144,39 @@ async function runServe(
   const server = await serve({
     hostname: values.host,
     port,
-    onConnection: ({ remoteAddr, openedAt }) => {
-      if (acceptFailing) io.err("accepting connections again");
+    prepare,
+    onConnection: (info) => {
+      const { remoteAddr, proxyAddr, openedAt } = info;
+      if (acceptFailing) {
+        notice(() => ledger!.error("accepting connections again"), "accepting connections again");
+      }
       acceptFailing = false;
       line(() =>
-        `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} ` +
-        `at time ${formatEpochMicros(openedAt)}`
+        ledger?.open(info) ??
+          `You got a connection from client's ip ${remoteAddr.hostname}, port ${remoteAddr.port} ` +
+            (proxyAddr ? `via ${formatAddress(proxyAddr)} ` : "") +
+            `at time ${formatEpochMicros(openedAt)}`
       );
     },
-    onData: ({ remoteAddr }, chunk) =>
+    onData: (info, chunk) =>
       line(() =>
-        `${formatAddress(remoteAddr)} sent ${chunk.length} bytes: ` +
-        escapeBytes(chunk, { maxBytes: 200 })
+        ledger?.data(info, chunk) ??
+          `${formatAddress(info.remoteAddr)} sent ${chunk.length} bytes: ` +
+            escapeBytes(chunk, { maxBytes: 200 })
       ),
-    onClose: ({ remoteAddr }, { bytes, durationMs, error }) =>
+    onClose: (info, summary) => {
+      const { bytes, durationMs, error } = summary;
       line(() =>
-        `${formatAddress(remoteAddr)} closed: ${bytes} bytes echoed in ` +
-        `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
-      ),
+        ledger?.close(info, summary, error && describeEnd(error)) ??
+          `${formatAddress(info.remoteAddr)} closed: ${bytes} bytes echoed in ` +
+            `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
+      );
+    },
     onReject: (remoteAddr) =>
       line(() =>
-        `refused ${formatAddress(remoteAddr)}: ${maxConnections} connections open ` +
-        "(--max-connections)"
+        ledger?.refused(remoteAddr, maxConnections) ??
+          `refused ${formatAddress(remoteAddr)}: ${maxConnections} connections open ` +
+            "(--max-connections)"
       ),
     onAcceptError: (error) => {
       // It fails every 50 ms until descriptors free up, and may flap while
@@ -146,12 +185,18 @@ async function runServe(
       if (now - lastAcceptComplaint < ACCEPT_COMPLAINT_INTERVAL_MS) return;
       lastAcceptComplaint = now;
       acceptFailing = true;
-      io.err(`cannot accept connections: ${describeOsError(error)}; retrying until it works`);
+      const message = "cannot accept connections: " + describeOsError(error) +
+        "; retrying until it works";
+      notice(() => ledger!.error(message), message);
     },
     maxConnections,
     idleTimeoutMs,
     acceptFrom,
-    onDeny: (remoteAddr) => line(() => `denied ${formatAddress(remoteAddr)} (--allow/--deny)`),
+    onDeny: (remoteAddr) =>
+      line(() =>
+        ledger?.denied(remoteAddr, "--allow/--deny") ??
+          `denied ${formatAddress(remoteAddr)} (--allow/--deny)`
+      ),
   });
   const udp = values.udp
     ? await startUdpEcho({
@@ -166,7 +211,7 @@ async function runServe(
       throw error;
     })
     : undefined;
-  io.out(`Listening on ${formatAddress(server.addr)}`);
+  io.out(ledger?.listening(server.addr) ?? `Listening on ${formatAddress(server.addr)}`);
   if (udp) io.out(`Listening on ${formatAddress(udp.addr)} (UDP)`);
   const flushing = setInterval(() => {
     log.flush();
@@ -174,15 +219,18 @@ async function runServe(
   }, 1000);
   try {
     await stopRequested(io);
-    io.err(
+    notice(
+      () => ledger!.stopping(server.activeConnections, graceMs),
       `stopping: no new connections; ${server.activeConnections} open, ${
         graceMs / 1000
       } s to finish`,
     );
-    const { connections, bytes, forced: cut } = await server.shutdown({ graceMs });
+    const summary = await server.shutdown({ graceMs });
+    const { connections, bytes, forced: cut } = summary;
     const udpSummary = await udp?.stop();
     log.flush();
-    io.err(
+    notice(
+      () => ledger!.stopped(summary),
       `stopped: ${connections} connections, ${bytes} bytes echoed` +
         (cut > 0 ? `, ${cut} closed at the end of the grace period` : "") +
         (udpSummary ? `; ${udpSummary}` : ""),
@@ -193,6 +241,31 @@ async function runServe(
     await server.shutdown({ graceMs: 0 });
     await udp?.stop();
   }
+}
+
+/** The ledger for `--log-format json`, or `undefined` for the text log. */
+function parseLogFormat(format: string): Ledger | undefined {
+  if (format === "json") return new Ledger("tcp");
+  if (format === "text") return undefined;
+  throw new UsageError(`invalid --log-format "${format}": expected text or json`);
+}
+
+/** The `prepare` step that reads the PROXY header, or `undefined` without `--proxy-protocol`. */
+function parseProxyOptions(
+  values: Parsed<typeof OPTIONS>["values"],
+): ((conn: Deno.Conn) => Promise<Prepared>) | undefined {
+  const from = values["proxy-from"];
+  if (!values["proxy-protocol"]) {
+    if (from !== undefined) throw new UsageError("--proxy-from needs --proxy-protocol");
+    return undefined;
+  }
+  const trusted = parseCidrList(from ?? LOOPBACK_CIDRS);
+  if (!trusted) {
+    throw new UsageError(
+      `invalid --proxy-from "${from}": expected addresses or CIDR ranges, e.g. 10.0.0.0/8,::1`,
+    );
+  }
+  return proxyHeaderStep({ trusted });
 }
 
 function describeEnd(error: Error): string {
