@@ -20,7 +20,7 @@ import {
   withServer,
   withTimeout,
 } from "./test_util.ts";
-import { Peer } from "./udp_test_util.ts";
+import { canBindUdp, Peer } from "./udp_test_util.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const ROOT = new URL(".", import.meta.url).pathname;
@@ -693,16 +693,6 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** Whether a UDP socket can be bound to `address`:`port` here (127.0.0.2; port 19 needs root). */
-async function canBindUdp(address: string, port = 0): Promise<boolean> {
-  try {
-    await (await Peer.bind(address, port)).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const haveSecondLoopback = await canBindUdp("127.0.0.2");
 const haveUdpPort19 = await canBindUdp("127.0.0.1", 19);
 
@@ -972,11 +962,25 @@ Deno.test({
   },
 });
 
+/** A UDP socket on a port whose TCP side is free (other tests run beside this one). */
+async function udpPortWithFreeTcp(): Promise<Peer> {
+  for (;;) {
+    const peer = await Peer.bind();
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: peer.port }).close();
+      return peer;
+    } catch (error) {
+      await peer.close();
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
+}
+
 Deno.test({
   name: "cli: serve --udp on a port whose UDP side is taken exits 8 with one plain line",
   ignore: !canRun,
   async fn() {
-    const taken = await Peer.bind();
+    const taken = await udpPortWithFreeTcp();
     try {
       const port = String(taken.port);
       assert.deepEqual(await sockecho("serve", "-H", "127.0.0.1", "-p", port, "--udp"), {

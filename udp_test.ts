@@ -4,23 +4,13 @@ import { ConnectError, MismatchError, TimeoutError } from "./errors.ts";
 import { type DropReason, serveUdp } from "./udp.ts";
 import { sendUdp } from "./udp_client.ts";
 import { pattern, WAIT_MS, withTimeout } from "./test_util.ts";
-import { Peer, withFakeUdp, withUdpServer } from "./udp_test_util.ts";
+import { canBindUdp, Peer, withFakeUdp, withUdpServer } from "./udp_test_util.ts";
 
 const encoder = new TextEncoder();
 
-/** Whether a UDP socket can be bound to `address`:`port` here (127.0.0.2; port 19 needs root). */
-async function canBind(address: string, port = 0): Promise<boolean> {
-  try {
-    await (await Peer.bind(address, port)).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Linux routes all of 127/8 to lo, so 127.0.0.2 can be a second source address. */
-const haveSecondLoopback = await canBind("127.0.0.2");
-const haveUdpPort19 = await canBind("127.0.0.1", 19);
+const haveSecondLoopback = await canBindUdp("127.0.0.2");
+const haveUdpPort19 = await canBindUdp("127.0.0.1", 19);
 
 Deno.test("udp: each datagram comes back unchanged, one for one, empty ones too", async () => {
   const summary = await withUdpServer({}, async ({ addr }) => {

@@ -110,3 +110,13 @@ export async function withFakeUdp(
     await fake.close();
   }
 }
+
+/** Whether a UDP socket can be bound to `address`:`port` here (e.g. 127.0.0.2; port 19 needs root). */
+export async function canBindUdp(address: string, port = 0): Promise<boolean> {
+  try {
+    await (await Peer.bind(address, port)).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
