@@ -53,10 +53,10 @@ export const DEFAULT_UDP_RATE = 100;
 
 /**
  * Why a datagram was not answered: `denied` by `acceptFrom`, `loop` from a
- * port in `blockedSourcePorts`, `rate` over `ratePerSource`, or `error` when
- * the operating system refused to send the answer.
+ * port in `blockedSourcePorts`, `rate` over `ratePerSource`, or `unsendable`
+ * when the operating system refused to send the answer.
  */
-export type DropReason = "denied" | "loop" | "rate" | "error";
+export type DropReason = "denied" | "loop" | "rate" | "unsendable";
 
 /** Options for {@linkcode serveUdp}. */
 export interface UdpServeOptions {
@@ -120,7 +120,7 @@ export async function serveUdp(options: UdpServeOptions = {}): Promise<UdpEchoSe
   const [address] = await resolveHost(hostname);
   const socket = await bind(address, port);
   const totals = { datagrams: 0, bytes: 0 };
-  const dropped: Record<DropReason, number> = { denied: 0, loop: 0, rate: 0, error: 0 };
+  const dropped: Record<DropReason, number> = { denied: 0, loop: 0, rate: 0, unsendable: 0 };
   // Answers per source address in the current second; cleared each second,
   // so it never holds more than one second's senders.
   const answered = new Map<string, number>();
@@ -140,7 +140,7 @@ export async function serveUdp(options: UdpServeOptions = {}): Promise<UdpEchoSe
     answered.set(from.hostname, count + 1);
     options.onDatagram?.(from, datagram);
     socket.send(datagram, from.port, from.hostname, (error) => {
-      if (error) return drop(from, "error");
+      if (error) return drop(from, "unsendable");
       totals.datagrams++;
       totals.bytes += datagram.length;
     });

@@ -134,9 +134,6 @@ async function runServe(
   if (values["udp-rate"] !== undefined && !values.udp) {
     throw new UsageError("--udp-rate needs --udp");
   }
-  if (values.udp && ledger) {
-    throw new UsageError("--udp logs as text only: leave out --log-format json");
-  }
   const ratePerSource = parseWhole(values["udp-rate"] ?? String(DEFAULT_UDP_RATE), "--udp-rate", 0);
   let acceptFailing = false;
   let lastAcceptComplaint = -Infinity;
@@ -205,6 +202,7 @@ async function runServe(
       ratePerSource,
       acceptFrom,
       log,
+      ledger: ledger && new Ledger("udp"),
       quiet: values.quiet,
     }).catch(async (error) => {
       await server.shutdown({ graceMs: 0 });
@@ -212,7 +210,7 @@ async function runServe(
     })
     : undefined;
   io.out(ledger?.listening(server.addr) ?? `Listening on ${formatAddress(server.addr)}`);
-  if (udp) io.out(`Listening on ${formatAddress(udp.addr)} (UDP)`);
+  if (udp) io.out(udp.listening);
   const flushing = setInterval(() => {
     log.flush();
     udp?.reportDrops();

@@ -1,8 +1,8 @@
 /**
  * The parts of `sockecho serve` that go beyond the TCP echo: `--allow` and
- * `--deny` (for TCP and UDP), and `--udp` with its log lines, its dropped
- * datagram counts (reported once a second like suppressed log lines) and
- * its part of the shutdown summary.
+ * `--deny` (for TCP and UDP), and `--udp` with its log lines (text or JSON
+ * ledger), its dropped datagram counts (reported once a second like
+ * suppressed log lines) and its part of the shutdown summary.
  *
  * @example
  * ```ts
@@ -12,6 +12,7 @@
  * const log = new RateLimitedLog(console.log, 100);
  * const acceptFrom = accessFilter(["127.0.0.1/32"], undefined);
  * const udp = await startUdpEcho({ hostname: "127.0.0.1", port: 0, ratePerSource: 100, acceptFrom, log });
+ * console.log(udp.listening);
  * udp.reportDrops();
  * console.log(await udp.stop());
  * ```
@@ -22,6 +23,7 @@
 import { CidrSyntaxError, parseAccessList } from "../acl.ts";
 import { UsageError } from "../cli/args.ts";
 import { escapeBytes, formatAddress } from "../format.ts";
+import type { Ledger } from "../ledger.ts";
 import type { RateLimitedLog } from "../log.ts";
 import { type DropReason, LOOP_PRONE_PORTS, serveUdp } from "../udp.ts";
 
@@ -53,16 +55,23 @@ export interface UdpEchoOptions {
   acceptFrom?: (addr: Deno.NetAddr) => boolean;
   /** The serve log; a datagram is a line in it, within its rate. */
   log: RateLimitedLog;
+  /** With `--log-format json`: a ledger for transport `udp`. */
+  ledger?: Ledger;
   /** `-q`: no line per datagram. */
   quiet?: boolean;
 }
 
 /** A running UDP echo as `serve` drives it. */
 export interface UdpEcho {
-  readonly addr: Deno.NetAddr;
+  /** The line that says where it listens. */
+  readonly listening: string;
   /** Writes one line counting the datagrams dropped since the last call, if any. */
   reportDrops(): void;
-  /** Stops it and returns its part of the summary, e.g. `UDP: 3 datagrams, 60 bytes echoed`. */
+  /**
+   * Stops it. In text, resolves with its part of the summary line, e.g.
+   * `UDP: 3 datagrams, 60 bytes echoed`; with a ledger, writes its own
+   * `stopped` line and resolves with "". Calling it again changes nothing.
+   */
   stop(): Promise<string>;
 }
 
@@ -70,12 +79,12 @@ const DROP_WORDS: Record<DropReason, string> = {
   rate: "over --udp-rate",
   loop: `from ports ${[...LOOP_PRONE_PORTS].join("/")}`,
   denied: "denied by --allow/--deny",
-  error: "unsendable",
+  unsendable: "unsendable",
 };
 
 /** Starts the UDP echo of `serve --udp`. */
 export async function startUdpEcho(options: UdpEchoOptions): Promise<UdpEcho> {
-  const { log } = options;
+  const { log, ledger } = options;
   let recent = newCounts();
   const server = await serveUdp({
     hostname: options.hostname,
@@ -86,36 +95,54 @@ export async function startUdpEcho(options: UdpEchoOptions): Promise<UdpEcho> {
       ? undefined
       : (from, datagram) =>
         log.line(() =>
-          `${formatAddress(from)} sent ${datagram.length} bytes by UDP: ` +
-          escapeBytes(datagram, { maxBytes: 200 })
+          ledger?.datagram(from, server.addr, datagram) ??
+            `${formatAddress(from)} sent ${datagram.length} bytes by UDP: ` +
+              escapeBytes(datagram, { maxBytes: 200 })
         ),
     onDrop: (_, reason) => void recent[reason]++,
   });
+  let stopping: Promise<string> | undefined;
   return {
-    addr: server.addr,
+    listening: ledger?.listening(server.addr) ?? `Listening on ${formatAddress(server.addr)} (UDP)`,
     reportDrops() {
-      const line = describeDrops(recent);
-      if (line) log.write(`… UDP: ${line}`);
+      const total = sum(recent);
+      if (total > 0) {
+        log.write(ledger?.dropped(total, nonZero(recent)) ?? `… UDP: ${describeDrops(recent)}`);
+      }
       recent = newCounts();
     },
-    async stop() {
-      const { datagrams, bytes, dropped } = await server.shutdown();
-      const drops = describeDrops(dropped);
-      return `UDP: ${datagrams} datagrams, ${bytes} bytes echoed` +
-        (drops ? `, ${drops}` : "");
+    stop() {
+      return stopping ??= server.shutdown().then(({ datagrams, bytes, dropped }) => {
+        if (ledger) {
+          log.write(
+            ledger.stoppedUdp({ datagrams, bytes, dropped: sum(dropped) }, nonZero(dropped)),
+          );
+          return "";
+        }
+        return `UDP: ${datagrams} datagrams, ${bytes} bytes echoed` +
+          (sum(dropped) > 0 ? `, ${describeDrops(dropped)}` : "");
+      });
     },
   };
 }
 
 function newCounts(): Record<DropReason, number> {
-  return { denied: 0, loop: 0, rate: 0, error: 0 };
+  return { denied: 0, loop: 0, rate: 0, unsendable: 0 };
 }
 
-/** E.g. "37 not answered (30 over --udp-rate, 7 from ports 7/13/17/19/37)", or "" for none. */
+function sum(counts: Readonly<Record<DropReason, number>>): number {
+  return Object.values(counts).reduce((total, n) => total + n, 0);
+}
+
+/** The counts that are not zero, for the ledger. */
+function nonZero(counts: Readonly<Record<DropReason, number>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0));
+}
+
+/** E.g. "37 not answered (30 over --udp-rate, 7 from ports 7/13/17/19/37)". */
 function describeDrops(counts: Readonly<Record<DropReason, number>>): string {
   const parts = (Object.keys(DROP_WORDS) as DropReason[])
     .filter((reason) => counts[reason] > 0)
     .map((reason) => `${counts[reason]} ${DROP_WORDS[reason]}`);
-  const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
-  return total === 0 ? "" : `${total} not answered (${parts.join(", ")})`;
+  return `${sum(counts)} not answered (${parts.join(", ")})`;
 }
