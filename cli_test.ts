@@ -793,6 +793,11 @@ Deno.test({
       stdout: "",
       stderr: "sockecho: --retries needs --udp\n",
     });
+    assert.deepEqual(await sockecho("send", "127.0.0.1", "--udp", "-c", "3"), {
+      code: EXIT.usage,
+      stdout: "",
+      stderr: "sockecho: --udp sends one datagram: leave out the probe series options\n",
+    });
     assert.deepEqual(await sockecho("bench", "127.0.0.1", "--udp", "-m", "bulk"), {
       code: EXIT.usage,
       stdout: "",

@@ -74,6 +74,21 @@ export class AddressUnavailableError extends SockechoError {}
  */
 export class MissingPermissionError extends SockechoError {}
 
+/** `check`: the echo differs from what was sent (a byte changed, or extra bytes came). */
+export class EchoCorruptedError extends SockechoError {}
+
+/** `check`: the echo stopped short: the server closed, reset or fell silent. */
+export class EchoIncompleteError extends SockechoError {}
+
+/** `check`: after our half-close the echo was cut, reset, or never ended with a FIN. */
+export class HalfCloseError extends SockechoError {}
+
+/** `check`: a second connection got no echo while the first stayed open. */
+export class OneClientAtATimeError extends SockechoError {}
+
+/** `check --idle`: an idle connection was cut before the longest idle time tried. */
+export class IdleCutError extends SockechoError {}
+
 /** Describes an OS error in a few words, e.g. "connection refused". */
 export function describeOsError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";

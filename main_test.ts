@@ -76,6 +76,11 @@ const DOCUMENTED_EXITS: Record<number, keyof typeof EXIT> = {
   8: "addressInUse",
   9: "bindPermission",
   10: "addressUnavailable",
+  15: "echoCorrupted",
+  16: "echoIncomplete",
+  17: "halfClose",
+  18: "oneClientAtATime",
+  19: "idleCut",
   130: "interrupted",
 };
 
@@ -112,6 +117,11 @@ Deno.test({
     assert.match(meaning[EXIT.addressInUse], /already in use/);
     assert.match(meaning[EXIT.bindPermission], /not permitted/);
     assert.match(meaning[EXIT.addressUnavailable], /not this machine's/);
+    assert.match(meaning[EXIT.echoCorrupted], /check: the echo differs/);
+    assert.match(meaning[EXIT.echoIncomplete], /stopped short/);
+    assert.match(meaning[EXIT.halfClose], /half-close/);
+    assert.match(meaning[EXIT.oneClientAtATime], /second client/);
+    assert.match(meaning[EXIT.idleCut], /idle connections are cut/);
     assert.match(meaning[EXIT.interrupted], /second Ctrl\+C/);
   },
 });

@@ -19,7 +19,12 @@ import {
   BindPermissionError,
   ClosedEarlyError,
   ConnectError,
+  EchoCorruptedError,
+  EchoIncompleteError,
+  HalfCloseError,
+  IdleCutError,
   MismatchError,
+  OneClientAtATimeError,
   ResolveError,
   SockechoError,
   TimeoutError,
@@ -41,7 +46,12 @@ export const EXIT = {
   bindPermission: 9,
   addressUnavailable: 10,
   // 11 and 12 are kept for TLS (verification failed; the peer does not speak TLS), 13 for a
-  // missing Deno permission, 14 for a missed bench threshold, 15 to 19 for `check` verdicts.
+  // missing Deno permission, 14 for a missed bench threshold.
+  echoCorrupted: 15,
+  echoIncomplete: 16,
+  halfClose: 17,
+  oneClientAtATime: 18,
+  idleCut: 19,
   interrupted: 130,
 } as const;
 
@@ -57,6 +67,15 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [AddressInUseError, EXIT.addressInUse, "serve: the address is already in use"],
   [BindPermissionError, EXIT.bindPermission, "serve: not permitted to bind the address"],
   [AddressUnavailableError, EXIT.addressUnavailable, "serve: the address is not this machine's"],
+  [EchoCorruptedError, EXIT.echoCorrupted, "check: the echo differs from what was sent"],
+  [
+    EchoIncompleteError,
+    EXIT.echoIncomplete,
+    "check: the echo stopped short (closed, reset, silent)",
+  ],
+  [HalfCloseError, EXIT.halfClose, "check: after our half-close the echo was cut or never ended"],
+  [OneClientAtATimeError, EXIT.oneClientAtATime, "check: a second client was not served"],
+  [IdleCutError, EXIT.idleCut, "check --idle: idle connections are cut before MAX"],
 ];
 
 /** The "Exit codes:" block of the help texts. */
@@ -84,4 +103,20 @@ export function reportError(error: unknown, io: MainIo): number {
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   io.err(`internal error: ${message}`);
   return EXIT.internal;
+}
+
+/**
+ * The exit code {@linkcode reportError} gives `error`, without printing: for
+ * reports that have already said what failed (a probe series, `check`).
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "../errors.ts";
+ * import { exitCodeOf } from "./exit.ts";
+ *
+ * exitCodeOf(new TimeoutError("slow")); // 5
+ * ```
+ */
+export function exitCodeOf(error: unknown): number {
+  return reportError(error, { out() {}, err() {} });
 }

@@ -25,6 +25,7 @@ import { encodeProxyHeader } from "../proxy_protocol.ts";
 import { DEFAULT_PORT } from "../server.ts";
 import { MAX_DATAGRAM_BYTES } from "../udp.ts";
 import { sendUdp } from "../udp_client.ts";
+import { runSeries, SERIES_HELP, SERIES_OPTIONS, wantsSeries } from "./send_series.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
@@ -33,6 +34,7 @@ const OPTIONS = {
   "proxy-protocol": { type: "string" },
   udp: { type: "boolean", default: false },
   retries: { type: "string" },
+  ...SERIES_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
@@ -58,6 +60,8 @@ Options:
                          to test a server behind "serve --proxy-protocol"
   -h, --help             this text
 
+${SERIES_HELP}
+
 Exit codes:
 ${EXIT_CODE_HELP}`;
 
@@ -80,6 +84,12 @@ async function runSend(
   if (extra !== undefined) {
     throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
   }
+  const port = parsePort(values.port, 1);
+  const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
+  if (values.udp && wantsSeries(values)) {
+    throw new UsageError("--udp sends one datagram: leave out the probe series options");
+  }
+  if (wantsSeries(values)) return runSeries({ hostname, port }, text, timeoutMs, values, io);
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
   if (values.retries !== undefined && !values.udp) throw new UsageError("--retries needs --udp");
   if (values.udp && values["proxy-protocol"] !== undefined) {
@@ -90,9 +100,9 @@ async function runSend(
   }
   const target = {
     hostname,
-    port: parsePort(values.port, 1),
+    port,
     message,
-    timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
+    timeoutMs,
   };
   const result = values.udp
     ? await sendUdp({ ...target, retries: parseWhole(values.retries ?? "2", "--retries", 0) })
