@@ -58,6 +58,20 @@ export interface UdpResult extends ShareResult {
 /**
  * Runs the load. Throws {@linkcode MismatchError} when an echo differs, and
  * {@linkcode TimeoutError} when not one datagram came back.
+ *
+ * @example
+ * ```ts
+ * import { udpPingpong } from "./udp.ts";
+ *
+ * const { lost } = await udpPingpong({
+ *   hostname: "127.0.0.1",
+ *   port: 4321,
+ *   sockets: 1,
+ *   size: 64,
+ *   count: 100,
+ *   lossTimeoutMs: 200,
+ * });
+ * ```
  */
 export async function udpPingpong(
   load: UdpLoad,

@@ -31,6 +31,14 @@ import { type DropReason, LOOP_PRONE_PORTS, serveUdp } from "../udp.ts";
  * Turns `--allow` and `--deny` values (each repeatable, each a comma list)
  * into the server's `acceptFrom`, or undefined when neither was given.
  * Throws {@linkcode UsageError} for a bad network.
+ *
+ * @example
+ * ```ts
+ * import { accessFilter } from "./serve_udp.ts";
+ *
+ * const acceptFrom = accessFilter(["10.0.0.0/8"], ["10.0.0.13"])!;
+ * acceptFrom({ transport: "tcp", hostname: "10.0.0.13", port: 5000 }); // false
+ * ```
  */
 export function accessFilter(
   allow: string[] | undefined,
@@ -82,7 +90,19 @@ const DROP_WORDS: Record<DropReason, string> = {
   unsendable: "unsendable",
 };
 
-/** Starts the UDP echo of `serve --udp`. */
+/**
+ * Starts the UDP echo of `serve --udp`.
+ *
+ * @example
+ * ```ts
+ * import { RateLimitedLog } from "../log.ts";
+ * import { startUdpEcho } from "./serve_udp.ts";
+ *
+ * const log = new RateLimitedLog(console.log, 100);
+ * const udp = await startUdpEcho({ hostname: "::1", port: 0, ratePerSource: 10, log });
+ * console.log(await udp.stop()); // "UDP: 0 datagrams, 0 bytes echoed"
+ * ```
+ */
 export async function startUdpEcho(options: UdpEchoOptions): Promise<UdpEcho> {
   const { log, ledger } = options;
   let recent = newCounts();
