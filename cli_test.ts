@@ -10,6 +10,7 @@ import { EXIT } from "./main.ts";
 import { writeAll } from "./io.ts";
 import {
   concat,
+  echoFrom,
   echoOf,
   NO_SUCH_HOST,
   outputOf,
@@ -20,6 +21,7 @@ import {
   withServer,
   withTimeout,
 } from "./test_util.ts";
+import { canBindUdp, Peer } from "./udp_test_util.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const ROOT = new URL(".", import.meta.url).pathname;
@@ -220,8 +222,17 @@ async function assertPeerGetsEcho(
   input: Uint8Array,
 ): Promise<void> {
   const server = await startServe();
+  const { code, stdout } = await runWithInput(command, argsFor(server.port), input);
+  server.child.kill("SIGINT");
+  assert.equal(await server.finish(), EXIT.ok);
+  assert.equal(code, 0);
+  assert.deepEqual(new Uint8Array(stdout), input);
+}
+
+/** Runs `command` to its exit (bounded) with `input` on its stdin. */
+async function runWithInput(command: string, args: string[], input: Uint8Array) {
   const peer = new Deno.Command(command, {
-    args: argsFor(server.port),
+    args,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -229,15 +240,10 @@ async function assertPeerGetsEcho(
   const writer = peer.stdin.getWriter();
   await writer.write(input);
   await writer.close();
-  const { code, stdout } = await withTimeout(peer.output(), WAIT_MS, `${command} to exit`)
-    .catch((error) => {
-      peer.kill("SIGKILL");
-      throw error;
-    });
-  server.child.kill("SIGINT");
-  assert.equal(await server.finish(), EXIT.ok);
-  assert.equal(code, 0);
-  assert.deepEqual(new Uint8Array(stdout), input);
+  return await withTimeout(peer.output(), WAIT_MS, `${command} to exit`).catch((error) => {
+    peer.kill("SIGKILL");
+    throw error;
+  });
 }
 
 function freePort(): number {
@@ -682,6 +688,322 @@ Deno.test({
       server?.child.kill("SIGTERM");
       await server?.finish();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// UDP echo (RFC 862) and --allow/--deny, as processes.
+
+/** A UDP port nobody listens on right now. */
+async function freeUdpPort(): Promise<number> {
+  const peer = await Peer.bind();
+  const port = peer.port;
+  await peer.close();
+  return port;
+}
+
+const haveSecondLoopback = await canBindUdp("127.0.0.2");
+const haveUdpPort19 = await canBindUdp("127.0.0.1", 19);
+
+/** Starts `sockecho serve --udp` on 127.0.0.1 and waits until UDP is listening too. */
+async function startUdpServe(...extra: string[]) {
+  const server = await startServe("--udp", ...extra);
+  await server.out.match(/^Listening on 127\.0\.0\.1:\d+ \(UDP\)$/);
+  return server;
+}
+
+Deno.test({
+  name: "cli: serve --udp echoes send --udp's datagram, logs it and counts it in the summary",
+  ignore: !canRun,
+  async fn() {
+    const server = await startUdpServe();
+    const sent = await sockecho("send", "--udp", "127.0.0.1", "-p", server.port, "hello udp", "-v");
+    assert.equal(sent.code, EXIT.ok);
+    assert.equal(sent.stdout, "server message: hello udp\n");
+    assert.match(
+      sent.stderr,
+      /^sockecho: 9 bytes echoed by 127\.0\.0\.1:\d+ in [\d.]+ ms \(UDP, try 1\)\n$/,
+    );
+    await server.out.match(/^127\.0\.0\.1:\d+ sent 9 bytes by UDP: hello udp$/);
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.equal(
+      server.err.lines.at(-1),
+      "sockecho: stopped: 0 connections, 0 bytes echoed; UDP: 1 datagrams, 9 bytes echoed",
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: send --udp exits 5 with no answer and 7 for a different datagram, in one line",
+  ignore: !canRun,
+  async fn() {
+    const silent = await Peer.bind();
+    const liar = await Peer.bind();
+    liar.socket.on("message", (datagram: Uint8Array, from: { address: string; port: number }) => {
+      liar.send(datagram.map((byte, i) => i === 2 ? byte + 1 : byte), from.port, from.address);
+    });
+    try {
+      const quiet = await sockecho(
+        "send",
+        "--udp",
+        "127.0.0.1",
+        "-p",
+        String(silent.port),
+        "-t",
+        "0.6",
+      );
+      assert.deepEqual(quiet, {
+        code: EXIT.timeout,
+        stdout: "",
+        stderr:
+          `sockecho: timed out after 600 ms: no echo from 127.0.0.1:${silent.port} (3 tries)\n`,
+      });
+      await silent.next(3); // the first try and two retries
+      assert.equal(silent.received.length, 3);
+      const wrong = await sockecho("send", "--udp", "127.0.0.1", "-p", String(liar.port), "abc");
+      assert.deepEqual(wrong, {
+        code: EXIT.mismatch,
+        stdout: "",
+        stderr:
+          `sockecho: echo from 127.0.0.1:${liar.port} differs from what was sent at byte 2: ` +
+          "sent 0x63, got 0x64 (3 of 3 bytes)\n",
+      });
+    } finally {
+      await silent.close();
+      await liar.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: bad --allow, --udp-rate without --udp, --retries without --udp exit 2 in one line",
+  ignore: !canRun,
+  async fn() {
+    assert.deepEqual(await sockecho("serve", "--allow", "10.0.0.0/33"), {
+      code: EXIT.usage,
+      stdout: "",
+      stderr: 'sockecho: invalid network "10.0.0.0/33": expected an address or a CIDR like ' +
+        "10.0.0.0/8 or fd00::/8\n",
+    });
+    assert.deepEqual(await sockecho("serve", "--deny", "10.0.0.1,bogus"), {
+      code: EXIT.usage,
+      stdout: "",
+      stderr: 'sockecho: invalid network "bogus": expected an address or a CIDR like 10.0.0.0/8 ' +
+        "or fd00::/8\n",
+    });
+    assert.deepEqual(await sockecho("serve", "--udp-rate", "5"), {
+      code: EXIT.usage,
+      stdout: "",
+      stderr: "sockecho: --udp-rate needs --udp\n",
+    });
+    assert.deepEqual(await sockecho("send", "127.0.0.1", "--retries", "1"), {
+      code: EXIT.usage,
+      stdout: "",
+      stderr: "sockecho: --retries needs --udp\n",
+    });
+    assert.deepEqual(await sockecho("send", "127.0.0.1", "--udp", "-c", "3"), {
+      code: EXIT.usage,
+      stdout: "",
+      stderr: "sockecho: --udp sends one datagram: leave out the probe series options\n",
+    });
+    assert.deepEqual(await sockecho("bench", "127.0.0.1", "--udp", "-m", "bulk"), {
+      code: EXIT.usage,
+      stdout: "",
+      stderr: "sockecho: --udp runs pingpong only, not --mode bulk\n",
+    });
+  },
+});
+
+Deno.test({
+  name: "cli: serve --allow 127.0.0.1/32 shuts out 127.0.0.2 on TCP (unread, logged) and UDP" +
+    skipped(needs(haveSecondLoopback, "to bind 127.0.0.2")),
+  ignore: !canRun || !haveSecondLoopback,
+  async fn() {
+    const server = await startUdpServe("--allow", "127.0.0.1/32");
+    const port = Number(server.port);
+    const hello = new TextEncoder().encode("let me in");
+    assert.deepEqual(
+      await withTimeout(echoFrom("127.0.0.2", port, hello), WAIT_MS, "close"),
+      new Uint8Array(),
+    );
+    await server.out.match(/^denied 127\.0\.0\.2:\d+ \(--allow\/--deny\)$/);
+    const outsider = await Peer.bind("127.0.0.2");
+    try {
+      outsider.send(hello, port);
+      await server.out.match(/^… UDP: 1 not answered \(1 denied by --allow\/--deny\)$/);
+      // 127.0.0.1 is still served, by TCP and by UDP.
+      const welcome = new TextEncoder().encode("welcome");
+      assert.deepEqual(await echoOf(port, welcome), welcome);
+      const sent = await sockecho("send", "--udp", "127.0.0.1", "-p", server.port, "allowed");
+      assert.equal(sent.stdout, "server message: allowed\n");
+      assert.deepEqual(outsider.received, []);
+    } finally {
+      await outsider.close();
+    }
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.ok(
+      !server.out.lines.some((line) => line.includes("let me in")),
+      "a denied byte was read",
+    );
+    assert.match(
+      server.err.lines.at(-1)!,
+      /; UDP: 1 datagrams, 7 bytes echoed, 1 not answered \(1 denied by --allow\/--deny\)$/,
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: serve --udp never answers source port 19 (chargen) and reports the drop" +
+    skipped(needs(haveUdpPort19, "to bind UDP port 19 (root)")),
+  ignore: !canRun || !haveUdpPort19,
+  async fn() {
+    const server = await startUdpServe();
+    const chargen = await Peer.bind("127.0.0.1", 19);
+    const probe = await Peer.bind();
+    try {
+      chargen.send(new TextEncoder().encode("!\"#$%&'()*+,-./0123456789"), Number(server.port));
+      await server.out.match(/^… UDP: 1 not answered \(1 from ports 7\/13\/17\/19\/37\)$/);
+      probe.send(new TextEncoder().encode("probe"), Number(server.port));
+      await probe.next();
+      assert.deepEqual(chargen.received, []);
+    } finally {
+      await chargen.close();
+      await probe.close();
+    }
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+  },
+});
+
+Deno.test({
+  name: "cli: serve --udp-rate 5 cuts a flooding source while another still gets its echo" +
+    skipped(needs(haveSecondLoopback, "to bind 127.0.0.2")),
+  ignore: !canRun || !haveSecondLoopback,
+  async fn() {
+    const server = await startUdpServe("--udp-rate", "5", "-q");
+    const flooder = await Peer.bind("127.0.0.2");
+    try {
+      for (let i = 0; i < 50; i++) flooder.send(new Uint8Array([i]), Number(server.port));
+      await server.out.match(/^… UDP: \d+ not answered \(\d+ over --udp-rate\)$/);
+      const sent = await sockecho("send", "--udp", "127.0.0.1", "-p", server.port, "me too");
+      assert.deepEqual(sent, { code: EXIT.ok, stdout: "server message: me too\n", stderr: "" });
+    } finally {
+      await flooder.close();
+    }
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    const [, echoed, dropped] = server.err.lines.at(-1)!.match(
+      /; UDP: (\d+) datagrams, \d+ bytes echoed, (\d+) not answered \(\d+ over --udp-rate\)$/,
+    )!;
+    assert.equal(Number(echoed) + Number(dropped), 51);
+    assert.ok(Number(dropped) >= 30, `${dropped} dropped`); // at most 5 a second get through
+  },
+});
+
+Deno.test({
+  name: "cli: bench --udp prints its table with the lost datagrams",
+  ignore: !canRun,
+  async fn() {
+    const server = await startUdpServe("--udp-rate", "0", "-q");
+    const run = await sockecho("bench", "--udp", "127.0.0.1", "-p", server.port, "-n", "200");
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.equal(run.code, EXIT.ok, run.stderr);
+    const rows = Object.fromEntries(
+      run.stdout.trimEnd().split("\n").map((line) => {
+        const [name, value] = line.split(/ {2,}/);
+        return [name, value];
+      }),
+    );
+    assert.equal(rows["round trips"].split(" ")[0], "200");
+    assert.equal(rows.lost, "0 datagrams");
+  },
+});
+
+Deno.test({
+  name: "interop: nc -u and socat UDP get their datagram back from sockecho serve --udp" +
+    skipped(needs(haveNc, "nc") ?? needs(haveSocat, "socat")),
+  ignore: !haveNc || !haveSocat,
+  async fn() {
+    const server = await startUdpServe();
+    const line = new TextEncoder().encode("over udp\n");
+    for (
+      const [command, args] of [
+        ["nc", ["-u", "-w", "1", "127.0.0.1", server.port]],
+        ["socat", ["-t", "1", "-", `UDP:127.0.0.1:${server.port}`]],
+      ] as const
+    ) {
+      const { code, stdout } = await runWithInput(command, [...args], line);
+      assert.equal(code, 0, command);
+      assert.deepEqual(new Uint8Array(stdout), line, command);
+    }
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.match(server.err.lines.at(-1)!, /; UDP: 2 datagrams, 18 bytes echoed$/);
+  },
+});
+
+Deno.test({
+  name: "interop: sockecho send --udp passes against socat's UDP echo servers" +
+    skipped(needs(haveSocat, "socat")),
+  ignore: !haveSocat,
+  async fn() {
+    for (
+      const [address, ready] of [
+        ["UDP-RECVFROM:%d,bind=127.0.0.1,fork EXEC:cat", /receiving on/],
+        ["UDP-LISTEN:%d,bind=127.0.0.1,fork PIPE", /listening on/],
+      ] as const
+    ) {
+      const port = String(await freeUdpPort());
+      const [from, to] = address.replace("%d", port).split(" ");
+      // -T 1: each forked child ends a second after its datagram, so none outlives the test.
+      const socat = spawn("socat", ["-d", "-d", "-T", "1", from, to]);
+      try {
+        await socat.err.match(ready);
+        const sent = await sockecho("send", "--udp", "127.0.0.1", "-p", port, "hello socat");
+        assert.deepEqual(sent, {
+          code: EXIT.ok,
+          stdout: "server message: hello socat\n",
+          stderr: "",
+        }, address);
+      } finally {
+        socat.child.kill("SIGTERM");
+        await withTimeout(socat.finish(), WAIT_MS, "socat's exit");
+      }
+    }
+  },
+});
+
+/** A UDP socket on a port whose TCP side is free (other tests run beside this one). */
+async function udpPortWithFreeTcp(): Promise<Peer> {
+  for (;;) {
+    const peer = await Peer.bind();
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: peer.port }).close();
+      return peer;
+    } catch (error) {
+      await peer.close();
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
+}
+
+Deno.test({
+  name: "cli: serve --udp on a port whose UDP side is taken exits 8 with one plain line",
+  ignore: !canRun,
+  async fn() {
+    const taken = await udpPortWithFreeTcp();
+    try {
+      const port = String(taken.port);
+      assert.deepEqual(await sockecho("serve", "-H", "127.0.0.1", "-p", port, "--udp"), {
+        code: EXIT.addressInUse,
+        stdout: "",
+        stderr: `sockecho: cannot listen on 127.0.0.1:${port} (UDP): address already in use\n`,
+      });
+    } finally {
+      await taken.close();
     }
   },
 });

@@ -38,7 +38,9 @@ export type LedgerEvent =
   | "error"
   | "stopping"
   | "stopped"
-  | "suppressed";
+  | "suppressed"
+  | "datagram"
+  | "dropped";
 
 /** Data events show at most this many bytes of a chunk, as the text log does. */
 export const LEDGER_DATA_BYTES = 200;
@@ -118,6 +120,36 @@ export class Ledger {
   /** The rate limit held back `lines` lines in the last second. */
   suppressed(lines: number, limit: number): string {
     return this.#line("suppressed", this.now(), { lines, limit_per_second: limit });
+  }
+
+  /** A datagram from `peer` to `local` is echoed (UDP); shown as `data` shows a chunk. */
+  datagram(peer: Deno.NetAddr, local: Deno.NetAddr, datagram: Uint8Array): string {
+    return this.#line("datagram", this.now(), {
+      transport: this.transport,
+      peer: formatAddress(peer),
+      local: formatAddress(local),
+      bytes: datagram.length,
+      data: escapeBytes(datagram, { maxBytes: LEDGER_DATA_BYTES }),
+    });
+  }
+
+  /** `datagrams` were not answered in the last second (UDP); `reasons` counts them by cause. */
+  dropped(datagrams: number, reasons: Readonly<Record<string, number>>): string {
+    return this.#line("dropped", this.now(), { transport: this.transport, datagrams, reasons });
+  }
+
+  /** The UDP echo stopped: datagrams and bytes echoed, and those not answered, by cause. */
+  stoppedUdp(
+    { datagrams, bytes, dropped }: { datagrams: number; bytes: number; dropped: number },
+    reasons: Readonly<Record<string, number>>,
+  ): string {
+    return this.#line("stopped", this.now(), {
+      transport: this.transport,
+      datagrams,
+      bytes,
+      dropped,
+      reasons,
+    });
   }
 
   #turnedAway(

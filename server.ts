@@ -148,6 +148,14 @@ export interface ServeOptions {
    * accepts again.
    */
   onAcceptError?: (error: Error) => void;
+  /**
+   * Decides right after accept, before anything is read, whether a client is
+   * served; one it refuses is closed at once, after `onDeny`. E.g.
+   * `({ hostname }) => acl.allows(hostname)` with `acl.ts`. @default {every client}
+   */
+  acceptFrom?: (remoteAddr: Deno.NetAddr) => boolean;
+  /** Called for a connection closed at once because `acceptFrom` refused it. */
+  onDeny?: (remoteAddr: Deno.NetAddr) => void;
 }
 
 /** Options for {@linkcode EchoServer.shutdown}. */
@@ -266,8 +274,15 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_BACKOFF_MS));
         continue;
       }
+      const peer = unmapped(conn.remoteAddr);
+      // Address rules are about IP addresses: a Unix socket's clients have none.
+      if ("hostname" in peer && options.acceptFrom?.(peer) === false) {
+        options.onDeny?.(peer);
+        closeQuietly(conn);
+        continue;
+      }
       if (open.size >= maxConnections) {
-        options.onReject?.(unmapped(conn.remoteAddr));
+        options.onReject?.(peer);
         closeQuietly(conn);
         continue;
       }

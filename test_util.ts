@@ -14,6 +14,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import net from "node:net";
 import type { MainIo } from "./cli/io.ts";
 import { closeQuietly, writeAll } from "./io.ts";
@@ -266,4 +267,28 @@ export async function startServe(...args: string[]): Promise<{
   /** Stops the server like Ctrl+C and resolves with its exit code. */
   const stopped = () => (stop.abort(), withTimeout(serving, WAIT_MS, "serve to stop"));
   return { port: textPort ?? jsonPort, out, err, printed, onLine, stopped };
+}
+
+/**
+ * Connects from `localAddress` to 127.0.0.1:`port`, sends `bytes`, and
+ * resolves with what came back before the server closed the connection.
+ */
+export function echoFrom(
+  localAddress: string,
+  port: number,
+  bytes: Uint8Array,
+): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    const socket = net.connect(
+      { host: "127.0.0.1", port, localAddress },
+      () => socket.write(bytes),
+    );
+    socket.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    // A reset (the server closed with our bytes unread) ends it like a close.
+    socket.on("error", (error: Error & { code?: string }) => {
+      if (error.code !== "ECONNRESET") reject(error);
+    });
+    socket.on("close", () => resolve(new Uint8Array(Buffer.concat(chunks))));
+  });
 }

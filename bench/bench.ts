@@ -32,6 +32,7 @@ import {
   type ShareResult,
   workerSource,
 } from "./load.ts";
+import { udpPingpong, type UdpResult } from "./udp.ts";
 import {
   ClosedEarlyError,
   ConnectError,
@@ -80,6 +81,10 @@ export interface BenchOptions {
   tls?: TlsClientOptions;
   /** Load this Unix domain socket instead of `hostname` and `port`. */
   path?: string;
+  /** Pingpong over UDP (`bench/udp.ts`), one socket per connection, in this thread. */
+  udp?: boolean;
+  /** With `udp`: how long to wait for an echo before counting the datagram lost, in ms. @default {1000} */
+  lossTimeoutMs?: number;
 }
 
 /** Latency percentiles in ms. */
@@ -110,6 +115,8 @@ export interface BenchReport {
   megabytesPerSecond: number;
   /** Per round trip, or per connect-echo-close; null for bulk. */
   latencyMs: LatencySummary | null;
+  /** With `udp`: datagrams whose echo did not come back in time. */
+  lost?: number;
 }
 
 /**
@@ -152,7 +159,15 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const shares = splitShare(share, workers);
   let results: ShareResult[];
   try {
-    results = workers === 1
+    results = options.udp
+      ? [
+        await udpPingpong({
+          ...share,
+          sockets: connections,
+          lossTimeoutMs: options.lossTimeoutMs ?? 1000,
+        }, options.onProgress),
+      ]
+      : workers === 1
       ? [await loadEngine(Buffer.compare).runShare(shares[0], options.onProgress)]
       : await runInWorkers(shares, options.onProgress);
   } catch (error) {
@@ -173,6 +188,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     operationsPerSecond: operations / (elapsedMs / 1000),
     megabytesPerSecond: bytes / 1e6 / (elapsedMs / 1000),
     latencyMs: mode === "bulk" ? null : summarize(results.map((r) => r.latencies)),
+    ...options.udp && { lost: (results[0] as UdpResult).lost },
   };
 }
 

@@ -21,6 +21,8 @@ import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { MAX_DATAGRAM_BYTES } from "../udp.ts";
+import { MIN_DATAGRAM_BYTES } from "../bench/udp.ts";
 import {
   CLIENT_TRANSPORT_OPTIONS,
   clientTransport,
@@ -43,6 +45,7 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
   ...CLIENT_TRANSPORT_OPTIONS,
+  udp: { type: "boolean", default: false },
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho bench HOST [options]
@@ -64,6 +67,10 @@ Options:
   -w, --workers N          spread connections over N worker threads     [1]
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
       --json               print the report as JSON
+      --udp                pingpong over UDP, one socket per connection:
+                           a datagram not echoed within 1 s is counted
+                           lost and the next one sent; size ${MIN_DATAGRAM_BYTES} to
+                           ${MAX_DATAGRAM_BYTES}; the server's --udp-rate limits it
       --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
 ${clientTransportHelp(27)}
   -h, --help               this text
@@ -111,6 +118,10 @@ async function runBench(
   if (!values.force && connections > BENCH_MAX_CONNECTIONS) {
     throw new UsageError(`more than ${BENCH_MAX_CONNECTIONS} connections needs --force`);
   }
+  if (values.udp && (values.tls || values.unix !== undefined)) {
+    throw new UsageError("--udp cannot be combined with --tls or --unix");
+  }
+  if (values.udp) checkUdpLoad(mode, values.workers, values.size);
   const report = await bench({
     hostname,
     port: parsePort(values.port, 1),
@@ -121,6 +132,7 @@ async function runBench(
     count,
     workers: parseWhole(values.workers, "--workers"),
     ...await clientTransport(values, io),
+    udp: values.udp,
     onProgress: io.status &&
       (({ elapsedMs, operations, bytes }) =>
         io.status!(
@@ -138,6 +150,18 @@ async function runBench(
   if (values.json) io.out(JSON.stringify(report, null, 2));
   else formatReport(report).forEach((line) => io.out(line));
   return EXIT.ok;
+}
+
+/** `--udp` runs pingpong only, in one thread, with sizes that fit a datagram. */
+function checkUdpLoad(mode: BenchMode, workers: string, size: string | undefined): void {
+  if (mode !== "pingpong") throw new UsageError(`--udp runs pingpong only, not --mode ${mode}`);
+  if (workers !== "1") throw new UsageError("--udp runs in one thread: leave out --workers");
+  const bytes = size === undefined ? 64 : parseWhole(size, "--size");
+  if (bytes < MIN_DATAGRAM_BYTES || bytes > MAX_DATAGRAM_BYTES) {
+    throw new UsageError(
+      `invalid --size "${size}" with --udp: expected ${MIN_DATAGRAM_BYTES} to ${MAX_DATAGRAM_BYTES}`,
+    );
+  }
 }
 
 function unitOf(mode: BenchMode): string {
@@ -158,6 +182,9 @@ function formatReport(report: BenchReport): string[] {
     } s`,
     `${unitOf(mode).padEnd(13)}${report.operations.toLocaleString("en-US")} (${rate}/s)`,
     `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
+    ...report.lost === undefined
+      ? []
+      : [`lost         ${report.lost.toLocaleString("en-US")} datagrams`],
     ...latency
       ? [
         `latency ms   min ${ms(latency.min)}  p50 ${ms(latency.p50)}  p90 ${ms(latency.p90)}  ` +

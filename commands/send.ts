@@ -15,7 +15,7 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { type Parsed, parsePort, parseSeconds, UsageError } from "../cli/args.ts";
+import { type Parsed, parsePort, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
 import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
 import type { MainIo } from "../cli/io.ts";
@@ -23,6 +23,8 @@ import { send } from "../client.ts";
 import { escapeBytes, formatAddress } from "../format.ts";
 import { encodeProxyHeader } from "../proxy_protocol.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { MAX_DATAGRAM_BYTES } from "../udp.ts";
+import { sendUdp } from "../udp_client.ts";
 import { runSeries, SERIES_HELP, SERIES_OPTIONS, wantsSeries } from "./send_series.ts";
 import {
   CLIENT_TRANSPORT_OPTIONS,
@@ -35,6 +37,8 @@ const OPTIONS = {
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
   "proxy-protocol": { type: "string" },
+  udp: { type: "boolean", default: false },
+  retries: { type: "string" },
   ...SERIES_OPTIONS,
   ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
@@ -52,6 +56,12 @@ Options:
   -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
   -v, --verbose          also print who answered and the round trip (stderr);
                          with --tls, the protocol, cipher and handshake time
+      --udp              send MESSAGE as one UDP datagram (RFC 862) and wait
+                         for the identical datagram from HOST's first address;
+                         no answer is a timeout (a closed UDP port cannot be
+                         told apart: Deno does not report ICMP unreachable)
+      --retries N        with --udp: send again up to N times when no answer
+                         comes; the tries share the timeout evenly        [2]
       --proxy-protocol v1|v2
                          first send a PROXY header (as a load balancer
                          would) naming this connection's own addresses,
@@ -86,34 +96,55 @@ async function runSend(
   }
   const port = parsePort(values.port, 1);
   const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
+  if (values.udp && wantsSeries(values)) {
+    throw new UsageError("--udp sends one datagram: leave out the probe series options");
+  }
+  const stream = values.tls || values.unix !== undefined;
+  if (values.udp && stream) throw new UsageError("--udp cannot be combined with --tls or --unix");
   if (wantsSeries(values)) {
-    if (values.tls || values.unix !== undefined) {
+    if (stream) {
       throw new UsageError(
         "a probe series (--count, --file, …) speaks plain TCP: drop --tls/--unix",
       );
     }
     return runSeries({ hostname, port }, text, timeoutMs, values, io);
   }
-  if ((values.tls || values.unix !== undefined) && values["proxy-protocol"] !== undefined) {
+  if (stream && values["proxy-protocol"] !== undefined) {
     throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");
   }
-  const transport = await clientTransport(values, io);
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
-  const { echo, remoteAddr, roundTripMs, tls } = await send({
+  if (values.retries !== undefined && !values.udp) throw new UsageError("--retries needs --udp");
+  if (values.udp && values["proxy-protocol"] !== undefined) {
+    throw new UsageError("--proxy-protocol is for TCP: leave it out with --udp");
+  }
+  if (values.udp && (message?.length ?? 0) > MAX_DATAGRAM_BYTES) {
+    throw new UsageError(`a UDP message is at most ${MAX_DATAGRAM_BYTES} bytes`);
+  }
+  const transport = await clientTransport(values, io);
+  const target = {
     hostname,
     port,
     message,
     timeoutMs,
-    preface: parseProxyVersion(values["proxy-protocol"]),
-    ...transport,
-  });
+  };
+  const result = values.udp
+    ? await sendUdp({ ...target, retries: parseWhole(values.retries ?? "2", "--retries", 0) })
+    : await send({
+      ...target,
+      preface: parseProxyVersion(values["proxy-protocol"]),
+      ...transport,
+    });
+  const { echo, remoteAddr, roundTripMs } = result;
+  const tls = "tls" in result ? result.tls : undefined;
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
   io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);
   if (values.verbose) {
     io.err(
-      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ` +
-        `${roundTripMs.toFixed(3)} ms`,
+      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ${
+        roundTripMs.toFixed(3)
+      } ms` +
+        ("attempts" in result ? ` (UDP, try ${result.attempts})` : ""),
     );
     if (tls) {
       io.err(

@@ -26,6 +26,8 @@ import { Ledger } from "../ledger.ts";
 import { RateLimitedLog } from "../log.ts";
 import { LOOPBACK_CIDRS, parseCidrList, proxyHeaderStep } from "../proxy_protocol.ts";
 import { DEFAULT_PORT, type Prepared, serve, type SocketAddr } from "../server.ts";
+import { DEFAULT_UDP_RATE } from "../udp.ts";
+import { accessFilter, startUdpEcho } from "./serve_udp.ts";
 import {
   SERVE_TRANSPORT_HELP,
   SERVE_TRANSPORT_OPTIONS,
@@ -47,6 +49,10 @@ const OPTIONS = {
   "proxy-protocol": { type: "boolean", default: false },
   "proxy-from": { type: "string" },
   ...SERVE_TRANSPORT_OPTIONS,
+  udp: { type: "boolean", default: false },
+  "udp-rate": { type: "string" },
+  allow: { type: "string", multiple: true },
+  deny: { type: "string", multiple: true },
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho serve [options]
@@ -82,6 +88,20 @@ Options:
       --proxy-from CIDR[,CIDR...]
                        peers allowed to send the PROXY header; any
                        other is closed  [127.0.0.0/8,::1/128]
+      --udp            also echo UDP datagrams on the same port
+                       (RFC 862); no answer to source ports
+                       7, 13, 17, 19, 37 (echo/chargen loops)
+      --udp-rate N     answers per second to one source address;
+                       past it datagrams are dropped and counted;
+                       0: no limit                                 [${DEFAULT_UDP_RATE}]
+      --allow CIDR[,CIDR...]
+                       serve only these networks (TCP and UDP),
+                       e.g. 10.0.0.0/8,::1; repeatable
+      --deny CIDR[,CIDR...]
+                       never serve these networks; wins over
+                       --allow; repeatable. A denied connection is
+                       closed unread and logged; a denied datagram
+                       is dropped and counted
 ${SERVE_TRANSPORT_HELP}
   -h, --help           this text
 
@@ -108,6 +128,12 @@ async function runServe(
   const maxConnections = parseWhole(values["max-connections"], "--max-connections", 0) || Infinity;
   const idleTimeoutMs = parseSeconds(values["idle-timeout"], "--idle-timeout", 0);
   const linesPerSecond = parseWhole(values["log-rate"], "--log-rate");
+  if (values.udp && (values.tls || values.unix !== undefined)) {
+    throw new UsageError("--udp cannot be combined with --tls or --unix");
+  }
+  if (values.unix !== undefined && (values.allow || values.deny)) {
+    throw new UsageError("--allow and --deny name IP networks: a Unix socket's clients have none");
+  }
   if (values["proxy-protocol"] && (values.tls || values.unix !== undefined)) {
     // Deno's TLS server reads nothing before its handshake, where a balancer's header comes;
     // a Unix socket's peer has no address to check against --proxy-from.
@@ -125,6 +151,11 @@ async function runServe(
   // The ledger is one stream: in JSON, what the text log says on stderr goes to stdout too.
   const notice = (json: () => string, text: string) => ledger ? io.out(json()) : io.err(text);
   const line = values.quiet ? () => {} : (make: () => string) => log.line(make);
+  const acceptFrom = accessFilter(values.allow, values.deny);
+  if (values["udp-rate"] !== undefined && !values.udp) {
+    throw new UsageError("--udp-rate needs --udp");
+  }
+  const ratePerSource = parseWhole(values["udp-rate"] ?? String(DEFAULT_UDP_RATE), "--udp-rate", 0);
   let acceptFailing = false;
   let lastAcceptComplaint = -Infinity;
 
@@ -181,14 +212,39 @@ async function runServe(
     },
     maxConnections,
     idleTimeoutMs,
+    acceptFrom,
+    onDeny: (remoteAddr) =>
+      line(() =>
+        ledger?.denied(remoteAddr, "--allow/--deny") ??
+          `denied ${formatAddress(remoteAddr)} (--allow/--deny)`
+      ),
   });
+  const udp = values.udp
+    ? await startUdpEcho({
+      hostname: values.host,
+      // --udp goes with TCP only, checked above: the address has a port.
+      port: (server.addr as Deno.NetAddr).port,
+      ratePerSource,
+      acceptFrom,
+      log,
+      ledger: ledger && new Ledger("udp"),
+      quiet: values.quiet,
+    }).catch(async (error) => {
+      await server.shutdown({ graceMs: 0 });
+      throw error;
+    })
+    : undefined;
   io.out(
     ledger?.listening(server.addr) ??
       `Listening on ${formatAddress(server.addr)}${transport.tls ? " (TLS)" : ""}`,
   );
   // In JSON the ledger owns stdout: the certificate's line goes to stderr there.
   transport.announce?.(server.addr, ledger ? io.err : io.out);
-  const flushing = setInterval(() => log.flush(), 1000);
+  if (udp) io.out(udp.listening);
+  const flushing = setInterval(() => {
+    log.flush();
+    udp?.reportDrops();
+  }, 1000);
   try {
     await stopRequested(io);
     notice(
@@ -199,16 +255,19 @@ async function runServe(
     );
     const summary = await server.shutdown({ graceMs });
     const { connections, bytes, forced: cut } = summary;
+    const udpSummary = await udp?.stop();
     log.flush();
     notice(
       () => ledger!.stopped(summary),
       `stopped: ${connections} connections, ${bytes} bytes echoed` +
-        (cut > 0 ? `, ${cut} closed at the end of the grace period` : ""),
+        (cut > 0 ? `, ${cut} closed at the end of the grace period` : "") +
+        (udpSummary ? `; ${udpSummary}` : ""),
     );
     return EXIT.ok;
   } finally {
     clearInterval(flushing);
     await server.shutdown({ graceMs: 0 });
+    await udp?.stop();
   }
 }
 
