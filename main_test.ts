@@ -191,6 +191,13 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
     [["bench", "h", "-c", "0"], 'invalid --connections "0": expected a whole number of at least 1'],
     [["bench"], "bench needs a HOST (try: sockecho bench --help)"],
     [["serve", "--cert", "c.pem"], "--cert needs --tls"],
+    [["serve", "--udp", "--tls"], "--udp cannot be combined with --tls or --unix"],
+    [["send", "h", "--udp", "--unix", "/tmp/s"], "--udp cannot be combined with --tls or --unix"],
+    [["bench", "h", "--udp", "--tls"], "--udp cannot be combined with --tls or --unix"],
+    [
+      ["serve", "--unix", "/tmp/s", "--deny", "10.0.0.0/8"],
+      "--allow and --deny name IP networks: a Unix socket's clients have none",
+    ],
     [
       ["serve", "--tls", "--proxy-protocol"],
       "--proxy-protocol works over plain TCP only, not with --tls or --unix",
