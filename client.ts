@@ -26,7 +26,7 @@ import {
 } from "./errors.ts";
 import { formatAddress } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
-import { closeQuietly, writeAll } from "./io.ts";
+import { closeAfter, closeQuietly, writeAll } from "./io.ts";
 import { DEFAULT_PORT } from "./server.ts";
 import {
   connectTls,
@@ -195,11 +195,7 @@ async function exchange(
   const where = formatAddress(conn.remoteAddr);
   const echo = new Uint8Array(message.length);
   let received = 0;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    closeQuietly(conn);
-  }, deadline - performance.now());
+  const timer = closeAfter(conn, deadline - performance.now());
   // Settles to the write's error, if any, so it can be awaited after a read failure.
   const writing = writeAll(conn, preface).then(() => writeAll(conn, message)).then(
     () => undefined,
@@ -221,7 +217,7 @@ async function exchange(
   } catch (error) {
     closeQuietly(conn);
     await writing;
-    if (timedOut) {
+    if (timer.fired) {
       throw new TimeoutError(
         `timed out after ${timeoutMs} ms waiting for the echo from ${where} ` +
           `(got ${received} of ${message.length} bytes)`,
@@ -238,7 +234,7 @@ async function exchange(
       { cause: error },
     );
   } finally {
-    clearTimeout(timer);
+    timer.clear();
     closeQuietly(conn);
   }
 }

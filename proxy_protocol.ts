@@ -24,7 +24,7 @@
 
 import { SockechoError } from "./errors.ts";
 import { escapeBytes, formatAddress } from "./format.ts";
-import { closeQuietly } from "./io.ts";
+import { closeAfter } from "./io.ts";
 import type { Prepared } from "./server.ts";
 
 /** A connection's PROXY header was missing, malformed, too slow or from an untrusted peer. */
@@ -225,11 +225,7 @@ export async function readProxyHeader(
 ): Promise<{ header: ProxyHeader; rest: Uint8Array }> {
   const buffer = new Uint8Array(maxBytes);
   let got = 0;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    closeQuietly(conn);
-  }, timeoutMs);
+  const deadline = closeAfter(conn, timeoutMs);
   try {
     for (;;) {
       const header = parseProxyHeader(buffer.subarray(0, got), maxBytes);
@@ -243,12 +239,12 @@ export async function readProxyHeader(
       got += n;
     }
   } catch (error) {
-    if (timedOut) {
+    if (deadline.fired) {
       throw new ProxyHeaderError(`no complete PROXY header within ${timeoutMs / 1000} s`);
     }
     throw error;
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 

@@ -26,7 +26,7 @@ import {
   TlsHandshakeError,
 } from "./errors.ts";
 import { formatAddress } from "./format.ts";
-import { closeQuietly } from "./io.ts";
+import { closeAfter, closeQuietly } from "./io.ts";
 
 /** A certificate chain and its private key, both PEM. */
 export interface TlsCertificate {
@@ -106,20 +106,16 @@ function readyTcp(conn: Deno.Conn): undefined {
  * slot only that long.
  */
 async function handshake(conn: Deno.TlsConn, timeoutMs: number): Promise<void> {
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    closeQuietly(conn);
-  }, timeoutMs);
+  const deadline = closeAfter(conn, timeoutMs);
   try {
     await conn.handshake();
   } catch (error) {
-    const why = timedOut
+    const why = deadline.fired
       ? `not finished within ${timeoutMs / 1000} s`
       : describeHandshakeError(error);
     throw new TlsHandshakeError(`TLS handshake failed: ${why}`, { cause: error });
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 
