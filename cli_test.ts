@@ -1175,7 +1175,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "interop: openssl s_client gets binary data back byte-exact from serve --tls, same fingerprint",
+    "interop: openssl s_client gets binary data back byte-exact from serve --tls, same fingerprint" +
+    skipped(needs(haveOpenssl, "openssl")),
   ignore: !haveOpenssl,
   async fn() {
     const server = await startTlsServe();
@@ -1237,7 +1238,8 @@ async function makeCertificates(dir: string) {
 }
 
 Deno.test({
-  name: "interop: send --tls verifies a socat OPENSSL-LISTEN echo server by --ca and by --pin",
+  name: "interop: send --tls verifies a socat OPENSSL-LISTEN echo server by --ca and by --pin" +
+    skipped(needs(haveOpenssl, "openssl") ?? needs(haveSocat, "socat")),
   ignore: !haveOpenssl || !haveSocat,
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -1321,7 +1323,8 @@ async function startUnixServe(path: string) {
 }
 
 Deno.test({
-  name: "interop: nc -U and socat UNIX-CONNECT get their bytes back from serve --unix",
+  name: "interop: nc -U and socat UNIX-CONNECT get their bytes back from serve --unix" +
+    skipped(needs(haveNc, "nc") ?? needs(haveSocat, "socat")),
   ignore: !haveNc || !haveSocat,
   async fn() {
     const dir = await Deno.makeTempDir();
