@@ -185,18 +185,22 @@ function decodeUtf8At(
 }
 
 /**
- * Formats an address as `host:port`, with IPv6 hosts in brackets.
+ * Formats an address as `host:port`, with IPv6 hosts in brackets, or a Unix
+ * socket's path (empty for an unnamed client socket).
  *
  * @example
  * ```ts
  * import { formatAddress } from "./format.ts";
  *
  * formatAddress({ hostname: "::1", port: 4321 }); // "[::1]:4321"
+ * formatAddress({ transport: "unix", path: "/tmp/echo.sock" }); // "/tmp/echo.sock"
  * ```
  */
 export function formatAddress(
-  { hostname, port }: { hostname: string; port: number },
+  addr: { hostname: string; port: number } | Deno.UnixAddr,
 ): string {
+  if (!("hostname" in addr)) return addr.path;
+  const { hostname, port } = addr;
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
 

@@ -17,6 +17,7 @@ import { type Command, runCommand } from "./cli/command.ts";
 import { EXIT, EXIT_CODE_HELP, reportError } from "./cli/exit.ts";
 import { consoleIo, type MainIo } from "./cli/io.ts";
 import { benchCommand } from "./commands/bench.ts";
+import { checkCommand } from "./commands/check.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
 
@@ -26,7 +27,7 @@ export type { MainIo } from "./cli/io.ts";
 /** The version `--version` prints. */
 export const VERSION = "0.1.0";
 
-const COMMANDS: readonly Command[] = [serveCommand, sendCommand, benchCommand];
+const COMMANDS: readonly Command[] = [serveCommand, sendCommand, benchCommand, checkCommand];
 
 const MAIN_HELP = `sockecho ${VERSION}: a TCP echo server and client
 

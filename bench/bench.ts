@@ -22,6 +22,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
 import {
   type BenchMode,
   type BenchProgress,
@@ -31,10 +32,19 @@ import {
   type ShareResult,
   workerSource,
 } from "./load.ts";
-import { ClosedEarlyError, ConnectError, MismatchError, TimeoutError } from "../errors.ts";
+import { udpPingpong, type UdpResult } from "./udp.ts";
+import {
+  ClosedEarlyError,
+  ConnectError,
+  describeOsError,
+  MismatchError,
+  SockechoError,
+  TimeoutError,
+} from "../errors.ts";
 import { formatAddress, quoteBytes } from "../format.ts";
 import { resolveHost } from "../resolve.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { connectTls, type TlsClientOptions } from "../tls_client.ts";
 
 export type { BenchMode, BenchProgress };
 
@@ -72,6 +82,14 @@ export interface BenchOptions {
    * and the report covers the load until then.
    */
   signal?: AbortSignal;
+  /** Speak TLS, trusting the server as `send` would (checked once before the load). */
+  tls?: TlsClientOptions;
+  /** Load this Unix domain socket instead of `hostname` and `port`. */
+  path?: string;
+  /** Pingpong over UDP (`bench/udp.ts`), one socket per connection, in this thread. */
+  udp?: boolean;
+  /** With `udp`: how long to wait for an echo before counting the datagram lost, in ms. @default {1000} */
+  lossTimeoutMs?: number;
 }
 
 /** Latency percentiles in ms. */
@@ -86,7 +104,7 @@ export interface LatencySummary {
 /** What {@linkcode bench} measured. */
 export interface BenchReport {
   mode: BenchMode;
-  /** The address loaded, `host:port`. */
+  /** The address loaded, `host:port` or a Unix socket's path. */
   target: string;
   connections: number;
   size: number;
@@ -102,6 +120,8 @@ export interface BenchReport {
   megabytesPerSecond: number;
   /** Per round trip, or per connect-echo-close; null for bulk. */
   latencyMs: LatencySummary | null;
+  /** With `udp`: datagrams whose echo did not come back in time. */
+  lost?: number;
 }
 
 /**
@@ -127,11 +147,14 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const mode = options.mode ?? "pingpong";
   const connections = options.connections ?? 1;
   const workers = Math.max(1, Math.min(options.workers ?? 1, connections));
-  const [address] = await resolveHost(options.hostname);
+  const port = options.port ?? DEFAULT_PORT;
+  const [address] = options.path === undefined ? await resolveHost(options.hostname) : [""];
   const share: LoadShare = {
     mode,
     hostname: address,
-    port: options.port ?? DEFAULT_PORT,
+    port,
+    path: options.path,
+    tls: options.tls && await loadTrust(options.hostname, address, port, options.tls),
     connections,
     size: options.size ?? (mode === "bulk" ? 65536 : 64),
     durationMs: options.durationMs ?? (options.count === undefined ? 5000 : undefined),
@@ -141,7 +164,15 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const shares = splitShare(share, workers);
   let results: ShareResult[];
   try {
-    results = workers === 1
+    results = options.udp
+      ? [
+        await udpPingpong({
+          ...share,
+          sockets: connections,
+          lossTimeoutMs: options.lossTimeoutMs ?? 1000,
+        }, options.onProgress),
+      ]
+      : workers === 1
       ? [await loadEngine(Buffer.compare).runShare(shares[0], options.onProgress, options.signal)]
       : await runInWorkers(shares, options.onProgress, options.signal);
   } catch (error) {
@@ -152,7 +183,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
   return {
     mode,
-    target: formatAddress(share),
+    target: share.path ?? formatAddress(share),
     connections,
     size: share.size,
     workers,
@@ -162,7 +193,49 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     operationsPerSecond: operations / (elapsedMs / 1000),
     megabytesPerSecond: bytes / 1e6 / (elapsedMs / 1000),
     latencyMs: mode === "bulk" ? null : summarize(results.map((r) => r.latencies)),
+    ...options.udp && { lost: (results[0] as UdpResult).lost },
   };
+}
+
+/**
+ * Checks the server's certificate once, exactly as `send` does (so a refused
+ * one fails with the same error), and says what the load's `Deno.startTls`
+ * must trust: the `--ca` files, or, when pinned or insecure, the very
+ * certificate just checked (it cannot skip verification).
+ */
+async function loadTrust(
+  hostname: string,
+  address: string,
+  port: number,
+  tls: TlsClientOptions,
+): Promise<LoadShare["tls"]> {
+  const where = formatAddress({ hostname: address, port });
+  const cannot = (why: string, cause: unknown) =>
+    new ConnectError(`cannot load ${where} over TLS: ${why}`, { cause });
+  const { conn, session } = await connectTls({ hostname, address, port, tls }).catch((error) => {
+    throw error instanceof SockechoError ? error : cannot(describeOsError(error), error);
+  });
+  conn.close();
+  const serverName = tls.servername ?? (isIP(hostname) ? address : hostname);
+  if (tls.pin === undefined && !tls.insecure) return { caCerts: tls.ca, serverName };
+  const base64 = Buffer.from(session.certificate).toString("base64").replace(/.{64}/g, "$&\n");
+  const trust = {
+    caCerts: [`-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`],
+    serverName,
+  };
+  // Deno's TLS takes the pinned certificate as the one to trust only if it is
+  // a leaf for this name (sockecho's own is); say so now rather than mid-load.
+  try {
+    const trial = await Deno.connectTls({ hostname: address, port, ...trust });
+    await trial.handshake().finally(() => trial.close());
+  } catch (error) {
+    throw cannot(
+      `its certificate cannot be trusted as pinned by the load (${describeOsError(error)}); ` +
+        `use --ca with its issuer and --servername if needed`,
+      error,
+    );
+  }
+  return trust;
 }
 
 function splitShare(share: LoadShare, parts: number): LoadShare[] {
@@ -175,7 +248,11 @@ function splitShare(share: LoadShare, parts: number): LoadShare[] {
   }));
 }
 
-function summarize(parts: Float64Array[]): LatencySummary | null {
+/**
+ * Min, max and nearest-rank percentiles of latency samples gathered in
+ * `parts` (one per thread): p50 of 1..100 is 50, p99 is 99.
+ */
+export function summarize(parts: Float64Array[]): LatencySummary | null {
   const sorted = new Float64Array(parts.reduce((sum, part) => sum + part.length, 0));
   if (sorted.length === 0) return null;
   let filled = 0;
@@ -184,7 +261,8 @@ function summarize(parts: Float64Array[]): LatencySummary | null {
     filled += part.length;
   }
   sorted.sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  // Nearest rank: the smallest sample with at least q of all samples at or below it.
+  const at = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
   return { min: sorted[0], p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1)! };
 }
 

@@ -41,6 +41,10 @@ export interface LoadShare {
   count?: number;
   /** How long past its time a load may run before it is cut as a timeout. */
   overrunMs: number;
+  /** Connect to this Unix domain socket instead of `hostname` and `port`. */
+  path?: string;
+  /** Speak TLS: trust these certificates (PEM) and verify this name. */
+  tls?: { caCerts?: string[]; serverName: string };
 }
 
 /** Totals so far, for a live display. */
@@ -167,9 +171,44 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     }
   }
 
+  /** `host:port` of the server a connection goes to. */
+  function whereOf(conn: Deno.Conn): string {
+    const { hostname, port } = conn.remoteAddr as Deno.NetAddr;
+    return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  }
+
+  /**
+   * A reset (or abort) is the server's doing, like a close, so it is reported as
+   * a `ClosedEarlyError` worded like `send`'s; any other error passes unchanged.
+   */
+  function droppedByServer(
+    error: unknown,
+    conn: Deno.Conn,
+    received: number,
+    expected: number,
+  ): unknown {
+    const dropped = [
+      Deno.errors.ConnectionReset,
+      Deno.errors.ConnectionAborted,
+      Deno.errors.BrokenPipe,
+    ];
+    if (!dropped.some((kind) => error instanceof kind)) return error;
+    const why = (error as Error).message.replace(/ \(os error \d+\)$/, "").toLowerCase();
+    return failure(
+      "ClosedEarlyError",
+      `${whereOf(conn)} failed (${why}) after echoing ${received} of ${expected} bytes`,
+      { received, expected },
+    );
+  }
+
   async function readExactly(conn: Deno.Conn, into: Uint8Array): Promise<void> {
     for (let got = 0; got < into.length;) {
-      const n = await conn.read(into.subarray(got));
+      let n: number | null;
+      try {
+        n = await conn.read(into.subarray(got));
+      } catch (error) {
+        throw droppedByServer(error, conn, got, into.length);
+      }
       if (n === null) {
         throw failure(
           "ClosedEarlyError",
@@ -181,25 +220,32 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     }
   }
 
-  async function connect({ hostname, port }: LoadShare): Promise<Deno.TcpConn> {
+  async function connect({ hostname, port, path, tls }: LoadShare): Promise<Deno.Conn> {
     try {
+      if (path !== undefined) return await Deno.connect({ transport: "unix", path });
       const conn = await Deno.connect({ hostname, port });
       // Small messages must go out at once, not wait for Nagle.
       conn.setNoDelay(true);
-      return conn;
+      if (tls === undefined) return conn;
+      const secure = await Deno.startTls(conn, { hostname: tls.serverName, caCerts: tls.caCerts });
+      await secure.handshake(); // set-up, kept out of what is measured
+      return secure;
     } catch (cause) {
-      const where = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+      const where = path ??
+        (hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`);
       const why = (cause as Error).message.replace(/ \(os error \d+\)$/, "").toLowerCase();
       throw failure("ConnectError", `cannot connect to ${where}: ${why}`, { cause });
     }
   }
 
-  async function pingpong(conn: Deno.TcpConn, size: number, budget: Budget, tally: Tally) {
+  async function pingpong(conn: Deno.Conn, size: number, budget: Budget, tally: Tally) {
     const echo = new Uint8Array(size);
     for (let sent = 0; budget.take(); sent += size) {
       const message = patternAt(sent, size);
       const began = performance.now();
-      await writeAll(conn, message);
+      await writeAll(conn, message).catch((error) => {
+        throw droppedByServer(error, conn, 0, size);
+      });
       await readExactly(conn, echo);
       verify(message, echo, sent);
       tally.latencies.add(performance.now() - began);
@@ -208,23 +254,29 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
     }
   }
 
-  async function bulk(conn: Deno.TcpConn, size: number, budget: Budget, tally: Tally) {
+  async function bulk(conn: Deno.Conn, size: number, budget: Budget, tally: Tally) {
+    let sent = 0;
+    let received = 0;
     const writing = (async () => {
-      let sent = 0;
       for (; budget.take(); sent += size) {
         await writeAll(conn, patternAt(sent, size));
         tally.operations++;
       }
       await conn.closeWrite();
-      return sent;
     })();
+    // Its failure is awaited below, after the reads; until then it is not unhandled.
+    writing.catch(() => {});
     const buffer = new Uint8Array(BULK_READ_BYTES);
-    let received = 0;
-    for (let n; (n = await conn.read(buffer)) !== null; received += n) {
-      verify(patternAt(received, n), buffer.subarray(0, n), received);
-      tally.bytes += n;
+    try {
+      for (let n; (n = await conn.read(buffer)) !== null; received += n) {
+        verify(patternAt(received, n), buffer.subarray(0, n), received);
+        tally.bytes += n;
+      }
+      await writing;
+    } catch (error) {
+      await writing.catch(() => {});
+      throw droppedByServer(error, conn, received, sent);
     }
-    const sent = await writing;
     if (received !== sent) {
       throw failure(
         "ClosedEarlyError",
@@ -241,7 +293,9 @@ export function loadEngine(compare: (a: Uint8Array, b: Uint8Array) => number) {
       const conn = await connect(share);
       try {
         const message = patternAt(sent, share.size);
-        await writeAll(conn, message);
+        await writeAll(conn, message).catch((error) => {
+          throw droppedByServer(error, conn, 0, share.size);
+        });
         await readExactly(conn, echo);
         verify(message, echo, sent);
       } finally {

@@ -40,10 +40,34 @@ export function parseCommand<T extends ParseArgsOptionsConfig>(
   if (flags.includes("-h") || flags.includes("--help")) return "help";
   rejectSingleDashLongOption(flags, options);
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: negativeValues(args, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     throw usageErrorOf(error as Error, flags, options);
   }
+}
+
+/**
+ * Joins a short option that takes a value to a following negative number
+ * (`-t -1` becomes `-t-1`): parseArgs would call it ambiguous, and the
+ * value's own check says more.
+ */
+function negativeValues(args: string[], options: ParseArgsOptionsConfig): string[] {
+  const end = args.indexOf("--");
+  const takesValue = (arg: string) =>
+    Object.values(options).some((o) => o.type === "string" && `-${o.short}` === arg);
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1] ?? "";
+    const flag = end === -1 || i < end;
+    if (flag && takesValue(args[i]) && /^-\d/.test(next)) joined.push(args[i] + args[++i]);
+    else joined.push(args[i]);
+  }
+  return joined;
 }
 
 /** Parses a port number from `lowest` (0 or 1) to 65535. */

@@ -19,11 +19,18 @@ import {
   BindPermissionError,
   ClosedEarlyError,
   ConnectError,
+  EchoCorruptedError,
+  EchoIncompleteError,
+  HalfCloseError,
+  IdleCutError,
   MismatchError,
   MissingPermissionError,
+  NotTlsError,
+  OneClientAtATimeError,
   ResolveError,
   SockechoError,
   TimeoutError,
+  TlsVerifyError,
 } from "../errors.ts";
 import { UsageError } from "./args.ts";
 import type { MainIo } from "./io.ts";
@@ -42,9 +49,15 @@ export const EXIT = {
   addressInUse: 8,
   bindPermission: 9,
   addressUnavailable: 10,
-  // 11 and 12 are kept for TLS (verification failed; the peer does not speak TLS),
-  // 14 for a missed bench threshold, 15 to 19 for `check` verdicts.
+  tlsVerify: 11,
+  notTls: 12,
   missingPermission: 13,
+  // 14 is kept for a missed bench threshold.
+  echoCorrupted: 15,
+  echoIncomplete: 16,
+  halfClose: 17,
+  oneClientAtATime: 18,
+  idleCut: 19,
   interrupted: 130,
 } as const;
 
@@ -60,7 +73,14 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [AddressInUseError, EXIT.addressInUse, "the address is already in use"],
   [BindPermissionError, EXIT.bindPermission, "not permitted to bind the address"],
   [AddressUnavailableError, EXIT.addressUnavailable, "the address is not this machine's"],
-  [MissingPermissionError, EXIT.missingPermission, "a Deno permission is missing (run with -N)"],
+  [TlsVerifyError, EXIT.tlsVerify, "the server's TLS certificate was not accepted"],
+  [NotTlsError, EXIT.notTls, "the peer does not speak TLS, or answered with TLS"],
+  [MissingPermissionError, EXIT.missingPermission, "a Deno permission flag is missing"],
+  [EchoCorruptedError, EXIT.echoCorrupted, "the echo differs from what was sent"],
+  [EchoIncompleteError, EXIT.echoIncomplete, "the echo stopped short (closed, reset, silent)"],
+  [HalfCloseError, EXIT.halfClose, "after our half-close the echo was cut or never ended"],
+  [OneClientAtATimeError, EXIT.oneClientAtATime, "a second client was not served"],
+  [IdleCutError, EXIT.idleCut, "idle connections are cut before MAX"],
 ];
 
 /** What each exit code means, for the help texts. */
@@ -97,11 +117,23 @@ export function exitCodeHelp(
 
 /** The "Exit codes:" block of the general help: every code, and which command ends with it. */
 export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
-  [EXIT.addressInUse]: `serve: ${EXIT_MEANINGS.get(EXIT.addressInUse)}`,
-  [EXIT.bindPermission]: `serve: ${EXIT_MEANINGS.get(EXIT.bindPermission)}`,
-  [EXIT.addressUnavailable]: `serve: ${EXIT_MEANINGS.get(EXIT.addressUnavailable)}`,
-  [EXIT.interrupted]: "serve: stopped at once by a second Ctrl+C; bench: cut short by Ctrl+C",
+  ...commandNamed("serve", [EXIT.addressInUse, EXIT.bindPermission, EXIT.addressUnavailable]),
+  ...commandNamed("TLS", [EXIT.tlsVerify, EXIT.notTls]),
+  ...commandNamed("check", [
+    EXIT.echoCorrupted,
+    EXIT.echoIncomplete,
+    EXIT.halfClose,
+    EXIT.oneClientAtATime,
+  ]),
+  ...commandNamed("check --idle", [EXIT.idleCut]),
+  [EXIT.interrupted]: "serve, send --count, check --idle: stopped at once by a second Ctrl+C " +
+    "or SIGTERM; bench: cut short by Ctrl+C",
 });
+
+/** The meanings of `codes`, each prefixed with who ends with it. */
+function commandNamed(who: string, codes: readonly number[]): Record<number, string> {
+  return Object.fromEntries(codes.map((code) => [code, `${who}: ${EXIT_MEANINGS.get(code)}`]));
+}
 
 /**
  * Writes the one line that says what went wrong and returns the exit code:
@@ -120,4 +152,20 @@ export function reportError(thrown: unknown, io: MainIo): number {
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   io.err(`internal error: ${message}`);
   return EXIT.internal;
+}
+
+/**
+ * The exit code {@linkcode reportError} gives `error`, without printing: for
+ * reports that have already said what failed (a probe series, `check`).
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "../errors.ts";
+ * import { exitCodeOf } from "./exit.ts";
+ *
+ * exitCodeOf(new TimeoutError("slow")); // 5
+ * ```
+ */
+export function exitCodeOf(error: unknown): number {
+  return reportError(error, { out() {}, err() {} });
 }

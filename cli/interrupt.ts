@@ -1,16 +1,20 @@
 /**
  * Ctrl+C as a two-step stop, the same for every command that runs for a
- * while: the first Ctrl+C (or SIGTERM) asks for a graceful end, a second
- * Ctrl+C exits at once with code 130.
+ * while (`serve`, `bench`, `send --count`, `check --idle`): the first Ctrl+C
+ * or SIGTERM asks for a graceful end (the command still reports what it did),
+ * a second one of either exits at once with code 130. Tests pass `io.stop`.
  *
  * @example
  * ```ts
  * import { consoleIo } from "./io.ts";
- * import { interrupts } from "./interrupt.ts";
+ * import { interruption } from "./interrupt.ts";
  *
- * const interrupt = interrupts(consoleIo);
- * interrupt.signal.addEventListener("abort", () => console.log("finishing up"));
- * interrupt.dispose();
+ * const stop = interruption(consoleIo);
+ * try {
+ *   // … long work that watches stop.signal …
+ * } finally {
+ *   stop.dispose();
+ * }
  * ```
  *
  * @module
@@ -20,7 +24,7 @@ import { EXIT } from "./exit.ts";
 import type { MainIo } from "./io.ts";
 
 /** A graceful-stop request and the means to stop listening for one. */
-export interface Interrupts {
+export interface Interruption {
   /** Aborted on the first Ctrl+C or SIGTERM, or when `io.stop` is. */
   readonly signal: AbortSignal;
   /** Removes the signal listeners (a no-op with `io.stop`). */
@@ -29,24 +33,22 @@ export interface Interrupts {
 
 /**
  * Listens for SIGINT and SIGTERM, or uses `io.stop` when the caller (a test)
- * gives one. The first signal aborts `signal`; a second SIGINT prints one
- * line and exits the process at once with {@linkcode EXIT.interrupted}.
+ * gives one. The first signal aborts `signal`; a second one prints one line
+ * and exits the process at once with {@linkcode EXIT.interrupted}.
  *
  * @example
  * ```ts
- * import { interrupts } from "./interrupt.ts";
+ * import { interruption } from "./interrupt.ts";
  *
  * const stop = new AbortController();
- * const { signal } = interrupts({ out() {}, err() {}, stop: stop.signal });
+ * const { signal } = interruption({ out() {}, err() {}, stop: stop.signal });
  * ```
  */
-export function interrupts(io: MainIo): Interrupts {
+export function interruption(io: MainIo): Interruption {
   if (io.stop) return { signal: io.stop, dispose() {} };
   const first = new AbortController();
   const onSignal = () => {
     if (!first.signal.aborted) {
-      // From here a SIGTERM ends the process the default way.
-      Deno.removeSignalListener("SIGTERM", onSignal);
       first.abort();
     } else {
       io.err("second interrupt: exiting at once");
@@ -59,7 +61,7 @@ export function interrupts(io: MainIo): Interrupts {
     signal: first.signal,
     dispose() {
       Deno.removeSignalListener("SIGINT", onSignal);
-      if (!first.signal.aborted) Deno.removeSignalListener("SIGTERM", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
     },
   };
 }

@@ -21,9 +21,16 @@ import { type Parsed, parseSeconds, parseWhole, UsageError } from "../cli/args.t
 import type { Command } from "../cli/command.ts";
 import { EXIT, exitCodeHelp } from "../cli/exit.ts";
 import { inform, type MainIo } from "../cli/io.ts";
-import { interrupts } from "../cli/interrupt.ts";
+import { interruption } from "../cli/interrupt.ts";
 import { formatCount, formatSeconds, plural } from "../format.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { MAX_DATAGRAM_BYTES } from "../udp.ts";
+import { MIN_DATAGRAM_BYTES } from "../bench/udp.ts";
+import {
+  CLIENT_TRANSPORT_OPTIONS,
+  clientTransport,
+  clientTransportHelp,
+} from "./transport_options.ts";
 
 /** Longest load `bench` runs without --force, in seconds. */
 const BENCH_MAX_SECONDS = 60;
@@ -40,9 +47,12 @@ const OPTIONS = {
   port: { type: "string", short: "p" },
   json: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
+  ...CLIENT_TRANSPORT_OPTIONS,
+  udp: { type: "boolean", default: false },
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho bench HOST [options]
+       sockecho bench --unix PATH [options]
 
 Loads an echo server and reports round trips/s, MB/s, connections/s and latency
 (min/p50/p90/p99/max). Every echoed byte is verified; a mismatch is an error.
@@ -62,7 +72,12 @@ Options:
                            at most one per connection                   [1]
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
       --json               print the report as JSON
+      --udp                pingpong over UDP, one socket per connection:
+                           a datagram not echoed within 1 s is counted
+                           lost and the next one sent; size ${MIN_DATAGRAM_BYTES} to
+                           ${MAX_DATAGRAM_BYTES}; the server's --udp-rate limits it
       --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
+${clientTransportHelp(27)}
   -h, --help               this text
 
 A live progress line is shown once a second when stdout is a terminal.
@@ -72,7 +87,16 @@ marked as cut short, and bench exits 130; a second Ctrl+C exits at once.
 Exit codes:
 ${
   exitCodeHelp(
-    [EXIT.resolve, EXIT.connect, EXIT.timeout, EXIT.closedEarly, EXIT.mismatch, EXIT.interrupted],
+    [
+      EXIT.resolve,
+      EXIT.connect,
+      EXIT.timeout,
+      EXIT.closedEarly,
+      EXIT.mismatch,
+      EXIT.tlsVerify,
+      EXIT.notTls,
+      EXIT.interrupted,
+    ],
     { [EXIT.interrupted]: "cut short by Ctrl+C (after the summary, or at once on a second one)" },
   )
 }`;
@@ -91,10 +115,13 @@ async function runBench(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  const [host, extra] = positionals;
+  // With --unix there is no HOST: the socket's path says where.
+  const [host, extra] = values.unix === undefined ? positionals : ["", ...positionals];
   if (host === undefined) throw new UsageError("bench needs a HOST");
   if (extra !== undefined) throw new UsageError(`bench takes one HOST, not also "${extra}"`);
-  const { hostname, port } = parseTarget(host, values.port, DEFAULT_PORT);
+  const { hostname, port } = values.unix === undefined
+    ? parseTarget(host, values.port, DEFAULT_PORT)
+    : { hostname: "", port: DEFAULT_PORT };
   const mode = values.mode as BenchMode;
   if (!BENCH_MODES.includes(mode)) {
     throw new UsageError(`invalid --mode "${values.mode}": expected ${BENCH_MODES.join(", ")}`);
@@ -113,6 +140,10 @@ async function runBench(
   if (!values.force && connections > BENCH_MAX_CONNECTIONS) {
     throw new UsageError(`more than ${BENCH_MAX_CONNECTIONS} connections needs --force`);
   }
+  if (values.udp && (values.tls || values.unix !== undefined)) {
+    throw new UsageError("--udp cannot be combined with --tls or --unix");
+  }
+  if (values.udp) checkUdpLoad(mode, values.workers, values.size);
   const size = values.size === undefined ? undefined : parseWhole(values.size, "--size");
   const workers = parseWhole(values.workers, "--workers");
   if (workers > connections) {
@@ -122,7 +153,7 @@ async function runBench(
         `a worker needs a connection of its own (-c ${connections})`,
     );
   }
-  const interrupt = interrupts(io);
+  const interrupt = interruption(io);
   let report: BenchReport;
   try {
     report = await bench({
@@ -134,6 +165,8 @@ async function runBench(
       durationMs,
       count,
       workers,
+      ...await clientTransport(values, io),
+      udp: values.udp,
       signal: interrupt.signal,
       onProgress: io.status &&
         (({ elapsedMs, operations, bytes }) =>
@@ -165,6 +198,18 @@ function nounsOf(mode: BenchMode): [string, string] {
   return [singular, `${singular}s`];
 }
 
+/** `--udp` runs pingpong only, in one thread, with sizes that fit a datagram. */
+function checkUdpLoad(mode: BenchMode, workers: string, size: string | undefined): void {
+  if (mode !== "pingpong") throw new UsageError(`--udp runs pingpong only, not --mode ${mode}`);
+  if (workers !== "1") throw new UsageError("--udp runs in one thread: leave out --workers");
+  const bytes = size === undefined ? 64 : parseWhole(size, "--size");
+  if (bytes < MIN_DATAGRAM_BYTES || bytes > MAX_DATAGRAM_BYTES) {
+    throw new UsageError(
+      `invalid --size "${size}" with --udp: expected ${MIN_DATAGRAM_BYTES} to ${MAX_DATAGRAM_BYTES}`,
+    );
+  }
+}
+
 /** The end-of-run table; `cutShort` when Ctrl+C ended the load. */
 function formatReport(report: BenchReport, cutShort: boolean): string[] {
   const { mode, latencyMs: latency } = report;
@@ -178,6 +223,7 @@ function formatReport(report: BenchReport, cutShort: boolean): string[] {
     (cutShort ? " (cut short by Ctrl+C)" : ""),
     `${nounsOf(mode)[1].padEnd(13)}${formatCount(report.operations)} (${rate}/s)`,
     `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
+    ...report.lost === undefined ? [] : [`lost         ${plural(report.lost, "datagram")}`],
     ...latency
       ? [
         `latency ms   min ${ms(latency.min)}  p50 ${ms(latency.p50)}  p90 ${ms(latency.p90)}  ` +
