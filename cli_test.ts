@@ -635,7 +635,7 @@ Deno.test({
     server.child.kill("SIGTERM");
     assert.equal(await server.finish(), 0);
     assert.deepEqual(server.err.lines, [
-      "sockecho: stopping: no new connections; 0 open, 5 s to finish",
+      "sockecho: stopping: no new connections; 0 open, 5 s to finish (Ctrl+C again to exit at once)",
       "sockecho: stopped: 2 connections, 21 bytes echoed",
     ]);
   },
@@ -758,7 +758,7 @@ Deno.test({
     assert.equal(await server.finish(), EXIT.ok);
     assert.equal(
       server.err.lines.at(-1),
-      "sockecho: stopped: 0 connections, 0 bytes echoed; UDP: 1 datagrams, 9 bytes echoed",
+      "sockecho: stopped: 0 connections, 0 bytes echoed; UDP: 1 datagram, 9 bytes echoed",
     );
   },
 });
@@ -786,7 +786,7 @@ Deno.test({
         code: EXIT.timeout,
         stdout: "",
         stderr:
-          `sockecho: timed out after 600 ms: no echo from 127.0.0.1:${silent.port} (3 tries)\n`,
+          `sockecho: timed out after 0.6 s: no echo from 127.0.0.1:${silent.port} (3 tries)\n`,
       });
       await silent.next(3); // the first try and two retries
       assert.equal(silent.received.length, 3);
@@ -796,7 +796,7 @@ Deno.test({
         stdout: "",
         stderr:
           `sockecho: echo from 127.0.0.1:${liar.port} differs from what was sent at byte 2: ` +
-          "sent 0x63, got 0x64 (3 of 3 bytes)\n",
+          'sent 0x63, got 0x64; received "abd" (3 bytes)\n',
       });
     } finally {
       await silent.close();
@@ -826,33 +826,34 @@ Deno.test({
       code: EXIT.usage,
       stdout: "",
       stderr: 'sockecho: invalid network "10.0.0.0/33": expected an address or a CIDR like ' +
-        "10.0.0.0/8 or fd00::/8\n",
+        "10.0.0.0/8 or fd00::/8 (try: sockecho serve --help)\n",
     });
     assert.deepEqual(await sockecho("serve", "--deny", "10.0.0.1,bogus"), {
       code: EXIT.usage,
       stdout: "",
       stderr: 'sockecho: invalid network "bogus": expected an address or a CIDR like 10.0.0.0/8 ' +
-        "or fd00::/8\n",
+        "or fd00::/8 (try: sockecho serve --help)\n",
     });
     assert.deepEqual(await sockecho("serve", "--udp-rate", "5"), {
       code: EXIT.usage,
       stdout: "",
-      stderr: "sockecho: --udp-rate needs --udp\n",
+      stderr: "sockecho: --udp-rate needs --udp (try: sockecho serve --help)\n",
     });
     assert.deepEqual(await sockecho("send", "127.0.0.1", "--retries", "1"), {
       code: EXIT.usage,
       stdout: "",
-      stderr: "sockecho: --retries needs --udp\n",
+      stderr: "sockecho: --retries needs --udp (try: sockecho send --help)\n",
     });
     assert.deepEqual(await sockecho("send", "127.0.0.1", "--udp", "-c", "3"), {
       code: EXIT.usage,
       stdout: "",
-      stderr: "sockecho: --udp sends one datagram: leave out the probe series options\n",
+      stderr: "sockecho: --udp sends one datagram: leave out the probe series options " +
+        "(try: sockecho send --help)\n",
     });
     assert.deepEqual(await sockecho("bench", "127.0.0.1", "--udp", "-m", "bulk"), {
       code: EXIT.usage,
       stdout: "",
-      stderr: "sockecho: --udp runs pingpong only, not --mode bulk\n",
+      stderr: "sockecho: --udp runs pingpong only, not --mode bulk (try: sockecho bench --help)\n",
     });
   },
 });
@@ -932,7 +933,7 @@ Deno.test({
     );
     assert.match(
       server.err.lines.at(-1)!,
-      /; UDP: 1 datagrams, 7 bytes echoed, 1 not answered \(1 denied by --allow\/--deny\)$/,
+      /; UDP: 1 datagram, 7 bytes echoed, 1 not answered \(1 denied by --allow\/--deny\)$/,
     );
   },
 });
@@ -1019,7 +1020,7 @@ Deno.test({
     server.child.kill("SIGINT");
     assert.equal(await server.finish(), EXIT.ok);
     const [, echoed, dropped] = server.err.lines.at(-1)!.match(
-      /; UDP: (\d+) datagrams, \d+ bytes echoed, (\d+) not answered \(\d+ over --udp-rate\)$/,
+      /; UDP: (\d+) datagrams?, \d+ bytes echoed, (\d+) not answered \(\d+ over --udp-rate\)$/,
     )!;
     assert.equal(Number(echoed) + Number(dropped), 51);
     assert.ok(Number(dropped) >= 30, `${dropped} dropped`); // at most 5 a second get through
@@ -1286,7 +1287,7 @@ Deno.test({
     }
     server.child.kill("SIGINT");
     assert.equal(await server.finish(), EXIT.ok);
-    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connections, 0 bytes echoed");
+    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connection, 0 bytes echoed");
   },
 });
 

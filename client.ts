@@ -170,7 +170,9 @@ async function connectAny(
         );
       }
       if (error instanceof SockechoError) throw error; // TLS refused: no other address will do
-      if (error instanceof Deno.errors.NotCapable) {
+      // A Unix socket needs both flags, where Deno's refusal names one; a TCP
+      // refusal is mapped by the CLI (cli/permission.ts) from this error's cause.
+      if (error instanceof Deno.errors.NotCapable && port === undefined) {
         throw new MissingPermissionError(
           `cannot connect to ${where}: Deno needs read and write permission for it: ` +
             `add -R=${where} -W=${where}`,

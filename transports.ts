@@ -132,7 +132,7 @@ function describeHandshakeError(error: unknown): string {
  * accepts on it) is replaced; a live one is an {@linkcode AddressInUseError}.
  */
 async function listenUnix(path: string): Promise<Transport> {
-  const open = () => bind(path, () => Deno.listen({ transport: "unix", path }));
+  const open = () => bind(path, () => Deno.listen({ transport: "unix", path }), true);
   let listener: Deno.UnixListener;
   try {
     listener = open();
@@ -168,12 +168,16 @@ async function isLive(path: string): Promise<boolean> {
   }
 }
 
-/** Runs `listen`, turning its failure into one typed error about `where`. */
-function bind<L>(where: string, listen: () => L): L {
+/**
+ * Runs `listen`, turning its failure into one typed error about `where`. A
+ * missing permission is named here for a Unix socket (`isPath`), which needs
+ * both -R and -W; a TCP one is left for the CLI to map (cli/permission.ts).
+ */
+function bind<L>(where: string, listen: () => L, isPath = false): L {
   try {
     return listen();
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) {
+    if (error instanceof Deno.errors.NotCapable && isPath) {
       throw new MissingPermissionError(
         `cannot listen on ${where}: Deno needs read and write permission for it: ` +
           `add -R=${where} -W=${where}`,

@@ -18,7 +18,7 @@
 import dgram from "node:dgram";
 import { C_CLIENT_MESSAGE } from "./client.ts";
 import { ConnectError, MismatchError, TimeoutError } from "./errors.ts";
-import { formatAddress } from "./format.ts";
+import { formatAddress, formatSeconds, quoteBytes } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
 import { DEFAULT_PORT } from "./server.ts";
 import { describeDgramError } from "./udp.ts";
@@ -100,8 +100,8 @@ export async function sendUdp(options: UdpSendOptions): Promise<UdpSendResult> {
           return reject(
             new MismatchError(
               `echo from ${where} differs from what was sent at byte ${offset}: ` +
-                `sent ${describeByte(message, offset)}, got ${describeByte(datagram, offset)} ` +
-                `(${datagram.length} of ${message.length} bytes)`,
+                `sent ${describeByte(message, offset)}, got ${describeByte(datagram, offset)}; ` +
+                `received ${quoteBytes(datagram)}`,
               offset,
             ),
           );
@@ -113,7 +113,9 @@ export async function sendUdp(options: UdpSendOptions): Promise<UdpSendResult> {
         if (attempts === tries) {
           const of = tries > 1 ? ` (${tries} tries)` : "";
           return reject(
-            new TimeoutError(`timed out after ${timeoutMs} ms: no echo from ${where}${of}`),
+            new TimeoutError(
+              `timed out after ${formatSeconds(timeoutMs)}: no echo from ${where}${of}`,
+            ),
           );
         }
         attempts++;

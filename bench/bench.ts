@@ -318,6 +318,7 @@ async function runInWorkers(
 
 /** Turns the engine's named failures back into the classes of `errors.ts`. */
 function typedError(error: LoadFailure): Error {
+  if (error instanceof SockechoError) return error; // already typed: the UDP load runs in-thread
   const { message } = error;
   switch (error.name) {
     case "MismatchError":

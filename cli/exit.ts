@@ -118,7 +118,6 @@ export function exitCodeHelp(
 /** The "Exit codes:" block of the general help: every code, and which command ends with it. */
 export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
   ...commandNamed("serve", [EXIT.addressInUse, EXIT.bindPermission, EXIT.addressUnavailable]),
-  ...commandNamed("TLS", [EXIT.tlsVerify, EXIT.notTls]),
   ...commandNamed("check", [
     EXIT.echoCorrupted,
     EXIT.echoIncomplete,
@@ -126,8 +125,7 @@ export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
     EXIT.oneClientAtATime,
   ]),
   ...commandNamed("check --idle", [EXIT.idleCut]),
-  [EXIT.interrupted]: "serve, send --count, check --idle: stopped at once by a second Ctrl+C " +
-    "or SIGTERM; bench: cut short by Ctrl+C",
+  [EXIT.interrupted]: "stopped by a second Ctrl+C or SIGTERM; bench: cut short by Ctrl+C",
 });
 
 /** The meanings of `codes`, each prefixed with who ends with it. */

@@ -1,7 +1,10 @@
 /**
  * Recognises Deno's refusal of an operation for want of a permission flag,
  * wherever it ends up (thrown as is, or the cause of a typed error such as
- * "cannot connect"), and says which flag to run with.
+ * "cannot connect"), and says which flag to run with. This is the one mapping
+ * for every command; only where Deno's refusal names too little (a Unix socket
+ * needs both -R and -W, a certificate pair both files) does the code that
+ * knows throw its own {@linkcode MissingPermissionError}, passed on as it is.
  *
  * @example
  * ```ts

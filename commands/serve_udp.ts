@@ -22,7 +22,7 @@
 
 import { CidrSyntaxError, parseAccessList } from "../acl.ts";
 import { UsageError } from "../cli/args.ts";
-import { escapeBytes, formatAddress } from "../format.ts";
+import { escapeBytes, formatAddress, formatCount, plural } from "../format.ts";
 import type { Ledger } from "../ledger.ts";
 import type { RateLimitedLog } from "../log.ts";
 import { type DropReason, LOOP_PRONE_PORTS, serveUdp } from "../udp.ts";
@@ -116,7 +116,7 @@ export async function startUdpEcho(options: UdpEchoOptions): Promise<UdpEcho> {
       : (from, datagram) =>
         log.line(() =>
           ledger?.datagram(from, server.addr, datagram) ??
-            `${formatAddress(from)} sent ${datagram.length} bytes by UDP: ` +
+            `${formatAddress(from)} sent ${plural(datagram.length, "byte")} by UDP: ` +
               escapeBytes(datagram, { maxBytes: 200 })
         ),
     onDrop: (_, reason) => void recent[reason]++,
@@ -139,7 +139,7 @@ export async function startUdpEcho(options: UdpEchoOptions): Promise<UdpEcho> {
           );
           return "";
         }
-        return `UDP: ${datagrams} datagrams, ${bytes} bytes echoed` +
+        return `UDP: ${plural(datagrams, "datagram")}, ${plural(bytes, "byte")} echoed` +
           (sum(dropped) > 0 ? `, ${describeDrops(dropped)}` : "");
       });
     },
@@ -163,6 +163,6 @@ function nonZero(counts: Readonly<Record<DropReason, number>>): Record<string, n
 function describeDrops(counts: Readonly<Record<DropReason, number>>): string {
   const parts = (Object.keys(DROP_WORDS) as DropReason[])
     .filter((reason) => counts[reason] > 0)
-    .map((reason) => `${counts[reason]} ${DROP_WORDS[reason]}`);
-  return `${sum(counts)} not answered (${parts.join(", ")})`;
+    .map((reason) => `${formatCount(counts[reason])} ${DROP_WORDS[reason]}`);
+  return `${formatCount(sum(counts))} not answered (${parts.join(", ")})`;
 }
