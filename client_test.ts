@@ -197,7 +197,7 @@ Deno.test("send gives up on a resolver that does not answer within the timeout",
   });
   await assert.rejects(() => withTimeout(sending, WAIT_MS, "send to give up"), {
     name: "TimeoutError",
-    message: "timed out after 200 ms resolving slow.test",
+    message: "timed out after 0.2 s resolving slow.test",
   });
 });
 
@@ -225,7 +225,7 @@ Deno.test("send gives up connecting to a server whose accept queue is full", asy
     const sending = send({ hostname: "127.0.0.1", port, timeoutMs: 300 });
     await assert.rejects(() => withTimeout(sending, WAIT_MS, "send to give up"), {
       name: "TimeoutError",
-      message: `timed out after 300 ms connecting to 127.0.0.1:${port}`,
+      message: `timed out after 0.3 s connecting to 127.0.0.1:${port}`,
     });
   } finally {
     queued.forEach((conn) => conn.close());

@@ -151,7 +151,10 @@ Deno.test("check --idle rejects bad values with exit 2", async () => {
   ];
   for (const [args, message] of cases) {
     const { code, err } = await run(args);
-    assert.deepEqual({ code, err }, { code: EXIT.usage, err: [message] });
+    assert.deepEqual({ code, err }, {
+      code: EXIT.usage,
+      err: [`${message} (try: sockecho check --help)`],
+    });
   }
 });
 

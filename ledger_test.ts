@@ -234,6 +234,10 @@ Deno.test("the ledger and PROXY options reject bad values with one line and exit
     [["send", "h", "--proxy-protocol", "v3"], 'invalid --proxy-protocol "v3": expected v1 or v2'],
   ];
   for (const [args, message] of cases) {
-    assert.deepEqual(await run(...args), { code: EXIT.usage, out: [], err: [message] });
+    assert.deepEqual(await run(...args), {
+      code: EXIT.usage,
+      out: [],
+      err: [`${message} (try: sockecho ${args[0]} --help)`],
+    });
   }
 });

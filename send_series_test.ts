@@ -134,7 +134,11 @@ Deno.test("send's series options reject bad values with one line and exit 2", as
   ];
   for (const [args, message] of cases) {
     const { code, err } = await run(["send", "127.0.0.1", ...args]);
-    assert.deepEqual({ code, err }, { code: EXIT.usage, err: [message] }, args.join(" "));
+    assert.deepEqual(
+      { code, err },
+      { code: EXIT.usage, err: [`${message} (try: sockecho send --help)`] },
+      args.join(" "),
+    );
   }
   const { code, err } = await run(["send", "127.0.0.1", "--file", "/nonexistent/x"]);
   assert.equal(code, EXIT.usage);
