@@ -27,6 +27,7 @@ import {
   OneClientAtATimeError,
   SockechoError,
 } from "./errors.ts";
+import { formatCount, formatSeconds, plural } from "./format.ts";
 import { closeQuietly } from "./io.ts";
 import { bytesPayload, patternPayload } from "./payload.ts";
 
@@ -165,7 +166,8 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     for (const conn of opened.splice(0)) closeQuietly(conn);
 
     await attempt(rows, "half-close", async () => echo(await connect(), halfCloseBytes, true), {
-      pass: () => `all ${halfCloseBytes} bytes came back after our FIN, then the server's FIN`,
+      pass: () =>
+        `all ${plural(halfCloseBytes, "byte")} came back after our FIN, then the server's FIN`,
       failAs: HalfCloseError,
       fail: (error) => describeHalfClose(error, halfCloseBytes, timeoutMs),
     });
@@ -218,8 +220,9 @@ function describeSegments(values?: EchoResult, bulk?: EchoResult): string {
   if (bulk) {
     const sizes = bulk.reads.toSorted((a, b) => a - b);
     parts.push(
-      `${bulk.bytes} B in ${plural(sizes.length, "read")} of ${sizes[0]}–${sizes.at(-1)} B ` +
-        `(median ${sizes[Math.floor(sizes.length / 2)]} B)`,
+      `${formatCount(bulk.bytes)} B in ${plural(sizes.length, "read")} of ` +
+        `${formatCount(sizes[0])}–${formatCount(sizes.at(-1)!)} B ` +
+        `(median ${formatCount(sizes[Math.floor(sizes.length / 2)])} B)`,
     );
   }
   return parts.length > 0 ? parts.join("; ") : "no echo came back to measure";
@@ -227,20 +230,19 @@ function describeSegments(values?: EchoResult, bulk?: EchoResult): string {
 
 /** Says how a half-closed exchange ended: data lost then FIN, reset, or silence. */
 function describeHalfClose(error: Error, sent: number, timeoutMs: number): string {
+  const bytes = plural(sent, "byte");
   if (error instanceof ClosedEarlyError) {
     const reset = error.cause instanceof Deno.errors.ConnectionReset;
+    const received = formatCount(error.received);
     return reset
-      ? `reset after ${error.received} of ${sent} bytes came back`
-      : `only ${error.received} of ${sent} bytes came back, then the server's FIN (the rest was lost)`;
+      ? `reset after ${received} of ${bytes} came back`
+      : `only ${received} of ${bytes} came back, then the server's FIN (the rest was lost)`;
   }
   if (error instanceof EchoTimeoutError) {
+    const within = formatSeconds(timeoutMs);
     return error.received === sent
-      ? `all ${sent} bytes came back but no FIN followed within ${timeoutMs / 1000} s`
-      : `${error.received} of ${sent} bytes came back, then nothing for ${timeoutMs / 1000} s`;
+      ? `all ${bytes} came back but no FIN followed within ${within}`
+      : `${formatCount(error.received)} of ${bytes} came back, then nothing for ${within}`;
   }
   return error.message;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }

@@ -58,7 +58,7 @@ Deno.test("check passes sockecho serve on every check", async () => {
       "second client  pass",
       "half-close     pass",
     ]);
-    assert.match(out[6], /all 65536 bytes came back after our FIN, then the server's FIN$/);
+    assert.match(out[6], /all 65,536 bytes came back after our FIN, then the server's FIN$/);
     assert.equal(out.at(-1), "verdict: the echo path is whole");
   });
 });
@@ -143,7 +143,7 @@ Deno.test("check exits 17 when the echo after our half-close is lost", async () 
       assert.equal(code, EXIT.halfClose);
       assert.match(
         out[6],
-        /half-close +fail +only 0 of 65536 bytes came back, then the server's FIN \(the rest was lost\)$/,
+        /half-close +fail +only 0 of 65,536 bytes came back, then the server's FIN \(the rest was lost\)$/,
       );
     },
   );
@@ -161,7 +161,7 @@ Deno.test("check tells a half-closed echo that never ends with a FIN", async () 
       release.resolve();
       assert.equal(
         report.rows[5].detail,
-        "all 65536 bytes came back but no FIN followed within 0.5 s",
+        "all 65,536 bytes came back but no FIN followed within 0.5 s",
       );
       assert.equal(report.failure?.constructor.name, "HalfCloseError");
     },
@@ -319,7 +319,10 @@ Deno.test({
           const report = await check({ target: { hostname: "127.0.0.1", port } });
           details.push(report.rows[5].detail);
         }
-        assert.match(details.at(-1)!, /^only \d+ of 65536 bytes came back, then the server's FIN/);
+        assert.match(
+          details.at(-1)!,
+          /^only [\d,]+ of 65,536 bytes came back, then the server's FIN/,
+        );
       },
     );
   },

@@ -83,6 +83,17 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [IdleCutError, EXIT.idleCut, "idle connections are cut before MAX"],
 ];
 
+/** The codes of a command that sends and checks an echo (send, bench), over any transport. */
+export const ECHO_CLIENT_EXITS: readonly number[] = [
+  EXIT.resolve,
+  EXIT.connect,
+  EXIT.timeout,
+  EXIT.closedEarly,
+  EXIT.mismatch,
+  EXIT.tlsVerify,
+  EXIT.notTls,
+];
+
 /** What each exit code means, for the help texts. */
 const EXIT_MEANINGS: ReadonlyMap<number, string> = new Map([
   [EXIT.ok, "success"],

@@ -19,7 +19,7 @@ import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "../bench/b
 import { parseTarget } from "../cli/address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
-import { EXIT, exitCodeHelp } from "../cli/exit.ts";
+import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../cli/exit.ts";
 import { inform, type MainIo } from "../cli/io.ts";
 import { interruption } from "../cli/interrupt.ts";
 import { formatCount, formatSeconds, plural } from "../format.ts";
@@ -82,21 +82,13 @@ ${clientTransportHelp(27)}
 
 A live progress line is shown once a second when stdout is a terminal.
 Ctrl+C ends the load early: the summary of what was measured is printed,
-marked as cut short, and bench exits 130; a second Ctrl+C exits at once.
+marked as cut short, and bench exits 130; a second Ctrl+C or SIGTERM exits
+at once.
 
 Exit codes:
 ${
   exitCodeHelp(
-    [
-      EXIT.resolve,
-      EXIT.connect,
-      EXIT.timeout,
-      EXIT.closedEarly,
-      EXIT.mismatch,
-      EXIT.tlsVerify,
-      EXIT.notTls,
-      EXIT.interrupted,
-    ],
+    [...ECHO_CLIENT_EXITS, EXIT.interrupted],
     { [EXIT.interrupted]: "cut short by Ctrl+C (after the summary, or at once on a second one)" },
   )
 }`;

@@ -18,7 +18,7 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { parseTarget } from "../cli/address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
-import { EXIT, exitCodeHelp } from "../cli/exit.ts";
+import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../cli/exit.ts";
 import { inform, type MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
 import { ConnectError } from "../errors.ts";
@@ -79,16 +79,7 @@ ${SERIES_HELP}
 Exit codes:
 ${
   exitCodeHelp(
-    [
-      EXIT.resolve,
-      EXIT.connect,
-      EXIT.timeout,
-      EXIT.closedEarly,
-      EXIT.mismatch,
-      EXIT.tlsVerify,
-      EXIT.notTls,
-      EXIT.interrupted,
-    ],
+    [...ECHO_CLIENT_EXITS, EXIT.interrupted],
     { [EXIT.interrupted]: "a probe series stopped at once by a second Ctrl+C or SIGTERM" },
   )
 }`;
