@@ -166,11 +166,15 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   try {
     results = options.udp
       ? [
-        await udpPingpong({
-          ...share,
-          sockets: connections,
-          lossTimeoutMs: options.lossTimeoutMs ?? 1000,
-        }, options.onProgress),
+        await udpPingpong(
+          {
+            ...share,
+            sockets: connections,
+            lossTimeoutMs: options.lossTimeoutMs ?? 1000,
+          },
+          options.onProgress,
+          options.signal,
+        ),
       ]
       : workers === 1
       ? [await loadEngine(Buffer.compare).runShare(shares[0], options.onProgress, options.signal)]

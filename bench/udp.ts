@@ -57,7 +57,8 @@ export interface UdpResult extends ShareResult {
 
 /**
  * Runs the load. Throws {@linkcode MismatchError} when an echo differs, and
- * {@linkcode TimeoutError} when not one datagram came back.
+ * {@linkcode TimeoutError} when not one datagram came back. An aborted `signal`
+ * ends it early, as the deadline does.
  *
  * @example
  * ```ts
@@ -76,11 +77,13 @@ export interface UdpResult extends ShareResult {
 export async function udpPingpong(
   load: UdpLoad,
   onProgress?: (progress: BenchProgress) => void,
+  signal?: AbortSignal,
 ): Promise<UdpResult> {
   const tally = { operations: 0, bytes: 0, lost: 0, latencies: [] as number[] };
   let left = load.count ?? Infinity;
   const deadline = performance.now() + (load.durationMs ?? Infinity);
-  const take = () => left-- > 0 && performance.now() < deadline;
+  // Ctrl+C (`signal`) ends the load like the deadline: the datagrams in flight finish.
+  const take = () => !signal?.aborted && left-- > 0 && performance.now() < deadline;
   const start = performance.now();
   const totals = (): BenchProgress => ({
     elapsedMs: performance.now() - start,

@@ -93,3 +93,23 @@ Deno.test("bench --udp with no echo at all fails as a timeout, never hangs", asy
     );
   });
 });
+
+Deno.test("bench --udp ended by its signal stops sending and reports what it measured", async () => {
+  const stop = new AbortController();
+  let received = 0;
+  await withUdpServer({
+    ratePerSource: 0,
+    onDatagram: () => void (++received === 5 && stop.abort()),
+  }, async ({ addr }) => {
+    const report = await bench({
+      hostname: "127.0.0.1",
+      port: addr.port,
+      udp: true,
+      count: 1000,
+      signal: stop.signal,
+    });
+    assert.equal(report.operations, 5);
+    assert.equal(report.lost, 0);
+  });
+  assert.equal(received, 5);
+});
