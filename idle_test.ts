@@ -143,7 +143,10 @@ Deno.test("check --idle fails like a connect when no flow can start, exit 4", as
 Deno.test("check --idle rejects bad values with exit 2", async () => {
   const cases: [string[], string][] = [
     [["--idle", "0"], 'invalid --idle "0": expected a number of at least 0.1'],
-    [["--idle", "5", "--idle-flows", "101"], 'invalid --idle-flows "101": at most 100'],
+    [
+      ["--idle", "5", "--idle-flows", "101"],
+      'invalid --idle-flows "101": expected a whole number from 1 to 100',
+    ],
     [
       ["--idle", "5", "--idle-flows", "0"],
       'invalid --idle-flows "0": expected a whole number of at least 1',

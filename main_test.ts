@@ -204,6 +204,7 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
     [["send", "[]:80"], 'invalid address "[]:80": expected HOST, HOST:PORT, [IPv6] or [IPv6]:PORT'],
     [["send", "h", "-t", "-1"], 'invalid --timeout "-1": expected a number of at least 0.001'],
     [["serve", "-p", "-5"], 'invalid port "-5": expected a whole number from 0 to 65535'],
+    [["send", "h", "--udp", "x".repeat(65_508)], "a UDP message is at most 65,507 bytes"],
     [["check"], "check needs a HOST"],
     [["check", "h", "x"], 'check takes one HOST, not also "x"'],
     [

@@ -111,7 +111,11 @@ async function runCheck(
     const maxMs = parseSeconds(values.idle, "--idle", 0.1);
     const flows = parseWhole(values["idle-flows"], "--idle-flows");
     if (flows > MAX_IDLE_FLOWS) {
-      throw new UsageError(`invalid --idle-flows "${flows}": at most ${MAX_IDLE_FLOWS}`);
+      throw new UsageError(
+        `invalid --idle-flows "${
+          values["idle-flows"]
+        }": expected a whole number from 1 to ${MAX_IDLE_FLOWS}`,
+      );
     }
     return await runIdle(where, { target, maxMs, flows, timeoutMs }, values.json, io);
   }

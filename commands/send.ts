@@ -132,7 +132,7 @@ async function runSend(
     throw new UsageError("--proxy-protocol is for TCP: leave it out with --udp");
   }
   if (values.udp && (message?.length ?? 0) > MAX_DATAGRAM_BYTES) {
-    throw new UsageError(`a UDP message is at most ${MAX_DATAGRAM_BYTES} bytes`);
+    throw new UsageError(`a UDP message is at most ${plural(MAX_DATAGRAM_BYTES, "byte")}`);
   }
   const transport = await clientTransport(values, io);
   const target = {
