@@ -16,7 +16,14 @@
  * @module
  */
 
-import { describeRemote, type Dialer, type DialTarget, dialTcp, dialWithin } from "./dial.ts";
+import {
+  describeRemote,
+  type DialedConn,
+  type Dialer,
+  dialStream,
+  type DialTarget,
+  dialWithin,
+} from "./dial.ts";
 import { EchoMismatchError, echoPayload, type EchoResult, EchoTimeoutError } from "./echo.ts";
 import {
   ClosedEarlyError,
@@ -24,8 +31,10 @@ import {
   EchoCorruptedError,
   EchoIncompleteError,
   HalfCloseError,
+  NotTlsError,
   OneClientAtATimeError,
   SockechoError,
+  TlsVerifyError,
 } from "./errors.ts";
 import { closeQuietly } from "./io.ts";
 import { bytesPayload, patternPayload } from "./payload.ts";
@@ -36,7 +45,7 @@ export interface CheckOptions {
   target: DialTarget;
   /** Time allowed for each step (a connect, an echo, the wait for a FIN), in ms. @default {3000} */
   timeoutMs?: number;
-  /** Opens connections. @default {dialTcp} */
+  /** Opens connections (`tlsDialer` for TLS). @default {dialStream} */
   dial?: Dialer;
   /** Size of the patterned payload. @default {1048576} */
   bulkBytes?: number;
@@ -49,7 +58,10 @@ export type Verdict = "pass" | "fail" | "info" | "skip";
 
 /** One row of the report. */
 export interface CheckRow {
-  /** What was checked: `connect`, `byte values`, `bulk`, `segments`, `second client`, `half-close`. */
+  /**
+   * What was checked: `connect`, `tls handshake` (over TLS), `byte values`,
+   * `bulk`, `segments`, `second client`, `half-close`.
+   */
   readonly name: string;
   readonly verdict: Verdict;
   /** What was found, in a line. */
@@ -88,12 +100,12 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
   const {
     target,
     timeoutMs = 3000,
-    dial = dialTcp,
+    dial = dialStream,
     bulkBytes = 1024 * 1024,
     halfCloseBytes = 64 * 1024,
   } = options;
   const rows: CheckRow[] = [];
-  const opened: Deno.Conn[] = [];
+  const opened: DialedConn[] = [];
   const never = new AbortController().signal;
   let connectMs = 0; // of the latest connection
   const connect = async () => {
@@ -102,19 +114,21 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     connectMs = dialed.connectMs;
     return dialed.conn;
   };
-  const echo = (conn: Deno.Conn, bytes: Uint8Array | number, halfClose = false) =>
+  const echo = (conn: DialedConn, bytes: Uint8Array | number, halfClose = false) =>
     echoPayload(
       conn,
       typeof bytes === "number" ? patternPayload(bytes) : bytesPayload(bytes),
       { timeoutMs, halfClose },
     );
   try {
-    let first: Deno.Conn;
+    let first: DialedConn;
     try {
       first = await connect();
     } catch (error) {
+      // Refused by TLS (a certificate, or no TLS at all): the TCP connect itself went through.
+      const tlsFailed = error instanceof TlsVerifyError || error instanceof NotTlsError;
       rows.push({
-        name: "connect",
+        name: tlsFailed ? "tls handshake" : "connect",
         verdict: "fail",
         detail: (error as Error).message,
         error: error as Error,
@@ -130,6 +144,16 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
       ms: connectMs,
       detail: `connected to ${describeRemote(first)}`,
     });
+    const session = first.tls;
+    if (session) {
+      rows.push({
+        name: "tls handshake",
+        verdict: "pass",
+        ms: session.handshakeMs,
+        detail:
+          `${session.protocol}, ${session.cipher}, certificate SHA-256 ${session.fingerprint}`,
+      });
+    }
     let firstOpen = true;
     const onFirst = async (bytes: Uint8Array | number) => {
       if (!firstOpen) first = await connect();

@@ -19,11 +19,11 @@ import {
   ConnectError,
   describeOsError,
   MismatchError,
-  MissingPermissionError,
   NotTlsError,
   SockechoError,
   TimeoutError,
 } from "./errors.ts";
+import { permissionError } from "./dial.ts";
 import { formatAddress } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
 import { closeAfter, closeQuietly, writeAll } from "./io.ts";
@@ -163,13 +163,8 @@ async function connectAny(
         throw new TimeoutError(`timed out after ${timeoutMs} ms connecting to ${where}`);
       }
       if (error instanceof SockechoError) throw error; // TLS refused: no other address will do
-      if (error instanceof Deno.errors.NotCapable) {
-        throw new MissingPermissionError(
-          `cannot connect to ${where}: Deno needs read and write permission for it: ` +
-            `add -R=${where} -W=${where}`,
-          { cause: error },
-        );
-      }
+      const denied = permissionError(where, error);
+      if (denied) throw denied;
       lastError = error;
     } finally {
       clearTimeout(timer);

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { describeRemote } from "./dial.ts";
+import { describeRemote, type DialedConn } from "./dial.ts";
 import { ClosedEarlyError, describeOsError, MismatchError, TimeoutError } from "./errors.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import type { Payload } from "./payload.ts";
@@ -84,7 +84,7 @@ const CONTEXT_BYTES = 8;
  * ```
  */
 export async function echoPayload(
-  conn: Deno.Conn,
+  conn: DialedConn,
   payload: Payload,
   { timeoutMs, signal, halfClose = false }: EchoOptions,
 ): Promise<EchoResult> {

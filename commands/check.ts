@@ -22,10 +22,15 @@ import { EXIT, EXIT_CODE_HELP, exitCodeOf } from "../cli/exit.ts";
 import { interruption } from "../cli/interrupt.ts";
 import type { MainIo } from "../cli/io.ts";
 import { check, type CheckReport } from "../check.ts";
+import { describeTarget, type Dialer, dialerFor, type DialTarget } from "../dial.ts";
 import { IdleCutError } from "../errors.ts";
-import { formatAddress } from "../format.ts";
 import { discoverIdleTimeout, type IdleReport, MAX_IDLE_FLOWS } from "../idle.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import {
+  CLIENT_TRANSPORT_OPTIONS,
+  clientTransport,
+  clientTransportHelp,
+} from "./transport_options.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
@@ -33,9 +38,11 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   idle: { type: "string" },
   "idle-flows": { type: "string", default: "20" },
+  ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho check HOST [options]
+       sockecho check --unix PATH [options]
 
 Tests the echo server at HOST and everything between, and prints a verdict per
 check: connect time; all 256 byte values and a 1 MiB pattern echoed exact (on a
@@ -43,6 +50,9 @@ difference, the offset of the first wrong byte and a hex view around it); how
 the reply was segmented (information only); a second connection served while
 the first stays open; half-close (64 KiB, then our FIN: does all of the echo
 come back, and then the server's FIN?). Every step is bounded by --timeout.
+Over --tls the TLS handshake is its own row (time, protocol, cipher, the
+certificate's SHA-256); a refused certificate exits 11, a peer that does not
+speak TLS 12. With --unix PATH the checks run over a Unix domain socket.
 
 Options:
   -p, --port PORT        server port                                [${DEFAULT_PORT}]
@@ -52,6 +62,7 @@ Options:
                          (server, firewall, NAT, load balancer), up to
                          MAX seconds; takes about 1.25 × MAX
       --idle-flows N     connections for --idle, at most ${MAX_IDLE_FLOWS}        [20]
+${clientTransportHelp(25)}
   -h, --help             this text
 
 The exit code is that of the first failed check (15 to 18 below, or 3, 4 when
@@ -64,7 +75,8 @@ and how each died: FIN or reset (seen the moment it comes, so timed exactly)
 or silence (the probe got no answer). Flows start staggered over MAX/4, so a
 far end that sweeps idle flows only now and then is caught at many phases.
 Exit 0 when every flow survived, 19 when some were cut. E.g. for HAProxy's
-"timeout client 5s": sockecho check HOST -p PORT --idle 8.
+"timeout client 5s": sockecho check HOST -p PORT --idle 8. Over --tls
+and --unix too.
 
 Exit codes:
 ${EXIT_CODE_HELP}`;
@@ -83,23 +95,31 @@ async function runCheck(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  const [hostname, extra] = positionals;
+  // With --unix there is no HOST: the socket's path says where.
+  const [hostname, extra] = values.unix === undefined ? positionals : ["", ...positionals];
   if (hostname === undefined) {
     throw new UsageError("check needs a HOST (try: sockecho check --help)");
   }
-  if (extra !== undefined) throw new UsageError(`check takes one HOST, not "${extra}"`);
-  const target = { hostname, port: parsePort(values.port, 1) };
+  if (extra !== undefined) {
+    throw new UsageError(
+      values.unix === undefined
+        ? `check takes one HOST, not "${extra}"`
+        : `check --unix PATH takes no HOST, not "${extra}"`,
+    );
+  }
+  const net = { hostname, port: parsePort(values.port, 1) };
   const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
-  const where = formatAddress(target);
+  const { target, dial } = dialerFor(net, await clientTransport(values, io));
+  const where = describeTarget(target);
   if (values.idle !== undefined) {
     const maxMs = parseSeconds(values.idle, "--idle", 0.1);
     const flows = parseWhole(values["idle-flows"], "--idle-flows");
     if (flows > MAX_IDLE_FLOWS) {
       throw new UsageError(`invalid --idle-flows "${flows}": at most ${MAX_IDLE_FLOWS}`);
     }
-    return await runIdle(where, { target, maxMs, flows, timeoutMs }, values.json, io);
+    return await runIdle(where, { target, dial, maxMs, flows, timeoutMs }, values.json, io);
   }
-  const report = await check({ target, timeoutMs });
+  const report = await check({ target, dial, timeoutMs });
   if (values.json) io.out(JSON.stringify(reportJson(where, report)));
   else reportLines(where, report).forEach((line) => io.out(line));
   if (report.failure) throw report.failure;
@@ -143,7 +163,8 @@ function reportJson(where: string, { rows, failure }: CheckReport) {
 async function runIdle(
   where: string,
   options: {
-    target: { hostname: string; port: number };
+    target: DialTarget;
+    dial: Dialer;
     maxMs: number;
     flows: number;
     timeoutMs: number;
