@@ -207,9 +207,16 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
       "--proxy-protocol works over plain TCP only, not with --tls or --unix",
     ],
     [
-      ["send", "h", "--tls", "--insecure", "--count", "2"],
-      "a probe series (--count, --file, …) speaks plain TCP: drop --tls/--unix",
+      ["send", "h", "--count", "2", "--proxy-protocol", "v1"],
+      "--proxy-protocol is for one send: leave out the probe series options",
     ],
+    [
+      ["send", "h", "--tls", "--unix", "/tmp/s", "--count", "2"],
+      "--tls and --unix cannot be combined",
+    ],
+    [["check", "h", "--insecure"], "--insecure needs --tls"],
+    [["check", "--tls", "--unix", "/tmp/s"], "--tls and --unix cannot be combined"],
+    [["check", "--unix", "/tmp/s", "h"], 'check --unix PATH takes no HOST, not "h"'],
     [["serve", "--tls", "--cert", "c.pem"], "--cert and --key go together"],
     [["serve", "--tls", "--unix", "/tmp/s"], "--tls and --unix cannot be combined"],
     [
