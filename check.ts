@@ -211,7 +211,8 @@ interface Outcome {
 
 /**
  * Runs one check and adds its row. A corrupted echo is always an
- * {@linkcode EchoCorruptedError}; other failures are of `outcome.failAs`.
+ * {@linkcode EchoCorruptedError}, a TLS answer a `NotTlsError`; other
+ * failures are of `outcome.failAs`.
  */
 async function attempt(
   rows: CheckRow[],
@@ -229,7 +230,10 @@ async function attempt(
       : new SockechoError(describeOsError(caught), { cause: caught });
     const corrupted = cause instanceof EchoMismatchError;
     const detail = corrupted ? cause.message : fail(cause);
-    const error = new (corrupted ? EchoCorruptedError : failAs)(`${name}: ${detail}`, { cause });
+    // A TLS server spoken to in plain text: the transport is wrong, not the echo.
+    const error = cause instanceof NotTlsError
+      ? cause
+      : new (corrupted ? EchoCorruptedError : failAs)(`${name}: ${detail}`, { cause });
     rows.push({ name, verdict: "fail", detail, view: corrupted ? cause.view : undefined, error });
     return undefined;
   }

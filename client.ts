@@ -238,8 +238,15 @@ async function exchange(
  * Whether the first bytes back are a TLS record (an alert or handshake,
  * version 3.x) where the echo of something else should be: what a TLS server
  * sends to a client that spoke plain text to it.
+ *
+ * @example
+ * ```ts
+ * import { looksLikeTls } from "./client.ts";
+ *
+ * looksLikeTls(new TextEncoder().encode("hi"), new Uint8Array([0x15, 0x03, 0x03])); // true
+ * ```
  */
-function looksLikeTls(sent: Uint8Array, first: Uint8Array): boolean {
+export function looksLikeTls(sent: Uint8Array, first: Uint8Array): boolean {
   const record = first[0] === 0x15 || first[0] === 0x16;
   return record && first[0] !== sent[0] && (first.length < 2 || first[1] === 0x03);
 }

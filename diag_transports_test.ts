@@ -270,3 +270,16 @@ Deno.test("main: send --unix --count and check --unix report the socket's path",
     assert.equal(checked.out.at(-1), "verdict: the echo path is whole");
   });
 });
+
+Deno.test("plain series and check against a TLS server: NotTlsError (exit 12), not a mismatch", async () => {
+  await withTlsServer({}, async (port) => {
+    const target = { hostname: "127.0.0.1", port };
+    const summary = await probeSeries({ target, payload: patternPayload(10), count: 1 });
+    assert.ok(summary.firstError instanceof NotTlsError, String(summary.firstError));
+    assert.equal(summary.firstError.message, `127.0.0.1:${port} answered with TLS: use --tls`);
+    const report = await check({ target });
+    assert.ok(report.failure instanceof NotTlsError, String(report.failure));
+    const { code } = await run("check", "127.0.0.1", "-p", `${port}`);
+    assert.equal(code, EXIT.notTls);
+  });
+});
