@@ -66,7 +66,7 @@ ${clientTransportHelp(25)}
   -h, --help             this text
 
 The exit code is that of the first failed check (15 to 18 below, or 3, 4 when
-HOST cannot be reached).
+HOST cannot be reached, 11, 12 when TLS fails).
 
 Idle-timeout discovery (--idle MAX): N connections in parallel each exchange
 one echo, stay idle for MAX × 1/N, 2/N … MAX, then send a probe. It reports

@@ -177,10 +177,10 @@ function probeJson(probe: ProbeResult): string {
     remote: probe.remote ?? null,
     bytes: probe.bytes,
     connectMs: round(probe.connectMs),
-    handshakeMs: round(probe.handshakeMs),
     timeMs: round(probe.timeMs),
     error: probe.error ? failureKind(probe.error) : null,
     message: probe.error?.message ?? null,
+    handshakeMs: round(probe.handshakeMs),
   });
 }
 
