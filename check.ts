@@ -1,10 +1,10 @@
 /**
  * `sockecho check`: is this echo path whole? A fixed series of checks against
  * one echo server, each with a verdict: connect time (over TLS, the
- * handshake's as its own row); all 256 byte values and
- * a 1 MiB pattern echoed exact (with the first wrong byte shown); how the
- * reply was segmented; half-close (the whole echo, then a FIN); a second
- * client served while the first is open. Every step is bounded in time.
+ * handshake's as its own row); all 256 byte values and a 1 MiB pattern
+ * echoed exact (with the first wrong byte shown); how the reply was
+ * segmented; half-close (the whole echo, then a FIN); a second client served
+ * while the first is open. Every step is bounded in time.
  *
  * @example
  * ```ts
