@@ -1,9 +1,10 @@
 /**
  * `sockecho check`: is this echo path whole? A fixed series of checks against
- * one echo server, each with a verdict: connect time; all 256 byte values and
- * a 1 MiB pattern echoed exact (with the first wrong byte shown); how the
- * reply was segmented; half-close (the whole echo, then a FIN); a second
- * client served while the first is open. Every step is bounded in time.
+ * one echo server, each with a verdict: connect time (over TLS, the
+ * handshake's as its own row); all 256 byte values and a 1 MiB pattern
+ * echoed exact (with the first wrong byte shown); how the reply was
+ * segmented; half-close (the whole echo, then a FIN); a second client served
+ * while the first is open. Every step is bounded in time.
  *
  * @example
  * ```ts
@@ -16,7 +17,14 @@
  * @module
  */
 
-import { describeRemote, type Dialer, type DialTarget, dialTcp, dialWithin } from "./dial.ts";
+import {
+  describeRemote,
+  type DialedConn,
+  type Dialer,
+  dialStream,
+  type DialTarget,
+  dialWithin,
+} from "./dial.ts";
 import { EchoMismatchError, echoPayload, type EchoResult, EchoTimeoutError } from "./echo.ts";
 import {
   ClosedEarlyError,
@@ -24,8 +32,10 @@ import {
   EchoCorruptedError,
   EchoIncompleteError,
   HalfCloseError,
+  NotTlsError,
   OneClientAtATimeError,
   SockechoError,
+  TlsVerifyError,
 } from "./errors.ts";
 import { formatCount, formatSeconds, plural } from "./format.ts";
 import { closeQuietly } from "./io.ts";
@@ -37,7 +47,7 @@ export interface CheckOptions {
   target: DialTarget;
   /** Time allowed for each step (a connect, an echo, the wait for a FIN), in ms. @default {3000} */
   timeoutMs?: number;
-  /** Opens connections. @default {dialTcp} */
+  /** Opens connections (`tlsDialer` for TLS). @default {dialStream} */
   dial?: Dialer;
   /** Size of the patterned payload. @default {1048576} */
   bulkBytes?: number;
@@ -50,7 +60,10 @@ export type Verdict = "pass" | "fail" | "info" | "skip";
 
 /** One row of the report. */
 export interface CheckRow {
-  /** What was checked: `connect`, `byte values`, `bulk`, `segments`, `second client`, `half-close`. */
+  /**
+   * What was checked: `connect`, `tls handshake` (over TLS), `byte values`,
+   * `bulk`, `segments`, `second client`, `half-close`.
+   */
   readonly name: string;
   readonly verdict: Verdict;
   /** What was found, in a line. */
@@ -89,12 +102,12 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
   const {
     target,
     timeoutMs = 3000,
-    dial = dialTcp,
+    dial = dialStream,
     bulkBytes = 1024 * 1024,
     halfCloseBytes = 64 * 1024,
   } = options;
   const rows: CheckRow[] = [];
-  const opened: Deno.Conn[] = [];
+  const opened: DialedConn[] = [];
   const never = new AbortController().signal;
   let connectMs = 0; // of the latest connection
   const connect = async () => {
@@ -103,19 +116,21 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     connectMs = dialed.connectMs;
     return dialed.conn;
   };
-  const echo = (conn: Deno.Conn, bytes: Uint8Array | number, halfClose = false) =>
+  const echo = (conn: DialedConn, bytes: Uint8Array | number, halfClose = false) =>
     echoPayload(
       conn,
       typeof bytes === "number" ? patternPayload(bytes) : bytesPayload(bytes),
       { timeoutMs, halfClose },
     );
   try {
-    let first: Deno.Conn;
+    let first: DialedConn;
     try {
       first = await connect();
     } catch (error) {
+      // Refused by TLS (a certificate, or no TLS at all): the TCP connect itself went through.
+      const tlsFailed = error instanceof TlsVerifyError || error instanceof NotTlsError;
       rows.push({
-        name: "connect",
+        name: tlsFailed ? "tls handshake" : "connect",
         verdict: "fail",
         detail: (error as Error).message,
         error: error as Error,
@@ -131,6 +146,16 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
       ms: connectMs,
       detail: `connected to ${describeRemote(first)}`,
     });
+    const session = first.tls;
+    if (session) {
+      rows.push({
+        name: "tls handshake",
+        verdict: "pass",
+        ms: session.handshakeMs,
+        detail:
+          `${session.protocol}, ${session.cipher}, certificate SHA-256 ${session.fingerprint}`,
+      });
+    }
     let firstOpen = true;
     const onFirst = async (bytes: Uint8Array | number) => {
       if (!firstOpen) first = await connect();
@@ -189,7 +214,8 @@ interface Outcome {
 
 /**
  * Runs one check and adds its row. A corrupted echo is always an
- * {@linkcode EchoCorruptedError}; other failures are of `outcome.failAs`.
+ * {@linkcode EchoCorruptedError}, a TLS answer a `NotTlsError`; other
+ * failures are of `outcome.failAs`.
  */
 async function attempt(
   rows: CheckRow[],
@@ -207,7 +233,10 @@ async function attempt(
       : new SockechoError(describeOsError(caught), { cause: caught });
     const corrupted = cause instanceof EchoMismatchError;
     const detail = corrupted ? cause.message : fail(cause);
-    const error = new (corrupted ? EchoCorruptedError : failAs)(`${name}: ${detail}`, { cause });
+    // A TLS server spoken to in plain text: the transport is wrong, not the echo.
+    const error = cause instanceof NotTlsError
+      ? cause
+      : new (corrupted ? EchoCorruptedError : failAs)(`${name}: ${detail}`, { cause });
     rows.push({ name, verdict: "fail", detail, view: corrupted ? cause.view : undefined, error });
     return undefined;
   }

@@ -19,11 +19,11 @@ import {
   ConnectError,
   describeOsError,
   MismatchError,
-  MissingPermissionError,
   NotTlsError,
   SockechoError,
   TimeoutError,
 } from "./errors.ts";
+import { permissionError } from "./dial.ts";
 import { formatAddress, formatCount, formatSeconds, plural, quoteBytes } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
 import { closeAfter, closeQuietly, writeAll } from "./io.ts";
@@ -172,13 +172,8 @@ async function connectAny(
       if (error instanceof SockechoError) throw error; // TLS refused: no other address will do
       // A Unix socket needs both flags, where Deno's refusal names one; a TCP
       // refusal is mapped by the CLI (cli/permission.ts) from this error's cause.
-      if (error instanceof Deno.errors.NotCapable && port === undefined) {
-        throw new MissingPermissionError(
-          `cannot connect to ${where}: Deno needs read and write permission for it: ` +
-            `add -R=${where} -W=${where}`,
-          { cause: error },
-        );
-      }
+      const denied = port === undefined ? permissionError(where, error) : undefined;
+      if (denied) throw denied;
       lastError = error;
     } finally {
       clearTimeout(timer);
@@ -284,8 +279,15 @@ async function withReply(
  * Whether the first bytes back are a TLS record (an alert or handshake,
  * version 3.x) where the echo of something else should be: what a TLS server
  * sends to a client that spoke plain text to it.
+ *
+ * @example
+ * ```ts
+ * import { looksLikeTls } from "./client.ts";
+ *
+ * looksLikeTls(new TextEncoder().encode("hi"), new Uint8Array([0x15, 0x03, 0x03])); // true
+ * ```
  */
-function looksLikeTls(sent: Uint8Array, first: Uint8Array): boolean {
+export function looksLikeTls(sent: Uint8Array, first: Uint8Array): boolean {
   const record = first[0] === 0x15 || first[0] === 0x16;
   return record && first[0] !== sent[0] && (first.length < 2 || first[1] === 0x03);
 }

@@ -18,8 +18,15 @@
  * @module
  */
 
-import { describeRemote } from "./dial.ts";
-import { ClosedEarlyError, describeOsError, MismatchError, TimeoutError } from "./errors.ts";
+import { looksLikeTls } from "./client.ts";
+import { describeRemote, type DialedConn } from "./dial.ts";
+import {
+  ClosedEarlyError,
+  describeOsError,
+  MismatchError,
+  NotTlsError,
+  TimeoutError,
+} from "./errors.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import type { Payload } from "./payload.ts";
 
@@ -68,8 +75,9 @@ const CONTEXT_BYTES = 8;
 /**
  * Sends `payload` on `conn` and reads its echo, checked byte by byte. On any
  * failure the connection is closed and one of {@linkcode EchoTimeoutError},
- * `ClosedEarlyError` or {@linkcode EchoMismatchError} is thrown (or the
- * payload's own read error); an abort of `signal` throws its reason.
+ * `ClosedEarlyError` or {@linkcode EchoMismatchError} is thrown (`NotTlsError`
+ * when a plain connection is answered with TLS), or the payload's own read
+ * error; an abort of `signal` throws its reason.
  *
  * @example
  * ```ts
@@ -84,7 +92,7 @@ const CONTEXT_BYTES = 8;
  * ```
  */
 export async function echoPayload(
-  conn: Deno.Conn,
+  conn: DialedConn,
   payload: Payload,
   { timeoutMs, signal, halfClose = false }: EchoOptions,
 ): Promise<EchoResult> {
@@ -100,12 +108,14 @@ export async function echoPayload(
   signal?.addEventListener("abort", onAbort, { once: true });
   const startedAt = performance.now();
   let sent: number | undefined;
+  let first: Uint8Array | undefined;
   // Settles to the write's error, if any, so that it can be awaited after a read failure;
   // the error also closes the connection, so that the read stops waiting for an echo.
   const writing = (async () => {
     let written = 0;
     for await (const chunk of payload.chunks()) {
       check.expect(chunk);
+      first ??= chunk;
       await writeAll(conn, chunk);
       written += chunk.length;
     }
@@ -124,6 +134,10 @@ export async function echoPayload(
     while (check.verified < expected) {
       const n = await conn.read(buffer);
       if (n === null) break;
+      // A TLS server answers plain bytes with an alert: say so rather than "mismatch".
+      if (reads.length === 0 && !conn.tls && looksLikeTls(first!, buffer.subarray(0, n))) {
+        throw new NotTlsError(`${remote} answered with TLS: use --tls`);
+      }
       reads.push(n);
       check.verify(buffer.subarray(0, n));
     }
@@ -143,7 +157,7 @@ export async function echoPayload(
         check.verified,
       );
     }
-    if (error instanceof MismatchError) throw error;
+    if (error instanceof MismatchError || error instanceof NotTlsError) throw error;
     if (writeError && !isConnectionError(writeError)) throw writeError;
     const how = error instanceof Deno.errors.UnexpectedEof
       ? "closed the connection"

@@ -9,6 +9,7 @@ import { EXIT } from "./main.ts";
 import {
   concat,
   echoOf,
+  outputOf,
   pattern,
   readToEnd,
   startServe,
@@ -36,15 +37,19 @@ function freePort(): number {
   return listener.addr.port;
 }
 
-/** HAProxy's config: TCP mode, round robin over `backends`, PROXY v2 with a CRC32C TLV. */
-function haproxyConfig(frontendPort: number, backends: string[]): string {
+/**
+ * HAProxy's config: TCP mode, round robin over `backends`, PROXY v2 with a
+ * CRC32C TLV; `clientTimeout` is how long it keeps a connection whose client
+ * is idle (no `timeout tunnel`, so that is the idle timeout a client sees).
+ */
+function haproxyConfig(frontendPort: number, backends: string[], clientTimeout = "30s"): string {
   return [
     "global",
     "  nbthread 1",
     "defaults",
     "  mode tcp",
     "  timeout connect 5s",
-    "  timeout client 30s",
+    `  timeout client ${clientTimeout}`,
     "  timeout server 30s",
     "frontend echo",
     `  bind 127.0.0.1:${frontendPort}`,
@@ -195,5 +200,98 @@ Deno.test({
       assert.deepEqual(await withTimeout(echoOf(addr.port, hello), 10_000, "echo"), hello);
     });
     assert.deepEqual(acceptErrors, []);
+  },
+});
+
+const MAIN = new URL("./main.ts", import.meta.url).pathname;
+
+/**
+ * Runs `body` with HAProxy (`timeout client` = `clientTimeout`) listening on
+ * a frontend port, in front of one `serve --proxy-protocol` backend.
+ */
+async function withHaproxy(clientTimeout: string, body: (frontend: number) => Promise<void>) {
+  const backend = await startServe("--proxy-protocol");
+  const frontend = freePort();
+  const haproxy = await startHaproxy(haproxyConfig(frontend, [backend.port], clientTimeout));
+  let haproxyOutput = "";
+  try {
+    (await connectWhenListening(frontend, haproxy)).close();
+    await body(frontend);
+  } finally {
+    haproxyOutput = await haproxy.stop();
+    assert.equal(await backend.stopped(), EXIT.ok);
+  }
+  assert.doesNotMatch(haproxyOutput, /ALERT/, haproxyOutput);
+}
+
+/** Runs `sockecho ARGS` as a process to its end. */
+async function sockecho(...args: string[]) {
+  const { code, stdout, stderr } = await outputOf(Deno.execPath(), {
+    args: ["run", "-N", MAIN, ...args],
+    stdin: "null",
+  });
+  const decoder = new TextDecoder();
+  return { code, out: decoder.decode(stdout), err: decoder.decode(stderr) };
+}
+
+Deno.test({
+  name: HAPROXY
+    ? "check --idle finds HAProxy's 2 s client timeout within 10 % and exits 19"
+    : "check --idle finds HAProxy's 2 s client timeout (ignored: no haproxy, or no --allow-run)",
+  ignore: HAPROXY === undefined,
+  async fn() {
+    await withHaproxy("2s", async (frontend) => {
+      const { code, out, err } = await sockecho(
+        "check",
+        "127.0.0.1",
+        "-p",
+        `${frontend}`,
+        "--idle",
+        "5",
+        "--json",
+      );
+      assert.equal(code, EXIT.idleCut, err);
+      const report = JSON.parse(out);
+      assert.ok(
+        report.shortestCutS >= 1.8 && report.shortestCutS <= 2.2,
+        `shortest cut ${report.shortestCutS} s`,
+      );
+      // HAProxy closes an idle client with a FIN; flows idle well under 2 s survive.
+      const flows: { idleS: number; survived: boolean; death: string | null }[] = report.flows;
+      assert.ok(flows.filter((flow) => flow.idleS <= 1.5).every((flow) => flow.survived));
+      assert.ok(flows.filter((flow) => flow.idleS >= 2.5).every((flow) => flow.death === "fin"));
+    });
+  },
+});
+
+Deno.test({
+  name: HAPROXY
+    ? "send --count 5 through HAProxy to serve --proxy-protocol: every probe exact"
+    : "send --count 5 through HAProxy (ignored: no haproxy, or no --allow-run)",
+  ignore: HAPROXY === undefined,
+  async fn() {
+    await withHaproxy("30s", async (frontend) => {
+      const { code, out, err } = await sockecho(
+        "send",
+        "127.0.0.1",
+        "-p",
+        `${frontend}`,
+        "--count",
+        "5",
+        "--interval",
+        "0.05",
+        "--size",
+        "100000",
+      );
+      assert.equal(code, EXIT.ok, err);
+      const lines = out.trimEnd().split("\n");
+      for (let seq = 1; seq <= 5; seq++) {
+        assert.match(
+          lines[seq - 1],
+          new RegExp(`^100000 bytes from 127\\.0\\.0\\.1:${frontend}: seq=${seq} time=[\\d.]+ ms$`),
+        );
+      }
+      assert.equal(lines[6], "5 sent, 5 echoed, 0 failed");
+    });
   },
 });

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { type Dialer, type DialTarget, dialTcp, dialWithin } from "./dial.ts";
+import { type DialedConn, type Dialer, dialStream, type DialTarget, dialWithin } from "./dial.ts";
 import { echoPayload } from "./echo.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import { bytesPayload } from "./payload.ts";
@@ -38,7 +38,7 @@ export interface IdleOptions {
   timeoutMs?: number;
   /** Stops the discovery (Ctrl+C): flows not yet probed are left out. */
   signal?: AbortSignal;
-  /** Opens connections. @default {dialTcp} */
+  /** Opens connections (`tlsDialer` for TLS). @default {dialStream} */
   dial?: Dialer;
   /** Called about once a second while flows wait. */
   onProgress?: (progress: IdleProgress) => void;
@@ -122,7 +122,7 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
     flows: count = 20,
     timeoutMs = 3000,
     signal = new AbortController().signal,
-    dial = dialTcp,
+    dial = dialStream,
   } = options;
   if (count < 1 || count > MAX_IDLE_FLOWS) throw new RangeError(`flows: 1 to ${MAX_IDLE_FLOWS}`);
   const spreadMs = maxMs / 4;
@@ -178,7 +178,7 @@ interface FlowOptions {
 async function runFlow(
   { target, dial, idleMs, timeoutMs, signal }: FlowOptions,
 ): Promise<IdleFlow | undefined> {
-  let conn: Deno.Conn;
+  let conn: DialedConn;
   try {
     conn = (await dialWithin(dial, target, timeoutMs, signal)).conn;
     // The far end's idle clock starts at the last traffic: make that ours, and known.
@@ -219,7 +219,7 @@ async function runFlow(
 }
 
 /** Reads a connection until it ends, counting bytes, and tells when and how it ended. */
-function watchEnd(conn: Deno.Conn) {
+function watchEnd(conn: DialedConn) {
   let received = 0;
   const waiters: (() => void)[] = [];
   const ended = (async (): Promise<{ death: IdleDeath; at: number }> => {

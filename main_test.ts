@@ -239,9 +239,16 @@ Deno.test("main rejects bad arguments with one line and exit code 2", async () =
       "--proxy-protocol works over plain TCP only, not with --tls or --unix",
     ],
     [
-      ["send", "h", "--tls", "--insecure", "--count", "2"],
-      "a probe series (--count, --file, …) speaks plain TCP: drop --tls/--unix",
+      ["send", "h", "--count", "2", "--proxy-protocol", "v1"],
+      "--proxy-protocol is for one send: leave out the probe series options",
     ],
+    [
+      ["send", "h", "--tls", "--unix", "/tmp/s", "--count", "2"],
+      "--tls and --unix cannot be combined",
+    ],
+    [["check", "h", "--insecure"], "--insecure needs --tls"],
+    [["check", "--tls", "--unix", "/tmp/s"], "--tls and --unix cannot be combined"],
+    [["check", "--unix", "/tmp/s", "h"], 'check --unix PATH takes no HOST, not "h"'],
     [["serve", "--tls", "--cert", "c.pem"], "--cert and --key go together"],
     [["serve", "--tls", "--unix", "/tmp/s"], "--tls and --unix cannot be combined"],
     [
@@ -291,7 +298,7 @@ Deno.test("main: each command's help lists only the exit codes it can end with",
   assert.deepEqual(await codesOf("send"), [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 130]);
   assert.deepEqual(await codesOf("serve"), [0, 1, 2, 3, 8, 9, 10, 13, 130]);
   assert.deepEqual(await codesOf("bench"), [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 130]);
-  assert.deepEqual(await codesOf("check"), [0, 1, 2, 3, 4, 5, 13, 15, 16, 17, 18, 19, 130]);
+  assert.deepEqual(await codesOf("check"), [0, 1, 2, 3, 4, 5, 11, 12, 13, 15, 16, 17, 18, 19, 130]);
 });
 
 Deno.test("main send prints the echo as the C client does and exits 0", async () => {

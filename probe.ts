@@ -20,14 +20,23 @@
  * @module
  */
 
-import { describeRemote, type Dialer, type DialTarget, dialTcp, dialWithin } from "./dial.ts";
+import {
+  describeRemote,
+  type DialedConn,
+  type Dialer,
+  dialStream,
+  type DialTarget,
+  dialWithin,
+} from "./dial.ts";
 import { echoPayload } from "./echo.ts";
 import {
   ClosedEarlyError,
   ConnectError,
   MismatchError,
+  NotTlsError,
   ResolveError,
   TimeoutError,
+  TlsVerifyError,
 } from "./errors.ts";
 import { closeQuietly } from "./io.ts";
 import type { Payload } from "./payload.ts";
@@ -48,7 +57,7 @@ export interface ProbeOptions {
   timeoutMs?: number;
   /** Stops the series (Ctrl+C); the probe in flight is dropped, not counted. */
   signal?: AbortSignal;
-  /** Opens connections. @default {dialTcp} */
+  /** Opens connections (`tlsDialer` for TLS). @default {dialStream} */
   dial?: Dialer;
   /** Called as each probe ends. */
   onProbe?: (probe: ProbeResult) => void;
@@ -64,6 +73,8 @@ export interface ProbeResult {
   readonly bytes: number;
   /** Time to connect, in ms, when this probe opened a connection. */
   readonly connectMs?: number;
+  /** Time of the TLS handshake, in ms, when this probe opened a TLS connection. */
+  readonly handshakeMs?: number;
   /** From the first byte sent to the last byte echoed, in ms; absent when it failed. */
   readonly timeMs?: number;
   /** Why it failed. */
@@ -93,6 +104,8 @@ export interface SeriesSummary {
   readonly time?: Stats;
   /** Connect times, or undefined when no probe opened a connection. */
   readonly connect?: Stats;
+  /** TLS handshake times, or undefined when no probe opened a TLS connection. */
+  readonly handshake?: Stats;
   /** The first failure, which decides the exit code. */
   readonly firstError?: Error;
   /** True when `signal` stopped the series. */
@@ -127,7 +140,7 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
     reconnect = false,
     timeoutMs = 5000,
     signal = new AbortController().signal,
-    dial = dialTcp,
+    dial = dialStream,
   } = options;
   if (!payload.repeatable && count !== 1) {
     throw new RangeError("a one-time payload allows one probe");
@@ -135,17 +148,16 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
   // Stdin's size is known only at its end: our FIN tells the server, its FIN ends the echo.
   const halfClose = payload.size === undefined;
   const results: ProbeResult[] = [];
-  let conn: Deno.Conn | undefined;
+  let conn: DialedConn | undefined;
   try {
     for (let seq = 1; count === 0 || seq <= count; seq++) {
       const startedAt = performance.now();
       let connectMs: number | undefined;
+      let handshakeMs: number | undefined;
       let result: ProbeResult;
       try {
         if (conn === undefined) {
-          const dialed = await dialWithin(dial, target, timeoutMs, signal);
-          conn = dialed.conn;
-          connectMs = dialed.connectMs;
+          ({ conn, connectMs, handshakeMs } = await dialWithin(dial, target, timeoutMs, signal));
         }
         const echo = await echoPayload(conn, payload, { timeoutMs, signal, halfClose });
         result = {
@@ -153,6 +165,7 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
           remote: describeRemote(conn),
           bytes: echo.bytes,
           connectMs,
+          handshakeMs,
           timeMs: echo.ms,
         };
         if (reconnect || halfClose) conn = closed(conn);
@@ -161,7 +174,7 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
         const remote = conn && describeRemote(conn);
         if (conn) conn = closed(conn);
         const bytes = error instanceof ClosedEarlyError ? error.received : 0;
-        result = { seq, remote, bytes, connectMs, error: error as Error };
+        result = { seq, remote, bytes, connectMs, handshakeMs, error: error as Error };
       }
       results.push(result);
       options.onProbe?.(result);
@@ -172,19 +185,21 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
     if (conn) closeQuietly(conn);
   }
   const good = results.filter((r) => r.timeMs !== undefined);
-  const connects = results.flatMap((r) => r.connectMs === undefined ? [] : [r.connectMs]);
+  const measured = (ms: (r: ProbeResult) => number | undefined) =>
+    stats(results.flatMap((r) => ms(r) ?? []));
   return {
     sent: results.length,
     echoed: good.length,
     failed: results.length - good.length,
     time: stats(good.map((r) => r.timeMs!)),
-    connect: stats(connects),
+    connect: measured((r) => r.connectMs),
+    handshake: measured((r) => r.handshakeMs),
     firstError: results.find((r) => r.error)?.error,
     interrupted: signal.aborted,
   };
 }
 
-function closed(conn: Deno.Conn): undefined {
+function closed(conn: DialedConn): undefined {
   closeQuietly(conn);
   return undefined;
 }
@@ -244,7 +259,7 @@ export function stats(values: number[]): Stats | undefined {
 
 /**
  * A stable one-word name for a failure, for `--json` consumers: `resolve`,
- * `connect`, `timeout`, `closed`, `mismatch` or `error`.
+ * `connect`, `timeout`, `closed`, `mismatch`, `tls-verify`, `not-tls` or `error`.
  *
  * @example
  * ```ts
@@ -260,5 +275,7 @@ export function failureKind(error: Error): string {
   if (error instanceof TimeoutError) return "timeout";
   if (error instanceof ClosedEarlyError) return "closed";
   if (error instanceof MismatchError) return "mismatch";
+  if (error instanceof TlsVerifyError) return "tls-verify";
+  if (error instanceof NotTlsError) return "not-tls";
   return "error";
 }

@@ -63,7 +63,9 @@ Deno.test("send --json writes one object per probe and a summary", async () => {
       "timeMs",
       "error",
       "message",
+      "handshakeMs",
     ]);
+    assert.equal(first.handshakeMs, null, "plain TCP has no handshake");
     assert.deepEqual([first.type, first.seq, first.ok, first.bytes, first.error], [
       "probe",
       1,

@@ -23,10 +23,15 @@ import { EXIT, exitCodeHelp, exitCodeOf } from "../cli/exit.ts";
 import { interruption } from "../cli/interrupt.ts";
 import type { MainIo } from "../cli/io.ts";
 import { check, type CheckReport } from "../check.ts";
+import { describeTarget, type Dialer, dialerFor, type DialTarget } from "../dial.ts";
 import { IdleCutError } from "../errors.ts";
-import { formatAddress } from "../format.ts";
 import { discoverIdleTimeout, type IdleReport, MAX_IDLE_FLOWS } from "../idle.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import {
+  CLIENT_TRANSPORT_OPTIONS,
+  clientTransport,
+  clientTransportHelp,
+} from "./transport_options.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p" },
@@ -34,9 +39,11 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   idle: { type: "string" },
   "idle-flows": { type: "string", default: "20" },
+  ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho check HOST [options]
+       sockecho check --unix PATH [options]
 
 Tests the echo server at HOST and everything between, and prints a verdict per
 check: connect time; all 256 byte values and a 1 MiB pattern echoed exact (on a
@@ -45,6 +52,9 @@ the reply was segmented (information only); a second connection served while
 the first stays open; half-close (64 KiB, then our FIN: does all of the echo
 come back, and then the server's FIN?). Every step is bounded by --timeout.
 HOST may be HOST:PORT, [IPv6] or [IPv6]:PORT, as the server prints it.
+Over --tls the TLS handshake is its own row (time, protocol, cipher, the
+certificate's SHA-256); a refused certificate exits 11, a peer that does not
+speak TLS 12. With --unix PATH the checks run over a Unix domain socket.
 
 Options:
   -p, --port PORT        server port                                [${DEFAULT_PORT}]
@@ -54,10 +64,11 @@ Options:
                          (server, firewall, NAT, load balancer), up to
                          MAX seconds; takes about 1.25 × MAX
       --idle-flows N     connections for --idle, at most ${MAX_IDLE_FLOWS}        [20]
+${clientTransportHelp(25)}
   -h, --help             this text
 
 The exit code is that of the first failed check (15 to 18 below, or 3, 4, 5
-when HOST cannot be reached).
+when HOST cannot be reached, 11, 12 when TLS fails).
 
 Idle-timeout discovery (--idle MAX): N connections in parallel each exchange
 one echo, stay idle for MAX × 1/N, 2/N … MAX, then send a probe. It reports
@@ -66,7 +77,8 @@ and how each died: FIN or reset (seen the moment it comes, so timed exactly)
 or silence (the probe got no answer). Flows start staggered over MAX/4, so a
 far end that sweeps idle flows only now and then is caught at many phases.
 Exit 0 when every flow survived, 19 when some were cut. E.g. for HAProxy's
-"timeout client 5s": sockecho check HOST -p PORT --idle 8.
+"timeout client 5s": sockecho check HOST -p PORT --idle 8. Over --tls
+and --unix too.
 
 Exit codes:
 ${
@@ -75,6 +87,8 @@ ${
       EXIT.resolve,
       EXIT.connect,
       EXIT.timeout,
+      EXIT.tlsVerify,
+      EXIT.notTls,
       EXIT.echoCorrupted,
       EXIT.echoIncomplete,
       EXIT.halfClose,
@@ -100,13 +114,22 @@ async function runCheck(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  const [host, extra] = positionals;
+  // With --unix there is no HOST: the socket's path says where.
+  const [host, extra] = values.unix === undefined ? positionals : ["", ...positionals];
   if (host === undefined) throw new UsageError("check needs a HOST");
-  if (extra !== undefined) throw new UsageError(`check takes one HOST, not also "${extra}"`);
-  const { hostname, port } = parseTarget(host, values.port, DEFAULT_PORT);
-  const target = { hostname, port };
+  if (extra !== undefined) {
+    throw new UsageError(
+      values.unix === undefined
+        ? `check takes one HOST, not also "${extra}"`
+        : `check --unix PATH takes no HOST, not "${extra}"`,
+    );
+  }
+  const net = values.unix === undefined
+    ? parseTarget(host, values.port, DEFAULT_PORT)
+    : { hostname: "", port: DEFAULT_PORT };
   const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
-  const where = formatAddress(target);
+  const { target, dial } = dialerFor(net, await clientTransport(values, io));
+  const where = describeTarget(target);
   if (values.idle !== undefined) {
     const maxMs = parseSeconds(values.idle, "--idle", 0.1);
     const flows = parseWhole(values["idle-flows"], "--idle-flows");
@@ -117,9 +140,9 @@ async function runCheck(
         }": expected a whole number from 1 to ${MAX_IDLE_FLOWS}`,
       );
     }
-    return await runIdle(where, { target, maxMs, flows, timeoutMs }, values.json, io);
+    return await runIdle(where, { target, dial, maxMs, flows, timeoutMs }, values.json, io);
   }
-  const report = await check({ target, timeoutMs });
+  const report = await check({ target, dial, timeoutMs });
   if (values.json) io.out(JSON.stringify(reportJson(where, report)));
   else reportLines(where, report).forEach((line) => io.out(line));
   if (report.failure) throw report.failure;
@@ -163,7 +186,8 @@ function reportJson(where: string, { rows, failure }: CheckReport) {
 async function runIdle(
   where: string,
   options: {
-    target: { hostname: string; port: number };
+    target: DialTarget;
+    dial: Dialer;
     maxMs: number;
     flows: number;
     timeoutMs: number;

@@ -21,6 +21,7 @@ import type { Command } from "../cli/command.ts";
 import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../cli/exit.ts";
 import { inform, type MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
+import { dialerFor } from "../dial.ts";
 import { ConnectError } from "../errors.ts";
 import { escapeBytes, formatAddress, plural } from "../format.ts";
 import { encodeProxyHeader } from "../proxy_protocol.ts";
@@ -116,12 +117,11 @@ async function runSend(
   const stream = values.tls || values.unix !== undefined;
   if (values.udp && stream) throw new UsageError("--udp cannot be combined with --tls or --unix");
   if (wantsSeries(values)) {
-    if (stream) {
-      throw new UsageError(
-        "a probe series (--count, --file, …) speaks plain TCP: drop --tls/--unix",
-      );
+    if (values["proxy-protocol"] !== undefined) {
+      throw new UsageError("--proxy-protocol is for one send: leave out the probe series options");
     }
-    return runSeries({ hostname, port }, text, timeoutMs, values, io);
+    const transport = dialerFor({ hostname, port }, await clientTransport(values, io));
+    return runSeries(transport, text, timeoutMs, values, io);
   }
   if (stream && values["proxy-protocol"] !== undefined) {
     throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");

@@ -21,9 +21,8 @@ import { EXIT, exitCodeOf } from "../cli/exit.ts";
 import { interruption } from "../cli/interrupt.ts";
 import type { MainIo } from "../cli/io.ts";
 import { C_CLIENT_MESSAGE } from "../client.ts";
-import type { DialTarget } from "../dial.ts";
+import { describeTarget, type Dialer, type DialTarget } from "../dial.ts";
 import { EchoMismatchError } from "../echo.ts";
-import { formatAddress } from "../format.ts";
 import {
   bytesPayload,
   filePayload,
@@ -52,11 +51,13 @@ export const SERIES_OPTIONS = {
 /** The series options' lines for `send --help`. */
 export const SERIES_HELP =
   `Probe series (any of these makes send a series, like ping; one line per probe
-and a summary; exit 0 only when every probe came back exact):
+and a summary; exit 0 only when every probe came back exact; over TCP, --tls
+or --unix alike, a refused certificate exits 11 as a single send does):
   -c, --count N          probes to send; 0: until Ctrl+C            [1]
   -i, --interval SECONDS from one probe's start to the next's       [1]
       --reconnect        a new connection per probe: connect time and
-                         echo time apart (tcping's view)
+                         echo time apart (tcping's view); with --tls, the
+                         TLS handshake time apart too
       --file FILE        send FILE's bytes; "-" reads stdin (one probe,
                          streamed, any size, ended by our half-close)
       --size N           send N bytes of a generated pattern
@@ -93,14 +94,15 @@ export function wantsSeries(values: SeriesValues): boolean {
  * @example
  * ```ts
  * import { consoleIo } from "../cli/io.ts";
+ * import { dialStream } from "../dial.ts";
  * import { runSeries } from "./send_series.ts";
  *
- * const target = { hostname: "127.0.0.1", port: 4321 };
- * const code = await runSeries(target, "ping", 5000, { count: "3", interval: "0.5" }, consoleIo);
+ * const to = { target: { hostname: "127.0.0.1", port: 4321 }, dial: dialStream };
+ * const code = await runSeries(to, "ping", 5000, { count: "3", interval: "0.5" }, consoleIo);
  * ```
  */
 export async function runSeries(
-  target: DialTarget,
+  { target, dial }: { target: DialTarget; dial: Dialer },
   message: string | undefined,
   timeoutMs: number,
   values: SeriesValues,
@@ -112,7 +114,7 @@ export async function runSeries(
     throw new UsageError("--file - reads stdin once: it allows only --count 1");
   }
   const intervalMs = parseSeconds(values.interval ?? "1", "--interval", 0);
-  const where = formatAddress(target);
+  const where = describeTarget(target);
   const stop = interruption(io);
   try {
     const summary = await probeSeries({
@@ -123,6 +125,7 @@ export async function runSeries(
       reconnect: values.reconnect,
       timeoutMs,
       signal: stop.signal,
+      dial,
       onProbe: (probe) => io.out(values.json ? probeJson(probe) : probeLine(probe, values)),
     });
     if (values.json) io.out(summaryJson(where, summary));
@@ -159,7 +162,10 @@ function probeLine(probe: ProbeResult, values: SeriesValues): string {
   const connect = values.reconnect && probe.connectMs !== undefined
     ? ` connect=${probe.connectMs.toFixed(3)} ms`
     : "";
-  return `${probe.bytes} bytes from ${probe.remote}: seq=${probe.seq}${connect} ` +
+  const tls = values.reconnect && probe.handshakeMs !== undefined
+    ? ` tls=${probe.handshakeMs.toFixed(3)} ms`
+    : "";
+  return `${probe.bytes} bytes from ${probe.remote}: seq=${probe.seq}${connect}${tls} ` +
     `time=${probe.timeMs!.toFixed(3)} ms`;
 }
 
@@ -174,6 +180,7 @@ function probeJson(probe: ProbeResult): string {
     timeMs: round(probe.timeMs),
     error: probe.error ? failureKind(probe.error) : null,
     message: probe.error?.message ?? null,
+    handshakeMs: round(probe.handshakeMs),
   });
 }
 
@@ -191,6 +198,7 @@ function summaryLines(where: string, summary: SeriesSummary, reconnect = false):
     ...line("time", summary.time),
     // One connect for the whole series is no statistic: it shows with --reconnect only.
     ...(reconnect ? line("connect", summary.connect) : []),
+    ...(reconnect ? line("tls handshake", summary.handshake) : []),
   ];
 }
 
@@ -208,6 +216,7 @@ function summaryJson(where: string, summary: SeriesSummary): string {
     interrupted: summary.interrupted,
     timeMs: rounded(summary.time),
     connectMs: rounded(summary.connect),
+    handshakeMs: rounded(summary.handshake),
   });
 }
 
