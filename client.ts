@@ -1,5 +1,5 @@
 /**
- * A TCP echo client: connect, send a message, read until all of it has come
+ * An echo client over TCP, TLS or a Unix domain socket: connect, send a message, read until all of it has come
  * back, and check it byte for byte. The module never prints: it returns a
  * {@linkcode SendResult} or throws one of the typed errors of `errors.ts`.
  *
@@ -19,13 +19,21 @@ import {
   ConnectError,
   describeOsError,
   MismatchError,
+  NotTlsError,
   SockechoError,
   TimeoutError,
 } from "./errors.ts";
-import { formatAddress } from "./format.ts";
+import { permissionError } from "./dial.ts";
+import { formatAddress, formatCount, formatSeconds, plural, quoteBytes } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
-import { closeQuietly, writeAll } from "./io.ts";
+import { closeAfter, closeQuietly, writeAll } from "./io.ts";
 import { DEFAULT_PORT } from "./server.ts";
+import {
+  connectTls,
+  type StreamConn,
+  type TlsClientOptions,
+  type TlsSession,
+} from "./tls_client.ts";
 
 /**
  * What the seed's C client sends: the text and its C-string terminator, 21
@@ -34,6 +42,11 @@ import { DEFAULT_PORT } from "./server.ts";
 export const C_CLIENT_MESSAGE: Uint8Array = new TextEncoder().encode(
   "你好啊服务器!\n\0",
 );
+
+/** How long a mismatch waits for more of the peer's reply to show. */
+const REPLY_WAIT_MS = 250;
+/** Most of a mismatching reply read to show (its start and its length). */
+const REPLY_MAX_BYTES = 4096;
 
 /** Options for {@linkcode send}. */
 export interface SendOptions {
@@ -47,14 +60,26 @@ export interface SendOptions {
   timeoutMs?: number;
   /** Turns the host name into addresses to try in order. @default {resolveHost} */
   resolve?: (hostname: string) => Promise<string[]>;
+  /** Speak TLS, trusting the server as these options say. */
+  tls?: TlsClientOptions;
+  /** Connect to this Unix domain socket instead of `hostname` and `port`. */
+  path?: string;
+  /**
+   * Makes bytes to write before the message that are not echoed (a PROXY
+   * header), from the connection's own and the server's address (TCP and
+   * TLS only). @default {none}
+   */
+  preface?: (localAddr: Deno.NetAddr, remoteAddr: Deno.NetAddr) => Uint8Array;
 }
 
 /** What {@linkcode send} got back. */
 export interface SendResult {
   /** The echo: always equal to the message sent. */
   echo: Uint8Array;
-  /** The address that answered (one of the host's addresses). */
-  remoteAddr: Deno.NetAddr;
+  /** The address that answered (one of the host's addresses, or the socket's path). */
+  remoteAddr: Deno.NetAddr | Deno.UnixAddr;
+  /** With `tls`: what the handshake settled. */
+  tls?: TlsSession;
   /** From connected to the last byte of the echo, in ms. */
   roundTripMs: number;
 }
@@ -63,7 +88,9 @@ export interface SendResult {
  * Sends a message to an echo server and waits for all of it to come back.
  * A host with several addresses is tried address by address. Throws
  * `ResolveError`, {@linkcode ConnectError}, {@linkcode TimeoutError},
- * {@linkcode ClosedEarlyError} or {@linkcode MismatchError}.
+ * {@linkcode ClosedEarlyError} or {@linkcode MismatchError}; with TLS also
+ * `TlsVerifyError` and `NotTlsError` (also thrown when a plain exchange is
+ * answered with TLS).
  *
  * @example
  * ```ts
@@ -80,86 +107,127 @@ export async function send(options: SendOptions): Promise<SendResult> {
     message = C_CLIENT_MESSAGE,
     timeoutMs = 5000,
     resolve = resolveHost,
+    tls,
+    path,
   } = options;
   const deadline = performance.now() + timeoutMs;
-  const addresses = await beforeDeadline(
+  let session: TlsSession | undefined;
+  const dial = (address: string, signal: AbortSignal): Promise<StreamConn> => {
+    if (path !== undefined) return Deno.connect({ transport: "unix", path });
+    if (tls === undefined) return Deno.connect({ hostname: address, port, signal });
+    return connectTls({ hostname, address, port, tls, signal }).then((made) => {
+      session = made.session;
+      return made.conn;
+    });
+  };
+  const addresses = path !== undefined ? [path] : await beforeDeadline(
     resolve(hostname),
     deadline,
-    () => `timed out after ${timeoutMs} ms resolving ${hostname}`,
+    () => `timed out after ${formatSeconds(timeoutMs)} resolving ${hostname}`,
   );
-  const conn = await connectAny(hostname, addresses, port, deadline, timeoutMs);
+  const target = { hostname, port: path === undefined ? port : undefined };
+  const conn = await connectAny(target, addresses, dial, deadline, timeoutMs);
   const connectedAt = performance.now();
-  const echo = await exchange(conn, message, deadline, timeoutMs);
-  return { echo, remoteAddr: conn.remoteAddr, roundTripMs: performance.now() - connectedAt };
+  const { localAddr, remoteAddr } = conn;
+  // A PROXY header names IP addresses: a Unix socket has none to name.
+  const preface = options.preface && "hostname" in localAddr && "hostname" in remoteAddr
+    ? options.preface(localAddr, remoteAddr)
+    : new Uint8Array();
+  const echo = await exchange(conn, preface, message, deadline, timeoutMs, tls !== undefined);
+  return {
+    echo,
+    remoteAddr,
+    roundTripMs: performance.now() - connectedAt,
+    ...session && { tls: session },
+  };
+}
+
+/** `host:port`, or a Unix socket's path (whose `port` is undefined). */
+function nameOf(hostname: string, port: number | undefined): string {
+  return port === undefined ? hostname : formatAddress({ hostname, port });
 }
 
 /** Tries each address in turn until one accepts, all within the deadline. */
 async function connectAny(
-  hostname: string,
+  { hostname, port }: { hostname: string; port: number | undefined },
   addresses: string[],
-  port: number,
+  dial: (address: string, signal: AbortSignal) => Promise<StreamConn>,
   deadline: number,
   timeoutMs: number,
-): Promise<Deno.TcpConn> {
+): Promise<StreamConn> {
   let lastError: unknown;
   for (const address of addresses) {
-    const where = formatAddress({ hostname: address, port });
+    const where = nameOf(address, port);
     // Deno.connect's signal covers only this phase; the echo has its own timer.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadline - performance.now());
     try {
-      return await Deno.connect({ hostname: address, port, signal: abort.signal });
+      return await dial(address, abort.signal);
     } catch (error) {
       if (abort.signal.aborted) {
-        throw new TimeoutError(`timed out after ${timeoutMs} ms connecting to ${where}`);
+        throw new TimeoutError(
+          `timed out after ${formatSeconds(timeoutMs)} connecting to ${where}`,
+        );
       }
+      if (error instanceof SockechoError) throw error; // TLS refused: no other address will do
+      // A Unix socket needs both flags, where Deno's refusal names one; a TCP
+      // refusal is mapped by the CLI (cli/permission.ts) from this error's cause.
+      const denied = port === undefined ? permissionError(where, error) : undefined;
+      if (denied) throw denied;
       lastError = error;
     } finally {
       clearTimeout(timer);
     }
   }
   const tried = addresses.length > 1 ? ` (tried ${addresses.join(", ")})` : "";
-  const target = formatAddress({ hostname: addresses.length > 1 ? hostname : addresses[0], port });
+  const target = nameOf(addresses.length > 1 ? hostname : addresses[0], port);
   throw new ConnectError(
     `cannot connect to ${target}${tried}: ${describeOsError(lastError)}`,
     { cause: lastError },
   );
 }
 
-/** Writes the message while reading its echo back, checking every byte as it comes. */
+/** Writes the preface and the message while reading the echo back, checking every byte as it comes. */
 async function exchange(
-  conn: Deno.TcpConn,
+  conn: StreamConn,
+  preface: Uint8Array,
   message: Uint8Array,
   deadline: number,
   timeoutMs: number,
+  tls: boolean,
 ): Promise<Uint8Array> {
   const where = formatAddress(conn.remoteAddr);
   const echo = new Uint8Array(message.length);
   let received = 0;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    closeQuietly(conn);
-  }, deadline - performance.now());
+  const timer = closeAfter(conn, deadline - performance.now());
   // Settles to the write's error, if any, so it can be awaited after a read failure.
-  const writing = writeAll(conn, message).then(() => undefined, (error: Error) => error);
+  const writing = writeAll(conn, preface).then(() => writeAll(conn, message)).then(
+    () => undefined,
+    (error: Error) => error,
+  );
   try {
     while (received < message.length) {
       const n = await conn.read(echo.subarray(received));
       if (n === null) throw new Deno.errors.UnexpectedEof("closed");
-      checkEcho(message, echo, received, received + n);
+      if (received === 0 && !tls && looksLikeTls(message, echo.subarray(0, n))) {
+        throw new NotTlsError(`${where} answered with TLS: use --tls`);
+      }
       received += n;
+      checkEcho(message, echo, received - n, received);
     }
     const writeError = await writing;
     if (writeError) throw writeError;
     return echo;
   } catch (error) {
+    const mismatch = error instanceof MismatchError &&
+      await withReply(error, conn, echo.subarray(0, received));
     closeQuietly(conn);
     await writing;
-    if (timedOut) {
+    if (mismatch) throw mismatch;
+    if (timer.fired) {
       throw new TimeoutError(
-        `timed out after ${timeoutMs} ms waiting for the echo from ${where} ` +
-          `(got ${received} of ${message.length} bytes)`,
+        `timed out after ${formatSeconds(timeoutMs)} waiting for the echo from ${where} ` +
+          `(got ${formatCount(received)} of ${plural(message.length, "byte")})`,
       );
     }
     if (error instanceof SockechoError) throw error;
@@ -167,15 +235,61 @@ async function exchange(
       ? "closed the connection"
       : `failed (${describeOsError(error)})`;
     throw new ClosedEarlyError(
-      `${where} ${how} after echoing ${received} of ${message.length} bytes`,
+      `${where} ${how} after echoing ${formatCount(received)} of ${plural(message.length, "byte")}`,
       received,
       message.length,
       { cause: error },
     );
   } finally {
-    clearTimeout(timer);
+    timer.clear();
     closeQuietly(conn);
   }
+}
+
+/**
+ * Adds what the peer sent to a mismatch, so a user sees at once what answered
+ * (a web server, a banner): `received`, then whatever more comes within
+ * {@linkcode REPLY_WAIT_MS}, up to {@linkcode REPLY_MAX_BYTES}.
+ */
+async function withReply(
+  error: MismatchError,
+  conn: StreamConn,
+  received: Uint8Array,
+): Promise<MismatchError> {
+  const reply = new Uint8Array(Math.max(REPLY_MAX_BYTES, received.length));
+  reply.set(received);
+  let got = received.length;
+  const timer = closeAfter(conn, REPLY_WAIT_MS);
+  try {
+    for (let n; got < reply.length && (n = await conn.read(reply.subarray(got))) !== null;) {
+      got += n;
+    }
+  } catch {
+    // Closed by the timer or reset by the peer: what came is what there is to show.
+  } finally {
+    timer.clear();
+  }
+  return new MismatchError(
+    `${error.message}; received ${quoteBytes(reply.subarray(0, got))}`,
+    error.offset,
+  );
+}
+
+/**
+ * Whether the first bytes back are a TLS record (an alert or handshake,
+ * version 3.x) where the echo of something else should be: what a TLS server
+ * sends to a client that spoke plain text to it.
+ *
+ * @example
+ * ```ts
+ * import { looksLikeTls } from "./client.ts";
+ *
+ * looksLikeTls(new TextEncoder().encode("hi"), new Uint8Array([0x15, 0x03, 0x03])); // true
+ * ```
+ */
+export function looksLikeTls(sent: Uint8Array, first: Uint8Array): boolean {
+  const record = first[0] === 0x15 || first[0] === 0x16;
+  return record && first[0] !== sent[0] && (first.length < 2 || first[1] === 0x03);
 }
 
 function checkEcho(sent: Uint8Array, echo: Uint8Array, from: number, to: number): void {

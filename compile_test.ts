@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { withServer } from "./test_util.ts";
+import { outputOf, WAIT_MS, withServer } from "./test_util.ts";
 
 const granted = async (descriptor: Deno.PermissionDescriptor) =>
   (await Deno.permissions.query(descriptor)).state === "granted";
@@ -19,10 +19,10 @@ const MAIN = new URL("./main.ts", import.meta.url).pathname;
 async function sendWith(command: string, env?: Record<string, string>) {
   let result: Deno.CommandOutput | undefined;
   await withServer({}, async ({ addr }) => {
-    result = await new Deno.Command(command, {
+    result = await outputOf(command, {
       args: ["send", "127.0.0.1", "-p", String(addr.port)],
       env,
-    }).output();
+    });
   });
   return {
     code: result!.code,
@@ -47,9 +47,9 @@ Deno.test({
   ignore: !canBuild,
   async fn() {
     await inTempDir(async (root) => {
-      const installed = await new Deno.Command(Deno.execPath(), {
+      const installed = await outputOf(Deno.execPath(), {
         args: ["install", "-g", "-N", "-f", "--root", root, "-n", "sockecho", MAIN],
-      }).output();
+      });
       assert.ok(installed.success, new TextDecoder().decode(installed.stderr));
       // The launcher runs `deno` from PATH.
       const PATH = `${dirname(Deno.execPath())}:/usr/bin:/bin`;
@@ -64,9 +64,10 @@ Deno.test({
   async fn() {
     await inTempDir(async (dir) => {
       const binary = `${dir}/sockecho`;
-      const compiled = await new Deno.Command(Deno.execPath(), {
+      // Compiling writes a binary of about 100 MB: a slower bound than a send.
+      const compiled = await outputOf(Deno.execPath(), {
         args: ["compile", "-N", "--output", binary, MAIN],
-      }).output();
+      }, 4 * WAIT_MS);
       assert.ok(compiled.success, new TextDecoder().decode(compiled.stderr));
       assert.deepEqual(await sendWith(binary), EXPECTED);
     });

@@ -74,6 +74,35 @@ export class AddressUnavailableError extends SockechoError {}
  */
 export class MissingPermissionError extends SockechoError {}
 
+/**
+ * The server's TLS certificate was not accepted: unknown issuer, expired,
+ * not for this name, or not the pinned one. The message says which.
+ */
+export class TlsVerifyError extends SockechoError {}
+
+/**
+ * The peer does not speak TLS though `--tls` asked for it, or answered with
+ * TLS though it was not asked for.
+ */
+export class NotTlsError extends SockechoError {}
+
+/** A client's TLS handshake failed or did not finish in time (the server closes it). */
+export class TlsHandshakeError extends SockechoError {}
+/** `check`: the echo differs from what was sent (a byte changed, or extra bytes came). */
+export class EchoCorruptedError extends SockechoError {}
+
+/** `check`: the echo stopped short: the server closed, reset or fell silent. */
+export class EchoIncompleteError extends SockechoError {}
+
+/** `check`: after our half-close the echo was cut, reset, or never ended with a FIN. */
+export class HalfCloseError extends SockechoError {}
+
+/** `check`: a second connection got no echo while the first stayed open. */
+export class OneClientAtATimeError extends SockechoError {}
+
+/** `check --idle`: an idle connection was cut before the longest idle time tried. */
+export class IdleCutError extends SockechoError {}
+
 /** A bench run finished but missed one of its `--expect` thresholds. */
 export class ThresholdError extends SockechoError {}
 

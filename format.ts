@@ -47,6 +47,15 @@ export function escapeBytes(
   { maxBytes = Infinity, dropTrailingNul = true }: EscapeOptions = {},
 ): string {
   const length = dropTrailingNul && bytes.at(-1) === 0 ? bytes.length - 1 : bytes.length;
+  const [text, end] = escapePrefix(bytes, length, maxBytes);
+  return end < length ? `${text}… (+${length - end} bytes)` : text;
+}
+
+/**
+ * Escapes at most `maxBytes` of the first `length` bytes, never part of a
+ * character, and returns the text and how many bytes it covers.
+ */
+function escapePrefix(bytes: Uint8Array, length: number, maxBytes: number): [string, number] {
   const shown = Math.min(length, maxBytes);
   let text = "";
   let i = 0;
@@ -61,7 +70,69 @@ export function escapeBytes(
       i += size;
     }
   }
-  return i < length ? `${text}… (+${length - i} bytes)` : text;
+  return [text, i];
+}
+
+/**
+ * Shows what a peer sent, for a message saying what answered instead of an
+ * echo: escaped as {@linkcode escapeBytes} does, in quotes, shortened to
+ * `maxBytes` with `…`, and followed by the whole count.
+ *
+ * @example
+ * ```ts
+ * import { quoteBytes } from "./format.ts";
+ *
+ * quoteBytes(new TextEncoder().encode("HTTP/1.0 400 Bad request\r\n\r\n"), 26);
+ * // '"HTTP/1.0 400 Bad request\\r\\n…" (28 bytes)'
+ * ```
+ */
+export function quoteBytes(bytes: Uint8Array, maxBytes = 40): string {
+  const [text, end] = escapePrefix(bytes, bytes.length, maxBytes);
+  return `"${text}${end < bytes.length ? "…" : ""}" (${plural(bytes.length, "byte")})`;
+}
+
+/**
+ * Formats a count for a person to read, with thousands separators.
+ *
+ * @example
+ * ```ts
+ * import { formatCount } from "./format.ts";
+ *
+ * formatCount(2751999918); // "2,751,999,918"
+ * ```
+ */
+export function formatCount(count: number): string {
+  return count.toLocaleString("en-US");
+}
+
+/**
+ * A count and its noun, singular for 1: `1 connection`, `16,359 connections`.
+ *
+ * @example
+ * ```ts
+ * import { plural } from "./format.ts";
+ *
+ * plural(1, "byte"); // "1 byte"
+ * plural(1200, "round trip"); // "1,200 round trips"
+ * ```
+ */
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
+  return `${formatCount(count)} ${count === 1 ? noun : nouns}`;
+}
+
+/**
+ * A duration in ms as the seconds a user typed: `5 s`, `0.3 s`.
+ *
+ * @example
+ * ```ts
+ * import { formatSeconds } from "./format.ts";
+ *
+ * formatSeconds(300); // "0.3 s"
+ * ```
+ */
+export function formatSeconds(ms: number): string {
+  // Rounding drops float noise such as 0.30000000000000004 from -t 0.3.
+  return `${Number((ms / 1000).toFixed(6))} s`;
 }
 
 function escapeCodePoint(codePoint: number): string {
@@ -114,18 +185,22 @@ function decodeUtf8At(
 }
 
 /**
- * Formats an address as `host:port`, with IPv6 hosts in brackets.
+ * Formats an address as `host:port`, with IPv6 hosts in brackets, or a Unix
+ * socket's path (empty for an unnamed client socket).
  *
  * @example
  * ```ts
  * import { formatAddress } from "./format.ts";
  *
  * formatAddress({ hostname: "::1", port: 4321 }); // "[::1]:4321"
+ * formatAddress({ transport: "unix", path: "/tmp/echo.sock" }); // "/tmp/echo.sock"
  * ```
  */
 export function formatAddress(
-  { hostname, port }: { hostname: string; port: number },
+  addr: { hostname: string; port: number } | Deno.UnixAddr,
 ): string {
+  if (!("hostname" in addr)) return addr.path;
+  const { hostname, port } = addr;
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
 

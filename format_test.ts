@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { escapeBytes, formatAddress, formatEpochMicros } from "./format.ts";
+import {
+  escapeBytes,
+  formatAddress,
+  formatCount,
+  formatEpochMicros,
+  formatSeconds,
+  plural,
+  quoteBytes,
+} from "./format.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -49,4 +57,27 @@ Deno.test("formatEpochMicros zero-pads the microseconds", () => {
   assert.equal(formatEpochMicros(1795551096000.005), "1795551096.000005");
   assert.equal(formatEpochMicros(1795551096852.369), "1795551096.852369");
   assert.equal(formatEpochMicros(1795551096999.9999), "1795551097.000000");
+});
+
+Deno.test("plural says 1 connection, 2 connections, with thousands separators", () => {
+  assert.equal(plural(1, "connection"), "1 connection");
+  assert.equal(plural(0, "byte"), "0 bytes");
+  assert.equal(plural(2751999918, "byte"), "2,751,999,918 bytes");
+  assert.equal(plural(1, "round trip"), "1 round trip");
+  assert.equal(formatCount(16359), "16,359");
+});
+
+Deno.test("formatSeconds shows a duration in the seconds a user types", () => {
+  assert.equal(formatSeconds(5000), "5 s");
+  assert.equal(formatSeconds(0.3 * 1000), "0.3 s");
+  assert.equal(formatSeconds(1), "0.001 s");
+});
+
+Deno.test("quoteBytes shows a reply escaped, shortened with … and its whole length", () => {
+  const reply = new TextEncoder().encode("HTTP/1.0 400 Bad request\r\n\r\n");
+  assert.equal(quoteBytes(reply, 26), '"HTTP/1.0 400 Bad request\\r\\n…" (28 bytes)');
+  assert.equal(quoteBytes(reply), '"HTTP/1.0 400 Bad request\\r\\n\\r\\n" (28 bytes)');
+  // Never half a character; a lone NUL is shown, not dropped as a C terminator.
+  assert.equal(quoteBytes(new TextEncoder().encode("你好"), 4), '"你…" (6 bytes)');
+  assert.equal(quoteBytes(new Uint8Array([0])), '"\\0" (1 byte)');
 });

@@ -25,14 +25,14 @@
  * conn.close();
  * ```
  */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(conn: Pick<Deno.Conn, "write">, bytes: Uint8Array): Promise<void> {
   for (let written = 0; written < bytes.length;) {
     written += await conn.write(bytes.subarray(written));
   }
 }
 
 /**
- * Closes a connection that may already be closed.
+ * Closes a connection (or listener) that may already be closed.
  *
  * @example
  * ```ts
@@ -43,10 +43,51 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
  * closeQuietly(conn); // no error the second time
  * ```
  */
-export function closeQuietly(conn: Deno.Conn): void {
+export function closeQuietly(conn: { close(): void }): void {
   try {
     conn.close();
   } catch {
     // Already closed: closing is all that was asked.
   }
+}
+
+/** A deadline on a connection, from {@linkcode closeAfter}. */
+export interface CloseTimer {
+  /** Whether the time ran out and the connection was closed. */
+  readonly fired: boolean;
+  /** Cancels the deadline (call it once the guarded step is over). */
+  clear(): void;
+}
+
+/**
+ * Closes `conn` after `ms` unless cleared first: the way to bound a step
+ * (a handshake, a header, an echo) whose pending read no timer can cancel.
+ *
+ * @example
+ * ```ts
+ * import { closeAfter } from "./io.ts";
+ *
+ * const conn = await Deno.connect({ port: 4321 });
+ * const deadline = closeAfter(conn, 1000);
+ * try {
+ *   await conn.read(new Uint8Array(1));
+ * } finally {
+ *   deadline.clear();
+ *   if (deadline.fired) console.log("nothing came within 1 s");
+ *   conn.close();
+ * }
+ * ```
+ */
+export function closeAfter(conn: { close(): void }, ms: number): CloseTimer {
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    closeQuietly(conn);
+  }, ms);
+  return {
+    get fired() {
+      return fired;
+    },
+    clear: () => clearTimeout(timer),
+  };
 }

@@ -24,10 +24,17 @@ export class RateLimitedLog {
   #written = 0;
   #dropped = 0;
 
-  /** Creates the log; `write` writes one line. */
+  /**
+   * Creates the log; `write` writes one line, `describeDropped` makes the
+   * line that reports a window's dropped lines (JSON, for the ledger).
+   */
   constructor(
     readonly write: (line: string) => void,
     readonly linesPerSecond: number,
+    readonly describeDropped: (dropped: number, linesPerSecond: number) => string = (
+      dropped,
+      limit,
+    ) => `… ${dropped} log lines not shown (at most ${limit} a second)`,
   ) {}
 
   /**
@@ -46,9 +53,7 @@ export class RateLimitedLog {
   /** Ends the window: writes how many lines were dropped in it, if any. */
   flush(): void {
     if (this.#dropped > 0) {
-      this.write(
-        `… ${this.#dropped} log lines not shown (at most ${this.linesPerSecond} a second)`,
-      );
+      this.write(this.describeDropped(this.#dropped, this.linesPerSecond));
     }
     this.#written = 0;
     this.#dropped = 0;

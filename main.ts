@@ -17,6 +17,7 @@ import { type Command, runCommand } from "./cli/command.ts";
 import { EXIT, EXIT_CODE_HELP, reportError } from "./cli/exit.ts";
 import { consoleIo, type MainIo } from "./cli/io.ts";
 import { benchCommand } from "./commands/bench.ts";
+import { checkCommand } from "./commands/check.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
 
@@ -26,7 +27,7 @@ export type { MainIo } from "./cli/io.ts";
 /** The version `--version` prints. */
 export const VERSION = "0.1.0";
 
-const COMMANDS: readonly Command[] = [serveCommand, sendCommand, benchCommand];
+const COMMANDS: readonly Command[] = [serveCommand, sendCommand, benchCommand, checkCommand];
 
 const MAIN_HELP = `sockecho ${VERSION}: a TCP echo server and client
 
@@ -40,7 +41,7 @@ Options:
   -h, --help       this text
   -V, --version    print the version
 
-Exit codes:
+Exit codes (each command's --help lists those it can end with):
 ${EXIT_CODE_HELP}`;
 
 /**
@@ -61,6 +62,9 @@ export async function main(args: string[], io: MainIo = consoleIo): Promise<numb
     if (command) return await runCommand(command, rest, io);
     switch (name) {
       case "help":
+        if (rest[0] !== undefined && !COMMANDS.some((c) => c.name === rest[0])) {
+          throw new UsageError(`unknown command "${rest[0]}" (try: sockecho --help)`);
+        }
         io.out(COMMANDS.find((c) => c.name === rest[0])?.help ?? MAIN_HELP);
         return EXIT.ok;
       case "-V":

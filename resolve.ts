@@ -16,8 +16,22 @@ import { lookup } from "node:dns/promises";
 import { ResolveError } from "./errors.ts";
 
 /**
+ * What getaddrinfo's failures mean, in words. An offline machine answers
+ * `EAI_AGAIN` (no name server reachable) where one online says `ENOTFOUND`.
+ */
+const LOOKUP_FAILURES: Record<string, string> = {
+  ENOTFOUND: "no such host",
+  EAI_AGAIN: "no answer from the name server (temporary failure; is the network up?)",
+};
+
+function systemLookup(hostname: string): Promise<{ address: string }[]> {
+  return lookup(hostname, { all: true, verbatim: true });
+}
+
+/**
  * Resolves `hostname` to its IPv4 and IPv6 addresses; an address literal
  * resolves to itself. Throws {@linkcode ResolveError} when there is none.
+ * `lookupAll` replaces the system resolver (tests use it to play an offline one).
  *
  * @example
  * ```ts
@@ -26,13 +40,16 @@ import { ResolveError } from "./errors.ts";
  * await resolveHost("127.0.0.1"); // ["127.0.0.1"]
  * ```
  */
-export async function resolveHost(hostname: string): Promise<string[]> {
+export async function resolveHost(
+  hostname: string,
+  lookupAll: (hostname: string) => Promise<{ address: string }[]> = systemLookup,
+): Promise<string[]> {
   let found: { address: string }[];
   try {
-    found = hostname === "" ? [] : await lookup(hostname, { all: true, verbatim: true });
+    found = hostname === "" ? [] : await lookupAll(hostname);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const why = code === "ENOTFOUND" ? "no such host" : String(code ?? error);
+    const why = code === undefined ? String(error) : LOOKUP_FAILURES[code] ?? code;
     throw new ResolveError(`cannot resolve ${hostname}: ${why}`, { cause: error });
   }
   if (found.length === 0) {

@@ -1,5 +1,5 @@
 /**
- * A TCP echo server: every byte a client sends comes back to it, in order,
+ * An echo server over TCP, TLS or a Unix domain socket: every byte a client sends comes back to it, in order,
  * whole. Any number of clients are served at once; a client that half-closes
  * gets the rest of its echo before the server closes; a client that resets
  * ends only its own connection. The module never prints: it reports through
@@ -22,29 +22,56 @@
  * @module
  */
 
-import {
-  AddressInUseError,
-  AddressUnavailableError,
-  BindPermissionError,
-  describeOsError,
-  IdleTimeoutError,
-  SockechoError,
-} from "./errors.ts";
-import { formatAddress } from "./format.ts";
+import { IdleTimeoutError, SockechoError } from "./errors.ts";
 import { closeQuietly, writeAll } from "./io.ts";
 import { resolveHost } from "./resolve.ts";
+import { listenTransport, type TlsCertificate } from "./transports.ts";
 
 /** The port the C server listens on, and ours by default. */
 export const DEFAULT_PORT = 4321;
+
+/** A socket's address: IP and port, or a Unix socket's path. */
+export type SocketAddr = Deno.NetAddr | Deno.UnixAddr;
 
 /** A client connection as reported to the callbacks. */
 export interface ConnectionInfo {
   /** Sequence number of the connection, from 1. */
   readonly id: number;
-  /** The client's address. */
-  readonly remoteAddr: Deno.NetAddr;
+  /**
+   * The client's address: the original client's when the `prepare` step
+   * learnt it (from a PROXY header), else the connection's peer (for a Unix
+   * socket client, a path that is usually empty).
+   */
+  readonly remoteAddr: SocketAddr;
+  /** The connection's peer when it relays for `remoteAddr` (a load balancer). */
+  readonly proxyAddr?: SocketAddr;
+  /** The server's end of the connection. */
+  readonly localAddr: SocketAddr;
   /** When it was accepted, in epoch milliseconds with a fraction. */
   readonly openedAt: number;
+}
+
+/**
+ * Why a connection ended. `connection_limit` and `denied` name connections
+ * closed right after accept (over `maxConnections`; refused by an address
+ * rule); `error` is any other failure.
+ */
+export type CloseReason =
+  | "client_fin"
+  | "client_reset"
+  | "idle_timeout"
+  | "connection_limit"
+  | "shutdown"
+  | "handshake_failure"
+  | "denied"
+  | "error";
+
+/** What a {@linkcode ServeOptions.prepare} step learnt before the echo. */
+export interface Prepared {
+  /** The original client, when the connection's peer relays for it. */
+  clientAddr?: Deno.NetAddr;
+  /** Bytes read past what the step consumed: the client's first data, echoed first. */
+  pending?: Uint8Array;
 }
 
 /** What became of a connection once it closed. */
@@ -58,6 +85,8 @@ export interface ConnectionSummary {
    * {@linkcode IdleTimeoutError}, or the end of the shutdown grace period.
    */
   readonly error?: Error;
+  /** Why it ended. */
+  readonly reason: CloseReason;
 }
 
 /** Totals for the server's whole life, returned by {@linkcode EchoServer.shutdown}. */
@@ -76,7 +105,23 @@ export interface ServeOptions {
   hostname?: string;
   /** Port to listen on; 0 picks a free one. @default {4321} */
   port?: number;
-  /** Called when a client connects. */
+  /** Serve TLS with this certificate (PEM) instead of plain TCP. */
+  tls?: TlsCertificate;
+  /**
+   * With `tls`: close a connection whose handshake has not finished within
+   * this many ms. @default {10000}
+   */
+  handshakeTimeoutMs?: number;
+  /** Listen on this Unix domain socket path instead of `hostname` and `port`. */
+  path?: string;
+  /**
+   * Runs after accept (and the TLS handshake) and before the echo, e.g. to
+   * read a PROXY header. If it throws, the connection is closed and reported
+   * to `onClose` only, with reason `handshake_failure`, as is a failed TLS
+   * handshake. Runs under the idle timeout.
+   */
+  prepare?: (conn: Deno.Conn) => Promise<Prepared>;
+  /** Called when a client connects (after the TLS handshake and `prepare`). */
   onConnection?: (info: ConnectionInfo) => void;
   /**
    * Called with each chunk received, before it is echoed. The chunk is a view
@@ -96,13 +141,21 @@ export interface ServeOptions {
    */
   idleTimeoutMs?: number;
   /** Called for a connection closed at once because `maxConnections` are open. */
-  onReject?: (remoteAddr: Deno.NetAddr) => void;
+  onReject?: (remoteAddr: SocketAddr) => void;
   /**
    * Called when accepting fails, e.g. with `EMFILE` when the process is out
    * of file descriptors; the server waits {@linkcode ACCEPT_BACKOFF_MS} and
    * accepts again.
    */
   onAcceptError?: (error: Error) => void;
+  /**
+   * Decides right after accept, before anything is read, whether a client is
+   * served; one it refuses is closed at once, after `onDeny`. E.g.
+   * `({ hostname }) => acl.allows(hostname)` with `acl.ts`. @default {every client}
+   */
+  acceptFrom?: (remoteAddr: Deno.NetAddr) => boolean;
+  /** Called for a connection closed at once because `acceptFrom` refused it. */
+  onDeny?: (remoteAddr: Deno.NetAddr) => void;
 }
 
 /** Options for {@linkcode EchoServer.shutdown}. */
@@ -112,9 +165,9 @@ export interface ShutdownOptions {
 }
 
 /** A running echo server, returned by {@linkcode serve}. */
-export interface EchoServer {
+export interface EchoServer<Addr extends Deno.Addr = Deno.NetAddr> {
   /** The address it listens on (with the real port when 0 was asked for). */
-  readonly addr: Deno.NetAddr;
+  readonly addr: Addr;
   /** Connections open right now. */
   readonly activeConnections: number;
   /**
@@ -138,9 +191,9 @@ const BUFFER_GROWTH = 16;
 export const ACCEPT_BACKOFF_MS = 50;
 
 /**
- * Starts an echo server. Throws {@linkcode AddressInUseError},
- * {@linkcode BindPermissionError}, {@linkcode AddressUnavailableError} or
- * `ResolveError` when it cannot listen.
+ * Starts an echo server. Throws `AddressInUseError`, `BindPermissionError`,
+ * `AddressUnavailableError`, `MissingPermissionError` or `ResolveError`
+ * when it cannot listen.
  *
  * @example
  * ```ts
@@ -148,34 +201,54 @@ export const ACCEPT_BACKOFF_MS = 50;
  *
  * const server = await serve({ port: 0, hostname: "::1" });
  * await server.shutdown();
+ * const local = await serve({ path: "/tmp/echo.sock" });
+ * await local.shutdown();
  * ```
  */
-export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
+export function serve(options: ServeOptions & { path: string }): Promise<EchoServer<Deno.UnixAddr>>;
+/** Starts an echo server over TCP or TLS. */
+export function serve(options?: ServeOptions & { path?: undefined }): Promise<EchoServer>;
+/** Starts an echo server over whichever transport the options say. */
+export function serve(
+  options: ServeOptions,
+): Promise<EchoServer<SocketAddr>>;
+export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno.Addr>> {
   const {
     hostname = "0.0.0.0",
     port = DEFAULT_PORT,
     maxConnections = Infinity,
     idleTimeoutMs = 0,
   } = options;
-  const [address] = await resolveHost(hostname);
-  const listener = listen(address, port);
-  const open = new Map<Deno.TcpConn, Connection>();
+  const [address] = options.path === undefined ? await resolveHost(hostname) : [""];
+  const transport = await listenTransport({ ...options, hostname: address, port });
+  const { listener } = transport;
+  const open = new Map<Deno.Conn, Connection>();
   const totals = { connections: 0, bytes: 0, forced: 0 };
 
-  async function runConnection(conn: Deno.TcpConn, state: Connection): Promise<void> {
-    const info: ConnectionInfo = {
+  async function runConnection(conn: Deno.Conn, state: Connection): Promise<void> {
+    let info: ConnectionInfo = {
       id: ++totals.connections,
-      remoteAddr: conn.remoteAddr,
+      remoteAddr: unmapped(conn.remoteAddr),
+      localAddr: unmapped(conn.localAddr),
       openedAt: performance.timeOrigin + performance.now(),
     };
     let error: Error | undefined;
+    let prepared = false;
     try {
-      // Echoes are small and interactive: never hold them back for Nagle.
-      conn.setNoDelay(true);
-      // Finds peers that vanished without a FIN or RST (cable pulled, host down).
-      conn.setKeepAlive(true);
+      // Only TLS has a handshake to wait for: no extra await per plain connection.
+      const handshake = transport.ready(conn);
+      if (handshake) await handshake;
+      const { clientAddr, pending }: Prepared = options.prepare ? await options.prepare(conn) : {};
+      prepared = true;
+      if (clientAddr) info = { ...info, remoteAddr: clientAddr, proxyAddr: info.remoteAddr };
       options.onConnection?.(info);
-      await echo(conn, state, options.onData && ((chunk) => options.onData!(info, chunk)));
+      const onData = options.onData && ((chunk: Uint8Array) => options.onData!(info, chunk));
+      if (pending?.length) {
+        onData?.(pending);
+        await writeAll(conn, pending);
+        state.bytes += pending.length;
+      }
+      await echo(conn, state, onData);
     } catch (caught) {
       error = caught instanceof Error ? caught : new Error(String(caught));
     } finally {
@@ -185,36 +258,55 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
       open.delete(conn);
       totals.bytes += state.bytes;
       const durationMs = performance.timeOrigin + performance.now() - info.openedAt;
-      options.onClose?.(info, { bytes: state.bytes, durationMs, error: state.closedBy ?? error });
+      const reason = state.closedBy?.reason ??
+        (prepared ? closeReasonOf(error) : "handshake_failure");
+      error = state.closedBy?.error ?? error;
+      options.onClose?.(info, { bytes: state.bytes, durationMs, error, reason });
     }
   }
 
   async function acceptLoop(): Promise<void> {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch (error) {
         if (error instanceof Deno.errors.BadResource) return; // closed by shutdown
+        // The peer reset before we took the connection (a load balancer's TCP health
+        // check does, every few seconds): nothing failed, and nothing is left to serve.
+        if (error instanceof Deno.errors.NotConnected) continue;
         // Out of descriptors and the like: the listener still works, so
         // waiting for connections to free some beats dying.
         options.onAcceptError?.(error as Error);
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_BACKOFF_MS));
         continue;
       }
+      const peer = unmapped(conn.remoteAddr);
+      // Address rules are about IP addresses: a Unix socket's clients have none.
+      if ("hostname" in peer && options.acceptFrom?.(peer) === false) {
+        options.onDeny?.(peer);
+        closeQuietly(conn);
+        continue;
+      }
       if (open.size >= maxConnections) {
-        options.onReject?.(conn.remoteAddr);
+        options.onReject?.(peer);
         closeQuietly(conn);
         continue;
       }
       const state: Connection = { bytes: 0, done: Promise.resolve() };
-      state.done = runConnection(conn, state);
+      // Set before it runs: its finally, which deletes it, may come before any await.
       open.set(conn, state);
+      state.done = runConnection(conn, state);
     }
   }
 
-  const closeWith = (conn: Deno.TcpConn, state: Connection, reason: Error) => {
-    state.closedBy ??= reason;
+  const closeWith = (
+    conn: Deno.Conn,
+    state: Connection,
+    reason: CloseReason,
+    error: Error,
+  ) => {
+    state.closedBy ??= { reason, error };
     closeQuietly(conn);
   };
   const sweeper = idleTimeoutMs > 0
@@ -222,14 +314,19 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
       open,
       idleTimeoutMs,
       (conn, state) =>
-        closeWith(conn, state, new IdleTimeoutError(`idle for ${idleTimeoutMs / 1000} s`)),
+        closeWith(
+          conn,
+          state,
+          "idle_timeout",
+          new IdleTimeoutError(`idle for ${idleTimeoutMs / 1000} s`),
+        ),
     )
     : undefined;
   const accepting = acceptLoop();
   let stopping: Promise<ServerSummary> | undefined;
 
   async function stop(graceMs: number): Promise<ServerSummary> {
-    listener.close();
+    transport.close();
     await accepting;
     const allDone = () => Promise.all([...open.values()].map((state) => state.done));
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -241,7 +338,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer> {
     clearInterval(sweeper);
     totals.forced = open.size;
     const cut = new SockechoError("closed at the end of the grace period");
-    for (const [conn, state] of open) closeWith(conn, state, cut);
+    for (const [conn, state] of open) closeWith(conn, state, "shutdown", cut);
     await allDone();
     return { ...totals };
   }
@@ -264,7 +361,17 @@ interface Connection {
   /** Settles when the connection has closed and been reported. */
   done: Promise<void>;
   /** Why the server closed it, when the server did. */
-  closedBy?: Error;
+  closedBy?: { reason: CloseReason; error: Error };
+}
+
+/** Why a connection that got past `prepare` ended, from the error it ended with. */
+function closeReasonOf(error: Error | undefined): CloseReason {
+  if (error === undefined) return "client_fin";
+  // A write to a client that reset fails with EPIPE or ECONNRESET, depending on timing.
+  if (error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe) {
+    return "client_reset";
+  }
+  return "error";
 }
 
 /**
@@ -274,9 +381,9 @@ interface Connection {
  * stops reading so its echo cannot be written, both count as idle.
  */
 function watchIdle(
-  open: Map<Deno.TcpConn, Connection>,
+  open: Map<Deno.Conn, Connection>,
   idleTimeoutMs: number,
-  close: (conn: Deno.TcpConn, state: Connection) => void,
+  close: (conn: Deno.Conn, state: Connection) => void,
 ): ReturnType<typeof setInterval> {
   const seen = new WeakMap<Connection, { bytes: number; since: number }>();
   const tickMs = Math.max(10, Math.min(idleTimeoutMs / 4, 1000));
@@ -300,7 +407,7 @@ function watchIdle(
  * buffer starts small and grows only for a client whose reads fill it.
  */
 async function echo(
-  conn: Deno.TcpConn,
+  conn: Deno.Conn,
   progress: { bytes: number },
   onData?: (chunk: Uint8Array) => void,
 ): Promise<void> {
@@ -316,21 +423,13 @@ async function echo(
   }
 }
 
-function listen(hostname: string, port: number): Deno.TcpListener {
-  const where = formatAddress({ hostname, port });
-  try {
-    return Deno.listen({ hostname, port, transport: "tcp" });
-  } catch (error) {
-    const message = `cannot listen on ${where}: ${describeOsError(error)}`;
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new AddressInUseError(message, { cause: error });
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new BindPermissionError(message, { cause: error });
-    }
-    if (error instanceof Deno.errors.AddrNotAvailable) {
-      throw new AddressUnavailableError(message, { cause: error });
-    }
-    throw new SockechoError(message, { cause: error });
-  }
+/**
+ * An IPv4 client of a dual-stack (`::`) listener shows up as `::ffff:a.b.c.d`;
+ * it is named as the IPv4 address it is.
+ */
+function unmapped(addr: Deno.Addr): SocketAddr {
+  // Only TCP, TLS and Unix listeners are ever made here.
+  if (addr.transport !== "tcp") return addr as Deno.UnixAddr;
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr.hostname)?.[1];
+  return v4 === undefined ? addr : { ...addr, hostname: v4 };
 }

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { closeQuietly, writeAll } from "./io.ts";
-import { pattern, readExactly, readToEnd } from "./test_util.ts";
+import { outputOf, pattern, readExactly, readToEnd, WAIT_MS, withTimeout } from "./test_util.ts";
 
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
@@ -16,10 +16,15 @@ const RSS_BOUND_BYTES = 160 * 1024 * 1024;
 /** The whole test gives up (and fails) after this long instead of hanging. */
 const LIMIT_MS = 60_000;
 
+/** The resident set size of process `pid` in bytes; throws when `ps` gives no number. */
 async function rssOf(pid: number): Promise<number> {
-  const { stdout } = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] })
-    .output();
-  return Number(new TextDecoder().decode(stdout).trim()) * 1024;
+  const { stdout } = await outputOf("ps", { args: ["-o", "rss=", "-p", String(pid)] });
+  const text = new TextDecoder().decode(stdout).trim();
+  // An empty answer (no such process, no ps) must not read as 0 KiB and pass the bound.
+  if (!/^\d+$/.test(text) || Number(text) === 0) {
+    throw new Error(`no RSS measurement for pid ${pid}: ps printed ${JSON.stringify(text)}`);
+  }
+  return Number(text) * 1024;
 }
 
 Deno.test({
@@ -32,7 +37,7 @@ Deno.test({
       stderr: "null",
     }).spawn();
     const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const { value: first } = await lines.read();
+    const { value: first } = await withTimeout(lines.read(), WAIT_MS, "serve to listen");
     const port = Number(first!.match(/^Listening on 127\.0\.0\.1:(\d+)/)![1]);
     const connect = () => Deno.connect({ hostname: "127.0.0.1", port });
     const others: Deno.Conn[] = [];
@@ -86,7 +91,7 @@ Deno.test({
       others.forEach(closeQuietly);
       await Promise.all(pending);
       server.kill("SIGTERM");
-      await server.status;
+      assert.equal((await withTimeout(server.status, WAIT_MS, "serve to exit")).code, 0);
       while (!(await lines.read()).done);
     }
   },

@@ -22,6 +22,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
 import { LatencyHistogram, type LatencySummary } from "./latency.ts";
 import {
   type BenchMode,
@@ -32,10 +33,19 @@ import {
   type ShareResult,
   workerSource,
 } from "./load.ts";
-import { ClosedEarlyError, ConnectError, MismatchError, TimeoutError } from "../errors.ts";
-import { formatAddress } from "../format.ts";
+import { udpPingpong, type UdpResult } from "./udp.ts";
+import {
+  ClosedEarlyError,
+  ConnectError,
+  describeOsError,
+  MismatchError,
+  SockechoError,
+  TimeoutError,
+} from "../errors.ts";
+import { formatAddress, quoteBytes } from "../format.ts";
 import { resolveHost } from "../resolve.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { connectTls, type TlsClientOptions } from "../tls_client.ts";
 
 export type { BenchMode, BenchProgress, LatencySummary };
 
@@ -77,12 +87,25 @@ export interface BenchOptions {
   overrunMs?: number;
   /** Called about once a second with the totals so far. */
   onProgress?: (progress: BenchProgress) => void;
+  /**
+   * Ends the load early when aborted: the messages in flight are finished
+   * and the report covers the load until then.
+   */
+  signal?: AbortSignal;
+  /** Speak TLS, trusting the server as `send` would (checked once before the load). */
+  tls?: TlsClientOptions;
+  /** Load this Unix domain socket instead of `hostname` and `port`. */
+  path?: string;
+  /** Pingpong over UDP (`bench/udp.ts`), one socket per connection, in this thread. */
+  udp?: boolean;
+  /** With `udp`: how long to wait for an echo before counting the datagram lost, in ms. @default {1000} */
+  lossTimeoutMs?: number;
 }
 
 /** What {@linkcode bench} measured. */
 export interface BenchReport {
   mode: BenchMode;
-  /** The address loaded, `host:port`. */
+  /** The address loaded, `host:port` or a Unix socket's path. */
   target: string;
   connections: number;
   size: number;
@@ -102,6 +125,8 @@ export interface BenchReport {
   warmupMs: number;
   /** The rate asked for (per second) and how far the run fell short of it; null without one. */
   rate: { offered: number; achieved: number; shortfallPercent: number } | null;
+  /** With `udp`: datagrams whose echo did not come back in time. */
+  lost?: number;
 }
 
 /**
@@ -130,11 +155,17 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   if (options.rate !== undefined && mode === "bulk") {
     throw new RangeError("a rate applies to pingpong and connect, not bulk");
   }
-  const [address] = await resolveHost(options.hostname);
+  if (options.udp && (options.rate !== undefined || options.warmupMs)) {
+    throw new RangeError("a rate and a warm-up apply to TCP, TLS and Unix sockets, not UDP");
+  }
+  const port = options.port ?? DEFAULT_PORT;
+  const [address] = options.path === undefined ? await resolveHost(options.hostname) : [""];
   const share: LoadShare = {
     mode,
     hostname: address,
-    port: options.port ?? DEFAULT_PORT,
+    port,
+    path: options.path,
+    tls: options.tls && await loadTrust(options.hostname, address, port, options.tls),
     connections,
     size: options.size ?? (mode === "bulk" ? 65536 : 64),
     durationMs: options.durationMs ?? (options.count === undefined ? 5000 : undefined),
@@ -146,14 +177,27 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const shares = splitShare(share, workers);
   let results: ShareResult<LatencyHistogram>[];
   try {
-    results = workers === 1
+    results = options.udp
+      ? [
+        await udpPingpong(
+          {
+            ...share,
+            sockets: connections,
+            lossTimeoutMs: options.lossTimeoutMs ?? 1000,
+          },
+          options.onProgress,
+          options.signal,
+        ),
+      ]
+      : workers === 1
       ? [
         await loadEngine(Buffer.compare, () => new LatencyHistogram()).runShare(
           shares[0],
           options.onProgress,
+          options.signal,
         ),
       ]
-      : await runInWorkers(shares, options.onProgress);
+      : await runInWorkers(shares, options.onProgress, options.signal);
   } catch (error) {
     throw typedError(error as LoadFailure);
   }
@@ -163,7 +207,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const operationsPerSecond = operations / (elapsedMs / 1000);
   return {
     mode,
-    target: formatAddress(share),
+    target: share.path ?? formatAddress(share),
     connections,
     size: share.size,
     workers,
@@ -179,7 +223,49 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       achieved: operationsPerSecond,
       shortfallPercent: Math.max(0, 100 * (1 - operationsPerSecond / share.rate)),
     },
+    ...options.udp && { lost: (results[0] as UdpResult).lost },
   };
+}
+
+/**
+ * Checks the server's certificate once, exactly as `send` does (so a refused
+ * one fails with the same error), and says what the load's `Deno.startTls`
+ * must trust: the `--ca` files, or, when pinned or insecure, the very
+ * certificate just checked (it cannot skip verification).
+ */
+async function loadTrust(
+  hostname: string,
+  address: string,
+  port: number,
+  tls: TlsClientOptions,
+): Promise<LoadShare["tls"]> {
+  const where = formatAddress({ hostname: address, port });
+  const cannot = (why: string, cause: unknown) =>
+    new ConnectError(`cannot load ${where} over TLS: ${why}`, { cause });
+  const { conn, session } = await connectTls({ hostname, address, port, tls }).catch((error) => {
+    throw error instanceof SockechoError ? error : cannot(describeOsError(error), error);
+  });
+  conn.close();
+  const serverName = tls.servername ?? (isIP(hostname) ? address : hostname);
+  if (tls.pin === undefined && !tls.insecure) return { caCerts: tls.ca, serverName };
+  const base64 = Buffer.from(session.certificate).toString("base64").replace(/.{64}/g, "$&\n");
+  const trust = {
+    caCerts: [`-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`],
+    serverName,
+  };
+  // Deno's TLS takes the pinned certificate as the one to trust only if it is
+  // a leaf for this name (sockecho's own is); say so now rather than mid-load.
+  try {
+    const trial = await Deno.connectTls({ hostname: address, port, ...trust });
+    await trial.handshake().finally(() => trial.close());
+  } catch (error) {
+    throw cannot(
+      `its certificate cannot be trusted as pinned by the load (${describeOsError(error)}); ` +
+        `use --ca with its issuer and --servername if needed`,
+      error,
+    );
+  }
+  return trust;
 }
 
 function splitShare(share: LoadShare, parts: number): LoadShare[] {
@@ -211,10 +297,13 @@ function mergeLatencies(results: ShareResult<LatencyHistogram>[]): LatencyHistog
 async function runInWorkers(
   shares: LoadShare[],
   onProgress?: (progress: BenchProgress) => void,
+  signal?: AbortSignal,
 ): Promise<ShareResult<LatencyHistogram>[]> {
   const source = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
   const latest = shares.map(() => ({ elapsedMs: 0, operations: 0, bytes: 0 }));
   const workers = shares.map(() => new Worker(source, { type: "module" }));
+  const stop = () => workers.forEach((worker) => worker.postMessage({ stop: true }));
+  signal?.addEventListener("abort", stop);
   try {
     return await Promise.all(
       workers.map((worker, i) =>
@@ -242,10 +331,12 @@ async function runInWorkers(
             reject(new Error(event.message));
           };
           worker.postMessage(shares[i]);
+          if (signal?.aborted) worker.postMessage({ stop: true });
         })
       ),
     );
   } finally {
+    signal?.removeEventListener("abort", stop);
     workers.forEach((worker) => worker.terminate());
     URL.revokeObjectURL(source);
   }
@@ -253,10 +344,12 @@ async function runInWorkers(
 
 /** Turns the engine's named failures back into the classes of `errors.ts`. */
 function typedError(error: LoadFailure): Error {
+  if (error instanceof SockechoError) return error; // already typed: the UDP load runs in-thread
   const { message } = error;
   switch (error.name) {
     case "MismatchError":
-      return new MismatchError(message, error.offset!);
+      // What came back instead says at once what answered (a web server, a banner).
+      return new MismatchError(`${message}; received ${quoteBytes(error.reply!)}`, error.offset!);
     case "ClosedEarlyError":
       return new ClosedEarlyError(message, error.received!, error.expected!);
     case "ConnectError":

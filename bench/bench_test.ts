@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
 import { bench } from "./bench.ts";
+import { LatencyHistogram } from "./latency.ts";
+import type { BenchProgress } from "./load.ts";
 import { ClosedEarlyError, MismatchError, TimeoutError } from "../errors.ts";
 import { writeAll } from "../io.ts";
-import { readToEnd, withFakeServer, withServer } from "../test_util.ts";
+import {
+  readExactly,
+  readToEnd,
+  withFakeServer,
+  withResettingServer,
+  withServer,
+} from "../test_util.ts";
 
 Deno.test("bench pingpong completes exactly the counted round trips, all verified", async () => {
   let echoed = 0;
@@ -17,7 +25,13 @@ Deno.test("bench pingpong completes exactly the counted round trips, all verifie
     assert.equal(report.operations, 300);
     assert.equal(report.bytes, 30_000);
     assert.equal(report.target, `127.0.0.1:${addr.port}`);
-    assert.ok(report.latencyMs !== null && report.latencyMs.min <= report.latencyMs.p99);
+    const latency = report.latencyMs!;
+    const values = [latency.min, latency.p50, latency.p90, latency.p99, latency.max];
+    // Loopback round trips: positive, ordered, and well under the 30 s a stall would show.
+    assert.ok(latency.min > 0, `min ${latency.min}`);
+    assert.deepEqual(values, values.toSorted((a, b) => a - b));
+    assert.ok(latency.max < 30_000, `max ${latency.max}`);
+    assert.ok(report.elapsedMs >= latency.max, "no round trip outlasts the run");
   });
   assert.equal(echoed, 30_000);
 });
@@ -101,6 +115,104 @@ Deno.test("bench stops by itself when the server stops answering", async () => {
     await assert.rejects(
       () => bench({ hostname: "127.0.0.1", port, durationMs: 50, overrunMs: 100 }),
       TimeoutError,
+    );
+  });
+});
+
+Deno.test("bench latency percentiles are nearest-rank over every thread's histogram", () => {
+  // Values below 2,048 µs are counted exactly, so nearest rank gives the sample itself.
+  const summaryOf = (...parts: number[][]) => {
+    const merged = new LatencyHistogram();
+    for (const part of parts) {
+      const histogram = new LatencyHistogram();
+      part.forEach((us) => histogram.record(us));
+      merged.merge(histogram);
+    }
+    return merged.summary();
+  };
+  // 10..1000 µs (0.01..1 ms), shuffled and split unevenly over two threads.
+  const all = Array.from({ length: 100 }, (_, i) => (((i * 37) % 100) + 1) * 10);
+  assert.deepEqual(summaryOf(all.slice(0, 30), all.slice(30)), {
+    min: 0.01,
+    p50: 0.5,
+    p90: 0.9,
+    p99: 0.99,
+    p999: 1,
+    max: 1,
+    count: 100,
+  });
+  assert.deepEqual(summaryOf([7]), {
+    min: 0.007,
+    p50: 0.007,
+    p90: 0.007,
+    p99: 0.007,
+    p999: 0.007,
+    max: 0.007,
+    count: 1,
+  });
+  // Ten samples: p50 is the 5th, p90 the 9th, p99 the 10th; ordered as numbers, not text.
+  const ten = [1000, 90, 800, 20, 700, 300, 600, 400, 500, 100];
+  assert.deepEqual(summaryOf(ten), {
+    min: 0.02,
+    p50: 0.4,
+    p90: 0.8,
+    p99: 1,
+    p999: 1,
+    max: 1,
+    count: 10,
+  });
+  assert.equal(summaryOf([]), null);
+});
+
+Deno.test("bench reports a server that resets as ClosedEarlyError, also from a worker", async () => {
+  await withResettingServer(async (port) => {
+    for (const [mode, workers] of [["pingpong", 1], ["pingpong", 2], ["connect", 1]] as const) {
+      await assert.rejects(
+        () => bench({ hostname: "127.0.0.1", port, mode, connections: 2, workers, count: 10 }),
+        (error) =>
+          error instanceof ClosedEarlyError && error.expected === 64 &&
+          error.message === `127.0.0.1:${port} failed (connection reset by peer) ` +
+              "after echoing 0 of 64 bytes",
+        `${mode}, ${workers} worker(s)`,
+      );
+    }
+    await assert.rejects(
+      () => bench({ hostname: "127.0.0.1", port, mode: "bulk", size: 1000, count: 5 }),
+      (error) =>
+        error instanceof ClosedEarlyError &&
+        /^127\.0\.0\.1:\d+ failed \((connection reset by peer|broken pipe)\) after echoing 0 of \d+ bytes$/
+          .test(error.message),
+    );
+  });
+});
+
+Deno.test("bench progress adds up every worker's totals", async () => {
+  const ROUND_TRIPS = 10;
+  // Each connection gets 10 echoes, then no answer: both workers stop at 10, and
+  // a progress line that showed worker 0 alone would never reach 20.
+  await withFakeServer(async (conn) => {
+    for (let i = 0; i < ROUND_TRIPS; i++) await writeAll(conn, await readExactly(conn, 64));
+    await readToEnd(conn);
+  }, async (port) => {
+    const progress: BenchProgress[] = [];
+    await assert.rejects(
+      () =>
+        bench({
+          hostname: "127.0.0.1",
+          port,
+          connections: 2,
+          workers: 2,
+          durationMs: 2500,
+          overrunMs: 1000,
+          onProgress: (p) => progress.push(p),
+        }),
+      TimeoutError,
+    );
+    assert.ok(progress.length >= 2, `${progress.length} progress reports`);
+    // By the last report each worker has reported its 10 at least once.
+    assert.deepEqual(
+      { operations: progress.at(-1)!.operations, bytes: progress.at(-1)!.bytes },
+      { operations: 2 * ROUND_TRIPS, bytes: 2 * ROUND_TRIPS * 64 },
     );
   });
 });

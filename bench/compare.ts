@@ -8,10 +8,17 @@
  *
  * Every load is bounded (`--seconds` each) and stops by itself.
  *
+ * TLS rows compare `sockecho serve --tls` with a Node `tls` echo
+ * (bench/node_tls_echo.mjs), both with a fresh self-signed ECDSA P-256
+ * certificate, loaded by `sockecho bench --tls --insecure` (which pins the
+ * certificate it is shown: the same cost as `--pin`). `--only tls` or
+ * `--only plain` runs one half.
+ *
  * @example
  * ```sh
  * deno task bench --rounds 3 --seconds 5
  * deno task bench --rounds 1 --seconds 1 --idle 200 --out bench/try.md  # a quick check
+ * deno task bench --rounds 3 --seconds 3 --only tls --out bench/tls.md
  * ```
  *
  * `--rate` sets the offered rate of the fixed-rate latency row (round trips/s
@@ -28,6 +35,7 @@ import { parseArgs } from "node:util";
 import type { BenchReport } from "./bench.ts";
 import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
 import { closeQuietly, writeAll } from "../io.ts";
+import { selfSignedCertificate } from "../tls_cert.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -39,8 +47,14 @@ const { values: flags } = parseArgs({
     "efficiency-rounds": { type: "string", default: "3" },
     "efficiency-script": { type: "string" },
     out: { type: "string", default: new URL("./RESULTS.md", import.meta.url).pathname },
+    only: { type: "string" },
   },
 });
+if (flags.only !== undefined && flags.only !== "tls" && flags.only !== "plain") {
+  throw new Error(`--only takes "tls" or "plain", not "${flags.only}"`);
+}
+const PLAIN = flags.only !== "tls";
+const TLS = flags.only !== "plain";
 const ROUNDS = Number(flags.rounds);
 const SECONDS = flags.seconds;
 const IDLE_CONNECTIONS = Number(flags.idle);
@@ -64,6 +78,8 @@ interface Server {
   ready: RegExp;
   /** Whether 10,000 idle connections make sense (socat forks a process each). */
   holdsIdle: boolean;
+  /** Written to the server's stdin (the Node TLS echo reads its key and certificate there). */
+  stdin?: string;
 }
 
 const SERVERS: Server[] = [
@@ -104,6 +120,21 @@ const LOGGING: Server = {
   name: "sockecho (log on)",
   argv: SERVERS[0].argv.filter((arg) => arg !== "-q"),
 };
+/** The TLS servers: names as in SERVERS, so the rows read the same way. */
+const TLS_SERVERS: Server[] = [
+  {
+    ...SERVERS[0],
+    argv: [...SERVERS[0].argv, "--tls"],
+    ready: /^Listening on 127\.0\.0\.1:(\d+) \(TLS\)$/,
+    holdsIdle: false,
+  },
+  {
+    ...SERVERS[1],
+    argv: ["node", `${ROOT}bench/node_tls_echo.mjs`, "0"],
+    holdsIdle: false,
+    stdin: await selfSignedCertificate(["127.0.0.1"]).then(({ key, cert }) => key + cert),
+  },
+];
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -121,7 +152,17 @@ interface Running {
 
 async function start(server: Server): Promise<Running> {
   const [command, ...args] = onCore(0, server.argv);
-  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).spawn();
+  const child = new Deno.Command(command, {
+    args,
+    stdin: server.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (server.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(server.stdin));
+    await writer.close();
+  }
   const [watched, other] = server.readyOn === "stdout"
     ? [child.stdout, child.stderr]
     : [child.stderr, child.stdout];
@@ -219,6 +260,31 @@ const WORKLOADS: Workload[] = [
     figures: [{ name: "connect rate", unit: "connections/s", of: (r) => r.operationsPerSecond }],
   },
 ];
+/** The TLS rows: the same loads over TLS, and the handshake rate. */
+const TLS_WORKLOADS: Workload[] = ([
+  {
+    args: ["-m", "pingpong", "-c", "50", "-s", "64"],
+    figures: [roundTrips("TLS pingpong 50 × 64 B"), {
+      name: "TLS pingpong 50 × 64 B p99",
+      unit: "ms",
+      of: (r) => r.latencyMs!.p99,
+      lowerIsBetter: true,
+    }],
+  },
+  { args: ["-m", "bulk", "-c", "1"], figures: [megabytes("TLS bulk 1 connection")] },
+  { args: ["-m", "bulk", "-c", "8"], figures: [megabytes("TLS bulk 8 connections")] },
+  {
+    args: ["-m", "connect", "-c", "8", "-s", "21"],
+    figures: [{
+      name: "TLS connect rate (handshake + echo)",
+      unit: "connections/s",
+      of: (r) => r.operationsPerSecond,
+    }],
+  },
+] satisfies Workload[]).map((workload) => ({
+  ...workload,
+  args: [...workload.args, "--tls", "--insecure"],
+}));
 /** Not read off a load: measured by idleBytesPerConnection. */
 const IDLE: Omit<Figure, "of"> = {
   name: "idle RSS per connection",
@@ -281,27 +347,33 @@ const results = new Map<string, number[]>();
 const record = (figure: string, server: string, value: number) =>
   results.set(`${figure}|${server}`, [...results.get(`${figure}|${server}`) ?? [], value]);
 
-const running = await Promise.all([...SERVERS, LOGGING].map(start));
+/**
+ * Runs `workload` once against each of `servers`, the order rotated by
+ * `round` (A B, then B A, …) so that neither always goes first.
+ */
+async function measure(round: number, servers: Running[], workload: Workload): Promise<void> {
+  const order = [...servers];
+  for (let i = 1; i < round; i++) order.push(order.shift()!);
+  for (const server of order) {
+    const label = `round ${round}: ${workload.figures[0].name} ${server.server.name}`;
+    const report = await load(server.port, workload.args, label);
+    for (const { name, unit, of } of workload.figures) {
+      const value = report ? of(report) : NaN;
+      record(name, server.server.name, value);
+      if (report) {
+        console.error(`round ${round}: ${name} ${server.server.name}: ${value.toFixed(1)} ${unit}`);
+      }
+    }
+  }
+}
+
+const running = PLAIN ? await Promise.all([...SERVERS, LOGGING].map(start)) : [];
+const runningTls = TLS ? await Promise.all(TLS_SERVERS.map(start)) : [];
 const [ours, logged] = [running[0], running.at(-1)!];
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    // A B A B: each round starts with a different server.
-    const order = running.slice(0, SERVERS.length);
-    for (let i = 1; i < round; i++) order.push(order.shift()!);
-    for (const workload of WORKLOADS) {
-      for (const server of order) {
-        const label = `round ${round}: ${workload.figures[0].name} ${server.server.name}`;
-        const report = await load(server.port, workload.args, label);
-        for (const { name, unit, of } of workload.figures) {
-          const value = report ? of(report) : NaN;
-          record(name, server.server.name, value);
-          if (report) {
-            console.error(
-              `round ${round}: ${name} ${server.server.name}: ${value.toFixed(1)} ${unit}`,
-            );
-          }
-        }
-      }
+    for (const workload of PLAIN ? WORKLOADS : []) {
+      await measure(round, running.slice(0, SERVERS.length), workload);
       if (!workload.logged) continue;
       // Logging cost: quiet and log-on sockecho back to back, in alternating order.
       const [headline] = workload.figures;
@@ -311,26 +383,25 @@ try {
         record(name, server.server.name, report ? headline.of(report) : NaN);
       }
     }
+    for (const workload of TLS ? TLS_WORKLOADS : []) await measure(round, runningTls, workload);
   }
   for (const server of running.slice(0, SERVERS.length).filter((r) => r.server.holdsIdle)) {
     const perConnection = await idleBytesPerConnection(server, IDLE_CONNECTIONS);
     record(IDLE.name, server.server.name, perConnection / 1024);
   }
 } finally {
-  await Promise.all(running.map(stop));
+  await Promise.all([...running, ...runningTls].map(stop));
 }
 // After the servers have stopped: the script pins its own server and loaders to the same cores.
 const efficiencyRounds = Number(flags["efficiency-rounds"]);
-const efficiency = efficiencyRounds > 0
+const efficiency = PLAIN && efficiencyRounds > 0
   ? await measureLoaderEfficiency(ROOT, efficiencyRounds, flags["efficiency-script"])
-  : { measured: false as const, why: "skipped (--efficiency-rounds 0)" };
+  : { measured: false as const, why: "skipped (--efficiency-rounds 0 or --only tls)" };
 
 // Deno reads /proc files only with --allow-all; cat needs just --allow-run.
 const cpuinfo = await new Deno.Command("cat", { args: ["/proc/cpuinfo"] }).output();
 const cpu = new TextDecoder().decode(cpuinfo.stdout).match(/^model name\s*:\s*(.*)$/m)?.[1] ??
   "unknown";
-const names = SERVERS.map((s) => s.name);
-const peers = names.slice(1);
 const runsOf = (figure: string, server: string) => results.get(`${figure}|${server}`) ?? [];
 /** The median of the runs that succeeded; undefined when none did. */
 const cell = (figure: string, server: string) => {
@@ -352,45 +423,38 @@ const shown = (figure: string, server: string) => {
 };
 const ratio = (ours: number | undefined, theirs: number | undefined) =>
   ours === undefined || theirs === undefined ? "n/a" : `${(ours / theirs).toFixed(2)}×`;
-const rows = [...WORKLOADS.flatMap((w) => w.figures), IDLE]
-  .map(
-    ({ name, unit, lowerIsBetter }) => {
+/** A table of `figures`, one column per server of `names` (sockecho first), and the ratios. */
+const table = (figures: Omit<Figure, "of">[], names: string[]) => {
+  const peers = names.slice(1);
+  return [
+    `| workload | unit | ${names.join(" | ")} | ${
+      peers.map((p) => `sockecho / ${p}`).join(" | ")
+    } |`,
+    `| --- | --- | ${names.map(() => "---").join(" | ")} | ${peers.map(() => "---").join(" | ")} |`,
+    ...figures.map(({ name, unit, lowerIsBetter }) => {
       const ratios = peers.map((peer) => ratio(cell(name, "sockecho"), cell(name, peer)));
       return `| ${name} | ${unit}${lowerIsBetter ? " (lower is better)" : ""} | ${
         names.map((n) => shown(name, n)).join(" | ")
       } | ${ratios.join(" | ")} |`;
-    },
-  );
+    }),
+  ].join("\n");
+};
 const logging = WORKLOADS.filter((w) => w.logged).map(({ figures: [{ name }] }) => {
   const paired = `${name} (paired)`;
   return `| ${name} | ${shown(paired, "sockecho")} | ${shown(paired, LOGGING.name)} | ${
     ratio(cell(paired, LOGGING.name), cell(paired, "sockecho"))
   } |`;
 });
-const report = `# Benchmark results
+const failures = [...results.values()].some((runs) => runs.some(Number.isNaN))
+  ? "A failed run is one where `sockecho bench` exited non-zero (the script's stderr says why: " +
+    "a server that stalled, closed early or echoed wrong bytes); such a cell's median is of " +
+    "the runs that succeeded.\n\n"
+  : "";
+const plainSection = `${
+  table([...WORKLOADS.flatMap((w) => w.figures), IDLE], SERVERS.map((s) => s.name))
+}
 
-Made by \`deno task bench --rounds ${ROUNDS} --seconds ${SECONDS} --idle ${IDLE_CONNECTIONS} --rate ${flags.rate} --efficiency-rounds ${efficiencyRounds}\` on
-${
-  new Date().toISOString().slice(0, 10)
-}: ${cpu}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno},
-${
-  pinned
-    ? "server on core 0 and load (`sockecho bench`, one thread) on core 1"
-    : "no taskset: server and load unpinned"
-}.
-Medians of ${ROUNDS} rounds, servers alternating within each round; ratio = sockecho / peer.
-
-| workload | unit | ${names.join(" | ")} | ${peers.map((p) => `sockecho / ${p}`).join(" | ")} |
-| --- | --- | ${names.map(() => "---").join(" | ")} | ${peers.map(() => "---").join(" | ")} |
-${rows.join("\n")}
-
-${
-  [...results.values()].some((runs) => runs.some(Number.isNaN))
-    ? "A failed run is one where `sockecho bench` exited non-zero (the script's stderr says why: " +
-      "a server that stalled, closed early or echoed wrong bytes); such a cell's median is of " +
-      "the runs that succeeded.\n\n"
-    : ""
-}Idle memory: growth of the server's RSS with ${IDLE_CONNECTIONS} connections open, each having echoed one
+${failures}Idle memory: growth of the server's RSS with ${IDLE_CONNECTIONS} connections open, each having echoed one
 byte, divided by ${IDLE_CONNECTIONS} (socat forks a process per connection: not measured).
 
 Fixed rate: \`sockecho bench HOST -c 50 -s 64 --rate ${flags.rate} -d ${SECONDS}\` (after a 1 s
@@ -406,6 +470,31 @@ back in alternating order each round (medians of those paired runs):
 | --- | --- | --- | --- |
 ${logging.join("\n")}
 
-${efficiencySection(efficiency)}`;
+${efficiencySection(efficiency)}
+`;
+const tlsSection = `## TLS
+
+\`sockecho serve --tls\` (its ephemeral ECDSA P-256 certificate) against bench/node_tls_echo.mjs
+(Node \`tls.createServer\` piping each socket to itself, with a certificate of the same kind),
+loaded by \`sockecho bench --tls --insecure\` (it pins the certificate it is shown).
+
+${table(TLS_WORKLOADS.flatMap((w) => w.figures), TLS_SERVERS.map((s) => s.name))}
+${PLAIN ? "" : `\n${failures}`}`;
+const report = `# Benchmark results
+
+Made by \`deno task bench --rounds ${ROUNDS} --seconds ${SECONDS} --idle ${IDLE_CONNECTIONS} --rate ${flags.rate} --efficiency-rounds ${efficiencyRounds}${
+  flags.only ? ` --only ${flags.only}` : ""
+}\` on
+${
+  new Date().toISOString().slice(0, 10)
+}: ${cpu}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno},
+${
+  pinned
+    ? "server on core 0 and load (`sockecho bench`, one thread) on core 1"
+    : "no taskset: server and load unpinned"
+}.
+Medians of ${ROUNDS} rounds, servers alternating within each round; ratio = sockecho / peer.
+
+${[PLAIN ? plainSection : "", TLS ? tlsSection : ""].filter(Boolean).join("\n")}`;
 await Deno.writeTextFile(flags.out, report);
 console.log(report);

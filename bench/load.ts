@@ -54,6 +54,10 @@ export interface LoadShare {
   rate?: number;
   /** How long past its time a load may run before it is cut as a timeout. */
   overrunMs: number;
+  /** Connect to this Unix domain socket instead of `hostname` and `port`. */
+  path?: string;
+  /** Speak TLS: trust these certificates (PEM) and verify this name. */
+  tls?: { caCerts?: string[]; serverName: string };
 }
 
 /** Totals so far, for a live display. */
@@ -91,6 +95,8 @@ export type LoadFailure = Error & {
   offset?: number;
   received?: number;
   expected?: number;
+  /** For a mismatch: the bytes that came back instead of the echo. */
+  reply?: Uint8Array;
 };
 
 /**
@@ -205,7 +211,7 @@ export function loadEngine<H extends LatencyRecorder>(
       "MismatchError",
       `echo differs from what was sent at byte ${offset + at}: ` +
         `sent ${hex(expected[at])}, got ${hex(echo[at])}`,
-      { offset: offset + at },
+      { offset: offset + at, reply: echo.slice() },
     );
   }
 
@@ -231,19 +237,54 @@ export function loadEngine<H extends LatencyRecorder>(
       }
     } catch (error) {
       reading.catch(() => {}); // fails too, for the same reason: the write's error says it
-      throw error;
+      throw droppedByServer(error, conn, 0, echo.length);
     }
-    for (let got = 0, n = await reading;; n = await conn.read(echo.subarray(got))) {
-      if (n === null) {
-        throw failure(
-          "ClosedEarlyError",
-          `the server closed after echoing ${got} of ${echo.length} bytes of a message`,
-          { received: got, expected: echo.length },
-        );
+    let got = 0;
+    try {
+      for (let n = await reading;; n = await conn.read(echo.subarray(got))) {
+        if (n === null) {
+          throw failure(
+            "ClosedEarlyError",
+            `the server closed after echoing ${got} of ${echo.length} bytes of a message`,
+            { received: got, expected: echo.length },
+          );
+        }
+        got += n;
+        if (got === echo.length) return;
       }
-      got += n;
-      if (got === echo.length) return;
+    } catch (error) {
+      throw droppedByServer(error, conn, got, echo.length);
     }
+  }
+
+  /** `host:port` of the server a connection goes to. */
+  function whereOf(conn: Deno.Conn): string {
+    const { hostname, port } = conn.remoteAddr as Deno.NetAddr;
+    return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  }
+
+  /**
+   * A reset (or abort) is the server's doing, like a close, so it is reported as
+   * a `ClosedEarlyError` worded like `send`'s; any other error passes unchanged.
+   */
+  function droppedByServer(
+    error: unknown,
+    conn: Deno.Conn,
+    received: number,
+    expected: number,
+  ): unknown {
+    const dropped = [
+      Deno.errors.ConnectionReset,
+      Deno.errors.ConnectionAborted,
+      Deno.errors.BrokenPipe,
+    ];
+    if (!dropped.some((kind) => error instanceof kind)) return error;
+    const why = (error as Error).message.replace(/ \(os error \d+\)$/, "").toLowerCase();
+    return failure(
+      "ClosedEarlyError",
+      `${whereOf(conn)} failed (${why}) after echoing ${received} of ${expected} bytes`,
+      { received, expected },
+    );
   }
 
   async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -252,21 +293,26 @@ export function loadEngine<H extends LatencyRecorder>(
     }
   }
 
-  async function connect({ hostname, port }: LoadShare): Promise<Deno.TcpConn> {
+  async function connect({ hostname, port, path, tls }: LoadShare): Promise<Deno.Conn> {
     try {
+      if (path !== undefined) return await Deno.connect({ transport: "unix", path });
       const conn = await Deno.connect({ hostname, port });
       // Small messages must go out at once, not wait for Nagle.
       conn.setNoDelay(true);
-      return conn;
+      if (tls === undefined) return conn;
+      const secure = await Deno.startTls(conn, { hostname: tls.serverName, caCerts: tls.caCerts });
+      await secure.handshake(); // set-up, kept out of what is measured
+      return secure;
     } catch (cause) {
-      const where = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+      const where = path ??
+        (hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`);
       const why = (cause as Error).message.replace(/ \(os error \d+\)$/, "").toLowerCase();
       throw failure("ConnectError", `cannot connect to ${where}: ${why}`, { cause });
     }
   }
 
   async function pingpong(
-    conn: Deno.TcpConn,
+    conn: Deno.Conn,
     size: number,
     budget: Budget,
     tally: Tally,
@@ -285,23 +331,29 @@ export function loadEngine<H extends LatencyRecorder>(
     }
   }
 
-  async function bulk(conn: Deno.TcpConn, size: number, budget: Budget, tally: Tally) {
+  async function bulk(conn: Deno.Conn, size: number, budget: Budget, tally: Tally) {
+    let sent = 0;
+    let received = 0;
     const writing = (async () => {
-      let sent = 0;
       for (let phase; (phase = budget.take(performance.now())) !== STOP; sent += size) {
         await writeAll(conn, patternAt(sent, size));
         if (phase === MEASURE) tally.operations++;
       }
       await conn.closeWrite();
-      return sent;
     })();
+    // Its failure is awaited below, after the reads; until then it is not unhandled.
+    writing.catch(() => {});
     const buffer = new Uint8Array(BULK_READ_BYTES);
-    let received = 0;
-    for (let n; (n = await conn.read(buffer)) !== null; received += n) {
-      verify(patternAt(received, n), buffer.subarray(0, n), received);
-      if (performance.now() >= budget.measureFrom) tally.bytes += n;
+    try {
+      for (let n; (n = await conn.read(buffer)) !== null; received += n) {
+        verify(patternAt(received, n), buffer.subarray(0, n), received);
+        if (performance.now() >= budget.measureFrom) tally.bytes += n;
+      }
+      await writing;
+    } catch (error) {
+      await writing.catch(() => {});
+      throw droppedByServer(error, conn, received, sent);
     }
-    const sent = await writing;
     if (received !== sent) {
       throw failure(
         "ClosedEarlyError",
@@ -347,12 +399,17 @@ export function loadEngine<H extends LatencyRecorder>(
   async function runShare(
     share: LoadShare,
     onProgress?: (progress: BenchProgress) => void,
+    stop?: AbortSignal,
   ): Promise<ShareResult<H>> {
     const conns = share.mode === "connect"
       ? []
       : await Promise.all(Array.from({ length: share.connections }, () => connect(share)));
     const tally: Tally = { operations: 0, bytes: 0, latencies: newHistogram() };
     const budget = new Budget(share);
+    // Stopping early ends the load as running out of time would: the echoes in flight come back.
+    const cancel = () => budget.cancelled = true;
+    if (stop?.aborted) cancel();
+    stop?.addEventListener("abort", cancel);
     let progress: ReturnType<typeof setInterval> | undefined;
     const measuring = setTimeout(() => {
       progress = setInterval(() => {
@@ -400,6 +457,7 @@ export function loadEngine<H extends LatencyRecorder>(
       clearTimeout(measuring);
       clearInterval(progress);
       clearTimeout(watchdog);
+      stop?.removeEventListener("abort", cancel);
       closeAll(conns);
     }
     return {
@@ -417,19 +475,21 @@ export function loadEngine<H extends LatencyRecorder>(
  * The source of a worker module that runs {@linkcode loadEngine}: it answers
  * a posted {@linkcode LoadShare} with progress messages and then
  * `{ result }` (its latencies as a {@linkcode LatencyHistogram}'s plain
- * fields) or `{ error }`.
+ * fields) or `{ error }`; a posted `{ stop: true }` ends the load early.
  */
 export function workerSource(): string {
   return `import { Buffer } from "node:buffer";
 const LatencyHistogram = (${LatencyHistogram.toString()});
 const { runShare } = (${loadEngine.toString()})(Buffer.compare, () => new LatencyHistogram());
+const stop = new AbortController();
 self.onmessage = async ({ data }) => {
+  if (data.stop) return stop.abort();
   try {
-    const result = await runShare(data, (progress) => self.postMessage({ progress }));
+    const result = await runShare(data, (progress) => self.postMessage({ progress }), stop.signal);
     self.postMessage({ result }, [result.latencies.counts.buffer]);
   } catch (error) {
-    const { name, message, offset, received, expected } = error;
-    self.postMessage({ error: { name, message, offset, received, expected } });
+    const { name, message, offset, received, expected, reply } = error;
+    self.postMessage({ error: { name, message, offset, received, expected, reply } });
   }
 };
 `;

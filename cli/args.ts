@@ -38,13 +38,36 @@ export function parseCommand<T extends ParseArgsOptionsConfig>(
   const end = args.indexOf("--"); // after it, "--help" is a message, not a flag
   const flags = end === -1 ? args : args.slice(0, end);
   if (flags.includes("-h") || flags.includes("--help")) return "help";
+  rejectSingleDashLongOption(flags, options);
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: negativeValues(args, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
-    // node:util's messages are multi-line and mention "parseArgs": keep the first line's point.
-    const message = (error as Error).message.split("\n")[0].replace(/\.( To specify.*)?$/, "");
-    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1));
+    throw usageErrorOf(error as Error, flags, options);
   }
+}
+
+/**
+ * Joins a short option that takes a value to a following negative number
+ * (`-t -1` becomes `-t-1`): parseArgs would call it ambiguous, and the
+ * value's own check says more.
+ */
+function negativeValues(args: string[], options: ParseArgsOptionsConfig): string[] {
+  const end = args.indexOf("--");
+  const takesValue = (arg: string) =>
+    Object.values(options).some((o) => o.type === "string" && `-${o.short}` === arg);
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1] ?? "";
+    const flag = end === -1 || i < end;
+    if (flag && takesValue(args[i]) && /^-\d/.test(next)) joined.push(args[i] + args[++i]);
+    else joined.push(args[i]);
+  }
+  return joined;
 }
 
 /** Parses a port number from `lowest` (0 or 1) to 65535. */
@@ -74,4 +97,67 @@ export function parseSeconds(text: string, flag: string, lowest: number): number
     throw new UsageError(`invalid ${flag} "${text}": expected a number of at least ${lowest}`);
   }
   return value * 1000;
+}
+
+/**
+ * Adds `(try: sockecho COMMAND --help)` to a usage error that has no such
+ * pointer yet; passes any other error through.
+ *
+ * @example
+ * ```ts
+ * import { UsageError, withHelpHint } from "./args.ts";
+ *
+ * withHelpHint(new UsageError('invalid port "x"'), "send").message;
+ * // 'invalid port "x" (try: sockecho send --help)'
+ * ```
+ */
+export function withHelpHint(error: unknown, command: string): unknown {
+  if (!(error instanceof UsageError) || error.message.includes("(try: ")) return error;
+  return new UsageError(`${error.message} (try: sockecho ${command} --help)`, { cause: error });
+}
+
+/**
+ * `-port 4400` would parse as `-p ort`: a single dash before a long option's
+ * name is a usage error naming the option meant.
+ */
+function rejectSingleDashLongOption(flags: string[], options: ParseArgsOptionsConfig): void {
+  for (const flag of flags) {
+    const name = flag.match(/^-([a-z][a-z-]+)(=.*)?$/)?.[1];
+    if (name !== undefined && Object.hasOwn(options, name)) {
+      throw new UsageError(`unknown option "${flag}": long options take two dashes, --${name}`);
+    }
+  }
+}
+
+/**
+ * Rewrites a `node:util` `parseArgs` error (multi-line, naming options its own
+ * way) as one line naming the word as typed in `flags`.
+ */
+function usageErrorOf(
+  error: Error & { code?: string },
+  flags: string[],
+  options: ParseArgsOptionsConfig,
+): UsageError {
+  const quoted = error.message.match(/'([^']+)'/)?.[1] ?? "";
+  // For a value that is missing, node names the option as "-p, --port <value>".
+  const typed = flags.findLast((flag) => flag.split("=")[0] === quoted) ??
+    flags.findLast((flag) => flag.startsWith("-")) ?? quoted;
+  if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    return new UsageError(`unknown option "${quoted}"`);
+  }
+  if (/argument is ambiguous/.test(error.message)) {
+    const next = flags[flags.lastIndexOf(typed) + 1];
+    const long = Object.entries(options).find(([, { short }]) => `-${short}` === typed)?.[0];
+    return new UsageError(
+      `option "${typed}" expects a value, not "${next}"; to pass it anyway, write ` +
+        `--${long ?? typed.replace(/^-+/, "")}=${next}`,
+    );
+  }
+  if (/does not take an argument/.test(error.message)) {
+    return new UsageError(`option "${typed}" takes no value`);
+  }
+  if (/argument missing/.test(error.message)) {
+    return new UsageError(`option "${typed}" expects a value`);
+  }
+  return new UsageError(error.message.split("\n")[0]);
 }

@@ -26,7 +26,7 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { parseCommand, type Parsed } from "./args.ts";
+import { parseCommand, type Parsed, withHelpHint } from "./args.ts";
 import { EXIT } from "./exit.ts";
 import type { MainIo } from "./io.ts";
 
@@ -46,16 +46,23 @@ export interface Command<T extends ParseArgsOptionsConfig = ParseArgsOptionsConf
   run(parsed: Parsed<T>, io: MainIo): Promise<number>;
 }
 
-/** Parses `args` for `command`, answers `--help`, else runs it. */
-export function runCommand<T extends ParseArgsOptionsConfig>(
+/**
+ * Parses `args` for `command`, answers `--help`, else runs it. A usage error
+ * gets `(try: sockecho NAME --help)` added.
+ */
+export async function runCommand<T extends ParseArgsOptionsConfig>(
   command: Command<T>,
   args: string[],
   io: MainIo,
 ): Promise<number> {
-  const parsed = parseCommand(args, command.options);
-  if (parsed === "help") {
-    io.out(command.help);
-    return Promise.resolve(EXIT.ok);
+  try {
+    const parsed = parseCommand(args, command.options);
+    if (parsed === "help") {
+      io.out(command.help);
+      return EXIT.ok;
+    }
+    return await command.run(parsed, io);
+  } catch (error) {
+    throw withHelpHint(error, command.name);
   }
-  return command.run(parsed, io);
 }

@@ -19,14 +19,23 @@ import {
   BindPermissionError,
   ClosedEarlyError,
   ConnectError,
+  EchoCorruptedError,
+  EchoIncompleteError,
+  HalfCloseError,
+  IdleCutError,
   MismatchError,
+  MissingPermissionError,
+  NotTlsError,
+  OneClientAtATimeError,
   ResolveError,
   SockechoError,
   ThresholdError,
   TimeoutError,
+  TlsVerifyError,
 } from "../errors.ts";
 import { UsageError } from "./args.ts";
 import type { MainIo } from "./io.ts";
+import { missingPermission } from "./permission.ts";
 
 /** Exit codes, one per kind of failure. */
 export const EXIT = {
@@ -41,9 +50,15 @@ export const EXIT = {
   addressInUse: 8,
   bindPermission: 9,
   addressUnavailable: 10,
+  tlsVerify: 11,
+  notTls: 12,
+  missingPermission: 13,
   threshold: 14,
-  // 11 and 12 are kept for TLS (verification failed; the peer does not speak TLS), 13 for a
-  // missing Deno permission, 14 for a missed bench threshold, 15 to 19 for `check` verdicts.
+  echoCorrupted: 15,
+  echoIncomplete: 16,
+  halfClose: 17,
+  oneClientAtATime: 18,
+  idleCut: 19,
   interrupted: 130,
 } as const;
 
@@ -56,26 +71,88 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [TimeoutError, EXIT.timeout, "timed out (connect or echo)"],
   [ClosedEarlyError, EXIT.closedEarly, "server closed or reset before the whole echo came back"],
   [MismatchError, EXIT.mismatch, "the echo differs from what was sent"],
-  [AddressInUseError, EXIT.addressInUse, "serve: the address is already in use"],
-  [BindPermissionError, EXIT.bindPermission, "serve: not permitted to bind the address"],
-  [AddressUnavailableError, EXIT.addressUnavailable, "serve: the address is not this machine's"],
-  [ThresholdError, EXIT.threshold, "bench: a run missed an --expect threshold"],
+  [AddressInUseError, EXIT.addressInUse, "the address is already in use"],
+  [BindPermissionError, EXIT.bindPermission, "not permitted to bind the address"],
+  [AddressUnavailableError, EXIT.addressUnavailable, "the address is not this machine's"],
+  [TlsVerifyError, EXIT.tlsVerify, "the server's TLS certificate was not accepted"],
+  [NotTlsError, EXIT.notTls, "the peer does not speak TLS, or answered with TLS"],
+  [MissingPermissionError, EXIT.missingPermission, "a Deno permission flag is missing"],
+  [EchoCorruptedError, EXIT.echoCorrupted, "the echo differs from what was sent"],
+  [EchoIncompleteError, EXIT.echoIncomplete, "the echo stopped short (closed, reset, silent)"],
+  [HalfCloseError, EXIT.halfClose, "after our half-close the echo was cut or never ended"],
+  [OneClientAtATimeError, EXIT.oneClientAtATime, "a second client was not served"],
+  [IdleCutError, EXIT.idleCut, "idle connections are cut before MAX"],
+  [ThresholdError, EXIT.threshold, "a run missed an --expect threshold"],
 ];
 
-/** The "Exit codes:" block of the help texts. */
-export const EXIT_CODE_HELP: string = [
-  `  ${EXIT.ok}    success`,
-  `  ${EXIT.internal}    internal error (a bug: please report it)`,
-  `  ${EXIT.usage}    bad arguments`,
-  ...ERROR_EXITS.map(([, code, meaning]) => `  ${String(code).padEnd(4)} ${meaning}`),
-  `  ${EXIT.interrupted}  serve: stopped at once by a second Ctrl+C`,
-].join("\n");
+/** The codes of a command that sends and checks an echo (send, bench), over any transport. */
+export const ECHO_CLIENT_EXITS: readonly number[] = [
+  EXIT.resolve,
+  EXIT.connect,
+  EXIT.timeout,
+  EXIT.closedEarly,
+  EXIT.mismatch,
+  EXIT.tlsVerify,
+  EXIT.notTls,
+];
+
+/** What each exit code means, for the help texts. */
+const EXIT_MEANINGS: ReadonlyMap<number, string> = new Map([
+  [EXIT.ok, "success"],
+  [EXIT.internal, "internal error (a bug: please report it)"],
+  [EXIT.usage, "bad arguments"],
+  ...ERROR_EXITS.map(([, code, meaning]): [number, string] => [code, meaning]),
+  [EXIT.interrupted, "interrupted by Ctrl+C"],
+]);
+
+/** Codes every command can end with: success, a bug, bad arguments, a missing permission. */
+const COMMON_EXITS = [EXIT.ok, EXIT.internal, EXIT.usage, EXIT.missingPermission];
+
+/**
+ * The "Exit codes:" block of a command's help: the common codes plus `codes`,
+ * in order, each with its meaning or the command's own words from `meanings`.
+ *
+ * @example
+ * ```ts
+ * import { EXIT, exitCodeHelp } from "./exit.ts";
+ *
+ * exitCodeHelp([EXIT.connect], { [EXIT.interrupted]: "stopped at once" });
+ * ```
+ */
+export function exitCodeHelp(
+  codes: readonly number[],
+  meanings: Readonly<Record<number, string>> = {},
+): string {
+  return [...new Set([...COMMON_EXITS, ...codes])].sort((a, b) => a - b)
+    .map((code) => `  ${String(code).padEnd(4)} ${meanings[code] ?? EXIT_MEANINGS.get(code)}`)
+    .join("\n");
+}
+
+/** The "Exit codes:" block of the general help: every code, and which command ends with it. */
+export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
+  ...commandNamed("serve", [EXIT.addressInUse, EXIT.bindPermission, EXIT.addressUnavailable]),
+  ...commandNamed("check", [
+    EXIT.echoCorrupted,
+    EXIT.echoIncomplete,
+    EXIT.halfClose,
+    EXIT.oneClientAtATime,
+  ]),
+  ...commandNamed("check --idle", [EXIT.idleCut]),
+  ...commandNamed("bench", [EXIT.threshold]),
+  [EXIT.interrupted]: "stopped by a second Ctrl+C or SIGTERM; bench: cut short by Ctrl+C",
+});
+
+/** The meanings of `codes`, each prefixed with who ends with it. */
+function commandNamed(who: string, codes: readonly number[]): Record<number, string> {
+  return Object.fromEntries(codes.map((code) => [code, `${who}: ${EXIT_MEANINGS.get(code)}`]));
+}
 
 /**
  * Writes the one line that says what went wrong and returns the exit code:
  * a typed error's own code, or {@linkcode EXIT.internal} for anything else.
  */
-export function reportError(error: unknown, io: MainIo): number {
+export function reportError(thrown: unknown, io: MainIo): number {
+  const error = missingPermission(thrown) ?? thrown;
   if (error instanceof UsageError) {
     io.err(error.message);
     return EXIT.usage;
@@ -87,4 +164,20 @@ export function reportError(error: unknown, io: MainIo): number {
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   io.err(`internal error: ${message}`);
   return EXIT.internal;
+}
+
+/**
+ * The exit code {@linkcode reportError} gives `error`, without printing: for
+ * reports that have already said what failed (a probe series, `check`).
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "../errors.ts";
+ * import { exitCodeOf } from "./exit.ts";
+ *
+ * exitCodeOf(new TimeoutError("slow")); // 5
+ * ```
+ */
+export function exitCodeOf(error: unknown): number {
+  return reportError(error, { out() {}, err() {} });
 }

@@ -19,6 +19,12 @@ export interface MainIo {
   out(line: string): void;
   /** Writes one error or notice line to standard error, after "sockecho: ". */
   err(message: string): void;
+  /**
+   * Writes one status line (stopping, stopped, a report: not an error) to
+   * standard error, after "sockecho: " but not styled as an error. Where it
+   * is absent, {@linkcode inform} falls back to `err`.
+   */
+  info?(message: string): void;
   /** Shows a transient status line (bench progress); absent when stdout is not a terminal. */
   status?(line: string): void;
   /**
@@ -47,7 +53,24 @@ export const consoleIo: MainIo = {
       console.error("%csockecho:%c %s", "color: red; font-weight: bold", "", message)
     );
   },
+  info(message) {
+    writeSafely(() => console.error("sockecho: %s", message));
+  },
 };
+
+/**
+ * Writes a status line through `io.info`, or `io.err` where there is none.
+ *
+ * @example
+ * ```ts
+ * import { consoleIo, inform } from "./io.ts";
+ *
+ * inform(consoleIo, "stopped: 1 connection, 21 bytes echoed");
+ * ```
+ */
+export function inform(io: MainIo, message: string): void {
+  (io.info ?? io.err)(message);
+}
 
 /** Writes, ignoring a closed pipe: `sockecho serve | head` must not crash the server. */
 function writeSafely(write: () => void): void {

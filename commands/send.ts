@@ -15,35 +15,75 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { type Parsed, parsePort, parseSeconds, UsageError } from "../cli/args.ts";
+import { parseTarget } from "../cli/address.ts";
+import { type Parsed, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
-import { EXIT, EXIT_CODE_HELP } from "../cli/exit.ts";
-import type { MainIo } from "../cli/io.ts";
+import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../cli/exit.ts";
+import { inform, type MainIo } from "../cli/io.ts";
 import { send } from "../client.ts";
-import { escapeBytes, formatAddress } from "../format.ts";
+import { dialerFor } from "../dial.ts";
+import { ConnectError } from "../errors.ts";
+import { escapeBytes, formatAddress, plural } from "../format.ts";
+import { encodeProxyHeader } from "../proxy_protocol.ts";
 import { DEFAULT_PORT } from "../server.ts";
+import { MAX_DATAGRAM_BYTES } from "../udp.ts";
+import { sendUdp } from "../udp_client.ts";
+import { runSeries, SERIES_HELP, SERIES_OPTIONS, wantsSeries } from "./send_series.ts";
+import {
+  CLIENT_TRANSPORT_OPTIONS,
+  clientTransport,
+  clientTransportHelp,
+} from "./transport_options.ts";
 
 const OPTIONS = {
-  port: { type: "string", short: "p", default: String(DEFAULT_PORT) },
+  port: { type: "string", short: "p" },
   timeout: { type: "string", short: "t", default: "5" },
   verbose: { type: "boolean", short: "v", default: false },
+  "proxy-protocol": { type: "string" },
+  udp: { type: "boolean", default: false },
+  retries: { type: "string" },
+  ...SERIES_OPTIONS,
+  ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
+       sockecho send --unix PATH [MESSAGE] [options]
 
 Connects to HOST (a name, an IPv4 or an IPv6 address; every address of a name
-is tried in turn), sends MESSAGE, reads until all of it has come back, checks it
+is tried in turn; HOST:PORT, [IPv6] and [IPv6]:PORT as the server prints them
+are taken too), sends MESSAGE, reads until all of it has come back, checks it
 byte for byte, and prints "server message: " and the echo. Without MESSAGE it
 sends what the C client sends: "你好啊服务器!\\n" and its NUL terminator, 21 bytes.
 
 Options:
   -p, --port PORT        server port                                [${DEFAULT_PORT}]
   -t, --timeout SECONDS  time for resolving, connecting and the echo [5]
-  -v, --verbose          also print who answered and the round trip (stderr)
+  -v, --verbose          also print who answered and the round trip (stderr);
+                         with --tls, the protocol, cipher and handshake time
+      --udp              send MESSAGE as one UDP datagram (RFC 862) and wait
+                         for the identical datagram from HOST's first address;
+                         no answer is a timeout (a closed UDP port cannot be
+                         told apart: Deno does not report ICMP unreachable)
+      --retries N        with --udp: send again up to N times when no answer
+                         comes; the tries share the timeout evenly        [2]
+      --proxy-protocol v1|v2
+                         first send a PROXY header (as a load balancer
+                         would) naming this connection's own addresses,
+                         to test a server behind "serve --proxy-protocol"
+${clientTransportHelp(25)}
   -h, --help             this text
 
+If the echo differs, the error shows what came back instead (escaped, shortened).
+
+${SERIES_HELP}
+
 Exit codes:
-${EXIT_CODE_HELP}`;
+${
+  exitCodeHelp(
+    [...ECHO_CLIENT_EXITS, EXIT.interrupted],
+    { [EXIT.interrupted]: "a probe series stopped at once by a second Ctrl+C or SIGTERM" },
+  )
+}`;
 
 /** The `send` command. */
 export const sendCommand: Command<typeof OPTIONS> = {
@@ -59,25 +99,88 @@ async function runSend(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  const [hostname, text, extra] = positionals;
-  if (hostname === undefined) throw new UsageError("send needs a HOST (try: sockecho send --help)");
+  // With --unix there is no HOST: the socket's path says where.
+  const [host, text, extra] = values.unix === undefined ? positionals : ["", ...positionals];
+  if (host === undefined) throw new UsageError("send needs a HOST");
   if (extra !== undefined) {
-    throw new UsageError(`send takes HOST and one MESSAGE; quote a message with spaces`);
+    throw new UsageError(
+      `send takes HOST and one MESSAGE, not also "${extra}": quote a message with spaces`,
+    );
+  }
+  const { hostname, port, portGiven } = values.unix === undefined
+    ? parseTarget(host, values.port, DEFAULT_PORT)
+    : { hostname: "", port: DEFAULT_PORT, portGiven: false };
+  const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
+  if (values.udp && wantsSeries(values)) {
+    throw new UsageError("--udp sends one datagram: leave out the probe series options");
+  }
+  const stream = values.tls || values.unix !== undefined;
+  if (values.udp && stream) throw new UsageError("--udp cannot be combined with --tls or --unix");
+  if (wantsSeries(values)) {
+    if (values["proxy-protocol"] !== undefined) {
+      throw new UsageError("--proxy-protocol is for one send: leave out the probe series options");
+    }
+    const transport = dialerFor({ hostname, port }, await clientTransport(values, io));
+    return runSeries(transport, text, timeoutMs, values, io);
+  }
+  if (stream && values["proxy-protocol"] !== undefined) {
+    throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");
   }
   const message = text === undefined ? undefined : new TextEncoder().encode(text);
-  const { echo, remoteAddr, roundTripMs } = await send({
+  if (values.retries !== undefined && !values.udp) throw new UsageError("--retries needs --udp");
+  if (values.udp && values["proxy-protocol"] !== undefined) {
+    throw new UsageError("--proxy-protocol is for TCP: leave it out with --udp");
+  }
+  if (values.udp && (message?.length ?? 0) > MAX_DATAGRAM_BYTES) {
+    throw new UsageError(`a UDP message is at most ${plural(MAX_DATAGRAM_BYTES, "byte")}`);
+  }
+  const transport = await clientTransport(values, io);
+  const target = {
     hostname,
-    port: parsePort(values.port, 1),
+    port,
     message,
-    timeoutMs: parseSeconds(values.timeout, "--timeout", 0.001),
+    timeoutMs,
+  };
+  const sending = values.udp
+    ? sendUdp({ ...target, retries: parseWhole(values.retries ?? "2", "--retries", 0) })
+    : send({ ...target, preface: parseProxyVersion(values["proxy-protocol"]), ...transport });
+  const result = await sending.catch((error) => {
+    // `send HOST 4400` is netcat's habit for a port; here 4400 is the message.
+    if (error instanceof ConnectError && !portGiven && /^\d{1,5}$/.test(text ?? "")) {
+      error.message += ` (did you mean -p ${text}?)`;
+    }
+    throw error;
   });
+  const { echo, remoteAddr, roundTripMs } = result;
+  const tls = "tls" in result ? result.tls : undefined;
   const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
   const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
   io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);
   if (values.verbose) {
-    io.err(
-      `${echo.length} bytes echoed by ${formatAddress(remoteAddr)} in ${roundTripMs.toFixed(3)} ms`,
+    inform(
+      io,
+      `${plural(echo.length, "byte")} echoed by ${formatAddress(remoteAddr)} in ` +
+        `${roundTripMs.toFixed(3)} ms` +
+        ("attempts" in result ? ` (UDP, try ${result.attempts})` : ""),
     );
+    if (tls) {
+      inform(
+        io,
+        `TLS: ${tls.protocol}, ${tls.cipher}, handshake ${tls.handshakeMs.toFixed(3)} ms, ` +
+          `certificate SHA-256 ${tls.fingerprint}`,
+      );
+    }
   }
   return EXIT.ok;
+}
+
+/** The PROXY header writer for `--proxy-protocol v1|v2`, or `undefined` without it. */
+function parseProxyVersion(
+  text: string | undefined,
+): ((local: Deno.NetAddr, remote: Deno.NetAddr) => Uint8Array) | undefined {
+  if (text === undefined) return undefined;
+  if (text !== "v1" && text !== "v2") {
+    throw new UsageError(`invalid --proxy-protocol "${text}": expected v1 or v2`);
+  }
+  return (local, remote) => encodeProxyHeader(text === "v1" ? 1 : 2, local, remote);
 }
