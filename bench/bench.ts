@@ -204,7 +204,9 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
   const operations = results.reduce((sum, r) => sum + r.operations, 0);
   const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
-  const operationsPerSecond = operations / (elapsedMs / 1000);
+  // Zero when Ctrl+C came during the warm-up: nothing was measured.
+  const perSecond = (amount: number) => elapsedMs > 0 ? amount / (elapsedMs / 1000) : 0;
+  const operationsPerSecond = perSecond(operations);
   return {
     mode,
     target: share.path ?? formatAddress(share),
@@ -215,7 +217,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     operations,
     bytes,
     operationsPerSecond,
-    megabytesPerSecond: bytes / 1e6 / (elapsedMs / 1000),
+    megabytesPerSecond: perSecond(bytes / 1e6),
     latencyMs: mode === "bulk" ? null : mergeLatencies(results).summary(),
     warmupMs: share.warmupMs,
     rate: share.rate === undefined ? null : {

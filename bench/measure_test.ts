@@ -241,7 +241,7 @@ Deno.test("main bench rejects bad measuring options with exit code 2", async () 
     assert.deepEqual(await run(["bench", "127.0.0.1", ...args]), {
       code: EXIT.usage,
       out: [],
-      err: [message],
+      err: [`${message} (try: sockecho bench --help)`],
     });
   }
 });

@@ -280,8 +280,12 @@ function formatReport(report: BenchReport, cutShort: boolean): string[] {
     `target       ${report.target}`,
     `load         ${plural(report.connections, "connection")} × ${formatCount(report.size)} B, ` +
     `${plural(report.workers, "worker")}, ${(report.elapsedMs / 1000).toFixed(2)} s` +
-    (report.warmupMs > 0 ? ` after a ${formatSeconds(report.warmupMs)} warm-up` : "") +
-    (cutShort ? " (cut short by Ctrl+C)" : ""),
+    // Cut short, the line ends with that (scripts match it); the report still has warmupMs.
+    (cutShort
+      ? " (cut short by Ctrl+C)"
+      : report.warmupMs > 0
+      ? ` after a ${formatSeconds(report.warmupMs)} warm-up`
+      : ""),
     `${nounsOf(mode)[1].padEnd(13)}${formatCount(report.operations)} (${rate}/s)`,
     `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
     ...report.lost === undefined ? [] : [`lost         ${plural(report.lost, "datagram")}`],
