@@ -196,6 +196,24 @@ Deno.test("tls: bench loads a TLS server, pinned or with --ca, verifying every b
   });
 });
 
+Deno.test("tls: bench --rate and --warmup pace and measure a TLS load", async () => {
+  await withTlsServer({}, async (port) => {
+    const report = await bench({
+      hostname: "127.0.0.1",
+      port,
+      connections: 2,
+      durationMs: 500,
+      warmupMs: 100,
+      rate: 100,
+      tls: { pin: pair.fingerprint },
+    });
+    // 100/s for 0.5 s is 50 slots; as fast as possible would be thousands.
+    assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
+    assert.deepEqual([report.rate?.offered, report.warmupMs], [100, 100]);
+    assert.equal(report.latencyMs?.count, report.operations);
+  });
+});
+
 Deno.test("tls: serve over TLS can shut down while a handshake is pending", async () => {
   const server = await serve({ hostname: "127.0.0.1", port: 0, tls: pair });
   const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });

@@ -124,3 +124,23 @@ Deno.test("unix: bench loads a Unix socket server, verifying every byte", async 
     }
   });
 });
+
+Deno.test("unix: bench --rate paces a Unix socket load", async () => {
+  await withSocketPath(async (path) => {
+    const server = await serve({ path });
+    try {
+      const report = await bench({
+        hostname: "",
+        path,
+        connections: 2,
+        durationMs: 500,
+        rate: 100,
+      });
+      // 100/s for 0.5 s is 50 slots; as fast as possible would be thousands.
+      assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
+      assert.equal(report.latencyMs?.count, report.operations);
+    } finally {
+      await server.shutdown({ graceMs: 0 });
+    }
+  });
+});

@@ -5,7 +5,7 @@ import { LatencyHistogram } from "./latency.ts";
 import { jsonStream } from "./stream.ts";
 import { EXIT, main } from "../main.ts";
 import { writeAll } from "../io.ts";
-import { withFakeServer, withServer } from "../test_util.ts";
+import { recorder, withFakeServer, withServer } from "../test_util.ts";
 
 async function run(args: string[]) {
   const out: string[] = [];
@@ -207,6 +207,22 @@ Deno.test("main bench --json-stream prints JSON lines only, the report last", as
   });
 });
 
+Deno.test("main bench --json-stream cut short by Ctrl+C still ends with the report, marked", async () => {
+  const stop = new AbortController();
+  // Ctrl+C once the load is running: when the server has echoed its first bytes.
+  await withServer({ onData: () => stop.abort() }, async ({ addr }) => {
+    const { io, out, err } = recorder(stop.signal);
+    const args = ["bench", `127.0.0.1:${addr.port}`, "-d", "30", "--warmup", "0", "--json-stream"];
+    const code = await main([...args, "--expect", "p50<0.0001us"], io);
+    // Cut short exits 130 even with a threshold missed: its figures are not the whole run.
+    assert.deepEqual({ code, err }, { code: EXIT.interrupted, err: [] });
+    const end = JSON.parse(out.at(-1)!);
+    assert.equal(end.event, "end");
+    assert.equal(end.data.cutShort, true);
+    assert.ok(end.data.elapsedMs < 30_000);
+  });
+});
+
 Deno.test("main bench exits 14 naming the --expect threshold it missed", async () => {
   await withServer({}, async ({ addr }) => {
     const args = ["bench", "127.0.0.1", "-p", String(addr.port), "-n", "20", "--warmup", "0"];
@@ -228,6 +244,8 @@ Deno.test("main bench rejects bad measuring options with exit code 2", async () 
     [["-m", "bulk", "--rate", "10"], "--rate applies to pingpong and connect, not bulk"],
     [["--warmup=-1"], 'invalid --warmup "-1": expected a number of at least 0'],
     [["--json", "--json-stream"], "--json and --json-stream do not go together: pick one"],
+    [["--udp", "--rate", "10"], "--rate applies to TCP, TLS and Unix sockets, not --udp"],
+    [["--udp", "--warmup", "1"], "--warmup applies to TCP, TLS and Unix sockets, not --udp"],
     [
       ["--expect", "p99"],
       'invalid --expect: "p99" is not FIGURE<NUMBER (e.g. p99<5ms, rate>=1000)',

@@ -21,6 +21,10 @@ Deno.test("bench --udp completes exactly the counted round trips, all verified",
     assert.equal(report.bytes, 30_000);
     assert.equal(report.lost, 0);
     assert.ok(report.latencyMs !== null && report.latencyMs.min <= report.latencyMs.p99);
+    // The round trips go into the same latency histogram as TCP's: every one, p99.9 too.
+    assert.equal(report.latencyMs.count, 300);
+    assert.ok(report.latencyMs.p99 <= report.latencyMs.p999);
+    assert.ok(report.latencyMs.p999 <= report.latencyMs.max);
   });
   assert.equal(echoed, 30_000);
   assert.equal(summary.datagrams, 300);
