@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { bench } from "./bench/bench.ts";
 import { send } from "./client.ts";
-import { AddressInUseError } from "./errors.ts";
+import { AddressInUseError, ClosedEarlyError } from "./errors.ts";
 import { serve } from "./server.ts";
 
 /** Runs `body` with the path of a socket in a fresh temporary directory. */
@@ -121,6 +121,29 @@ Deno.test("unix: bench loads a Unix socket server, verifying every byte", async 
       assert.equal(report.bytes, 40 * 64);
     } finally {
       await server.shutdown({ graceMs: 0 });
+    }
+  });
+});
+
+Deno.test("unix: bench reports a server that resets as ClosedEarlyError naming the socket", async () => {
+  await withSocketPath(async (path) => {
+    const listener = Deno.listen({ transport: "unix", path });
+    // Closing with bytes still unread resets the client's side of a Unix stream socket.
+    const resetting = (async () => {
+      const conn = await listener.accept();
+      await conn.read(new Uint8Array(1));
+      conn.close();
+    })();
+    try {
+      await assert.rejects(
+        () => bench({ hostname: "", path, count: 5, durationMs: 5000 }),
+        (error) =>
+          error instanceof ClosedEarlyError &&
+          error.message === `${path} failed (connection reset by peer) after echoing 0 of 64 bytes`,
+      );
+    } finally {
+      listener.close();
+      await resetting;
     }
   });
 });

@@ -257,9 +257,11 @@ export function loadEngine<H extends LatencyRecorder>(
     }
   }
 
-  /** `host:port` of the server a connection goes to. */
+  /** `host:port` of the server a connection goes to, or its Unix socket's path. */
   function whereOf(conn: Deno.Conn): string {
-    const { hostname, port } = conn.remoteAddr as Deno.NetAddr;
+    const addr = conn.remoteAddr;
+    if ("path" in addr) return addr.path;
+    const { hostname, port } = addr as Deno.NetAddr;
     return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
   }
 
