@@ -16,24 +16,18 @@
 
 import {
   ClosedEarlyError,
-  ConnectError,
   describeOsError,
   MismatchError,
   NotTlsError,
   SockechoError,
   TimeoutError,
 } from "./errors.ts";
-import { permissionError } from "./dial.ts";
+import { dialerFor, dialWithin } from "./dial.ts";
 import { formatAddress, formatCount, formatSeconds, plural, quoteBytes } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
 import { closeAfter, closeQuietly, writeAll } from "./io.ts";
 import { DEFAULT_PORT } from "./server.ts";
-import {
-  connectTls,
-  type StreamConn,
-  type TlsClientOptions,
-  type TlsSession,
-} from "./tls_client.ts";
+import { type StreamConn, type TlsClientOptions, type TlsSession } from "./tls_client.ts";
 
 /**
  * What the seed's C client sends: the text and its C-string terminator, 21
@@ -42,6 +36,9 @@ import {
 export const C_CLIENT_MESSAGE: Uint8Array = new TextEncoder().encode(
   "你好啊服务器!\n\0",
 );
+
+/** Nothing stops a send but its own timeout. */
+const NEVER = new AbortController().signal;
 
 /** How long a mismatch waits for more of the peer's reply to show. */
 const REPLY_WAIT_MS = 250;
@@ -111,22 +108,8 @@ export async function send(options: SendOptions): Promise<SendResult> {
     path,
   } = options;
   const deadline = performance.now() + timeoutMs;
-  let session: TlsSession | undefined;
-  const dial = (address: string, signal: AbortSignal): Promise<StreamConn> => {
-    if (path !== undefined) return Deno.connect({ transport: "unix", path });
-    if (tls === undefined) return Deno.connect({ hostname: address, port, signal });
-    return connectTls({ hostname, address, port, tls, signal }).then((made) => {
-      session = made.session;
-      return made.conn;
-    });
-  };
-  const addresses = path !== undefined ? [path] : await beforeDeadline(
-    resolve(hostname),
-    deadline,
-    () => `timed out after ${formatSeconds(timeoutMs)} resolving ${hostname}`,
-  );
-  const target = { hostname, port: path === undefined ? port : undefined };
-  const conn = await connectAny(target, addresses, dial, deadline, timeoutMs);
+  const { target, dial } = dialerFor({ hostname, port }, { tls, path }, resolve);
+  const { conn } = await dialWithin(dial, target, timeoutMs, NEVER);
   const connectedAt = performance.now();
   const { localAddr, remoteAddr } = conn;
   // A PROXY header names IP addresses: a Unix socket has none to name.
@@ -138,53 +121,8 @@ export async function send(options: SendOptions): Promise<SendResult> {
     echo,
     remoteAddr,
     roundTripMs: performance.now() - connectedAt,
-    ...session && { tls: session },
+    ...conn.tls && { tls: conn.tls },
   };
-}
-
-/** `host:port`, or a Unix socket's path (whose `port` is undefined). */
-function nameOf(hostname: string, port: number | undefined): string {
-  return port === undefined ? hostname : formatAddress({ hostname, port });
-}
-
-/** Tries each address in turn until one accepts, all within the deadline. */
-async function connectAny(
-  { hostname, port }: { hostname: string; port: number | undefined },
-  addresses: string[],
-  dial: (address: string, signal: AbortSignal) => Promise<StreamConn>,
-  deadline: number,
-  timeoutMs: number,
-): Promise<StreamConn> {
-  let lastError: unknown;
-  for (const address of addresses) {
-    const where = nameOf(address, port);
-    // Deno.connect's signal covers only this phase; the echo has its own timer.
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), deadline - performance.now());
-    try {
-      return await dial(address, abort.signal);
-    } catch (error) {
-      if (abort.signal.aborted) {
-        throw new TimeoutError(
-          `timed out after ${formatSeconds(timeoutMs)} connecting to ${where}`,
-        );
-      }
-      if (error instanceof SockechoError) throw error; // TLS refused: no other address will do
-      // A Unix socket needs both flags, where Deno's refusal names one; a TCP
-      // refusal is mapped by the CLI (cli/permission.ts) from this error's cause.
-      const denied = port === undefined ? permissionError(where, error) : undefined;
-      if (denied) throw denied;
-      lastError = error;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  const tried = addresses.length > 1 ? ` (tried ${addresses.join(", ")})` : "";
-  const target = nameOf(addresses.length > 1 ? hostname : addresses[0], port);
-  throw new ConnectError(
-    `cannot connect to ${target}${tried}: ${describeOsError(lastError)}`,
-    { cause: lastError },
-  );
 }
 
 /** Writes the preface and the message while reading the echo back, checking every byte as it comes. */
@@ -305,21 +243,4 @@ function checkEcho(sent: Uint8Array, echo: Uint8Array, from: number, to: number)
 
 function hex(byte: number): string {
   return `0x${byte.toString(16).padStart(2, "0")}`;
-}
-
-/** Settles like `promise`, or throws a {@linkcode TimeoutError} at the deadline. */
-async function beforeDeadline<T>(
-  promise: Promise<T>,
-  deadline: number,
-  describe: () => string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(describe())), deadline - performance.now());
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

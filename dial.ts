@@ -23,7 +23,7 @@ import {
   SockechoError,
   TimeoutError,
 } from "./errors.ts";
-import { formatAddress } from "./format.ts";
+import { formatAddress, formatSeconds } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
 import {
   connectTls,
@@ -62,6 +62,9 @@ export interface DialedConn extends StreamConn {
  */
 export type Dialer = (target: DialTarget, signal: AbortSignal) => Promise<DialedConn>;
 
+/** Turns a host name into the addresses to try, in order. */
+export type Resolver = (hostname: string) => Promise<string[]>;
+
 /**
  * Names a target: `host:port`, or the socket's path.
  *
@@ -78,8 +81,36 @@ export function describeTarget(target: DialTarget): string {
 }
 
 /**
+ * A {@linkcode Dialer} for TCP to a {@linkcode NetTarget} (its host's
+ * addresses from `resolve`), or to a {@linkcode UnixTarget}'s socket: the
+ * plain (not TLS) transports.
+ *
+ * @example
+ * ```ts
+ * import { streamDialer } from "./dial.ts";
+ *
+ * const dial = streamDialer(() => Promise.resolve(["127.0.0.1"]));
+ * const conn = await dial({ hostname: "echo.test", port: 4321 }, AbortSignal.timeout(2000));
+ * conn.close();
+ * ```
+ */
+export function streamDialer(resolve: Resolver = resolveHost): Dialer {
+  return async (target, signal) => {
+    if (!("path" in target)) return await dialTcp(target, signal, resolve);
+    try {
+      return await Deno.connect({ transport: "unix", path: target.path });
+    } catch (error) {
+      throw permissionError(target.path, error) ??
+        new ConnectError(`cannot connect to ${target.path}: ${describeOsError(error)}`, {
+          cause: error,
+        });
+    }
+  };
+}
+
+/**
  * Connects over TCP to a {@linkcode NetTarget}, or to a
- * {@linkcode UnixTarget}'s socket: the plain (not TLS) transports.
+ * {@linkcode UnixTarget}'s socket: {@linkcode streamDialer} with the system resolver.
  *
  * @example
  * ```ts
@@ -89,17 +120,7 @@ export function describeTarget(target: DialTarget): string {
  * conn.close();
  * ```
  */
-export async function dialStream(target: DialTarget, signal: AbortSignal): Promise<DialedConn> {
-  if (!("path" in target)) return await dialTcp(target, signal);
-  try {
-    return await Deno.connect({ transport: "unix", path: target.path });
-  } catch (error) {
-    throw permissionError(target.path, error) ??
-      new ConnectError(`cannot connect to ${target.path}: ${describeOsError(error)}`, {
-        cause: error,
-      });
-  }
-}
+export const dialStream: Dialer = streamDialer();
 
 /**
  * A {@linkcode Dialer} for TLS over TCP, trusting the server as `trust`
@@ -115,10 +136,10 @@ export async function dialStream(target: DialTarget, signal: AbortSignal): Promi
  * conn.close();
  * ```
  */
-export function tlsDialer(trust: TlsClientOptions): Dialer {
+export function tlsDialer(trust: TlsClientOptions, resolve: Resolver = resolveHost): Dialer {
   return (target, signal) => {
     if ("path" in target) throw new RangeError("TLS is dialed over TCP, not a Unix socket");
-    return eachAddress(target, signal, async (address) => {
+    return eachAddress(target, signal, resolve, async (address) => {
       const { hostname, port } = target;
       const { conn, session } = await connectTls({ hostname, address, port, tls: trust, signal });
       return Object.assign(conn, { tls: session });
@@ -161,8 +182,12 @@ export function permissionError(
  * conn.close();
  * ```
  */
-export function dialTcp(target: NetTarget, signal: AbortSignal): Promise<Deno.TcpConn> {
-  return eachAddress(target, signal, async (hostname) => {
+export function dialTcp(
+  target: NetTarget,
+  signal: AbortSignal,
+  resolve: Resolver = resolveHost,
+): Promise<Deno.TcpConn> {
+  return eachAddress(target, signal, resolve, async (hostname) => {
     const conn = await Deno.connect({ hostname, port: target.port, signal });
     conn.setNoDelay(true);
     return conn;
@@ -170,29 +195,38 @@ export function dialTcp(target: NetTarget, signal: AbortSignal): Promise<Deno.Tc
 }
 
 /**
- * Resolves the host and tries `connect` on each of its addresses in turn;
- * a typed refusal (a TLS verdict) ends the tries, as no other address will do.
+ * Resolves the host and tries `connect` on each of its addresses in turn
+ * until `signal` aborts; a typed refusal (a TLS verdict) ends the tries, as
+ * no other address will do.
  */
 async function eachAddress<C>(
   target: NetTarget,
   signal: AbortSignal,
+  resolve: Resolver,
   connect: (address: string) => Promise<C>,
 ): Promise<C> {
+  const { hostname, port } = target;
   // An address literal needs no resolver round trip, which would count as connect time.
-  const addresses = isIP(target.hostname)
-    ? [target.hostname]
-    : await Promise.race([resolveHost(target.hostname), aborted(signal, target)]);
-  const failures: string[] = [];
-  for (const hostname of addresses) {
+  const addresses = isIP(hostname)
+    ? [hostname]
+    : await Promise.race([resolve(hostname), aborted(signal, `resolving ${hostname}`)]);
+  let lastError: unknown;
+  for (const address of addresses) {
     try {
-      return await connect(hostname);
+      return await connect(address);
     } catch (error) {
-      if (signal.aborted) throw timedOut(target);
+      if (signal.aborted) {
+        throw timedOut(signal, `connecting to ${formatAddress({ hostname: address, port })}`);
+      }
       if (error instanceof SockechoError) throw error;
-      failures.push(`${formatAddress({ hostname, port: target.port })}: ${describeOsError(error)}`);
+      lastError = error;
     }
   }
-  throw new ConnectError(`cannot connect to ${failures.join("; ")}`);
+  const tried = addresses.length > 1 ? ` (tried ${addresses.join(", ")})` : "";
+  const where = formatAddress({ hostname: addresses.length > 1 ? hostname : addresses[0], port });
+  throw new ConnectError(`cannot connect to ${where}${tried}: ${describeOsError(lastError)}`, {
+    cause: lastError,
+  });
 }
 
 /** What {@linkcode dialWithin} opened and measured. */
@@ -225,7 +259,9 @@ export async function dialWithin(
   signal: AbortSignal,
 ): Promise<Dialed> {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  // The reason words the timeout: eachAddress adds what it was doing.
+  const limit = new TimeoutError(`timed out after ${formatSeconds(timeoutMs)}`);
+  const timer = setTimeout(() => abort.abort(limit), timeoutMs);
   const onStop = () => abort.abort();
   signal.addEventListener("abort", onStop, { once: true });
   try {
@@ -258,14 +294,16 @@ export function describeRemote(conn: { readonly remoteAddr: Deno.Addr }): string
   return "path" in addr ? addr.path : `vsock ${addr.cid}:${addr.port}`;
 }
 
-function timedOut(target: NetTarget): TimeoutError {
-  return new TimeoutError(`timed out connecting to ${formatAddress(target)}`);
+/** "timed out after 2 s resolving …" when {@linkcode dialWithin}'s limit struck, else "timed out …". */
+function timedOut(signal: AbortSignal, doing: string): TimeoutError {
+  const limit = signal.reason instanceof TimeoutError ? signal.reason.message : "timed out";
+  return new TimeoutError(`${limit} ${doing}`);
 }
 
-function aborted(signal: AbortSignal, target: NetTarget): Promise<never> {
+function aborted(signal: AbortSignal, doing: string): Promise<never> {
   return new Promise((_, reject) => {
-    if (signal.aborted) reject(timedOut(target));
-    signal.addEventListener("abort", () => reject(timedOut(target)), { once: true });
+    if (signal.aborted) reject(timedOut(signal, doing));
+    signal.addEventListener("abort", () => reject(timedOut(signal, doing)), { once: true });
   });
 }
 
@@ -292,9 +330,10 @@ export interface ClientTransport {
 export function dialerFor(
   net: NetTarget,
   { tls, path }: ClientTransport,
+  resolve: Resolver = resolveHost,
 ): { target: DialTarget; dial: Dialer } {
   return {
     target: path === undefined ? net : { path },
-    dial: tls === undefined ? dialStream : tlsDialer(tls),
+    dial: tls === undefined ? streamDialer(resolve) : tlsDialer(tls, resolve),
   };
 }
