@@ -108,3 +108,51 @@ export function parseTarget(
     portGiven: fromAddress !== undefined || portOption !== undefined,
   };
 }
+
+/** What {@linkcode parseHostArgument} needs besides the arguments. */
+export interface HostArgumentOptions {
+  /** The command's name, for "send needs a HOST". */
+  command: string;
+  /** The `--unix` option's path: with it there is no HOST. */
+  unix?: string;
+  /** The `-p` option's text. */
+  port?: string;
+  /** The port when none is given. */
+  fallback: number;
+  /** How many arguments may follow HOST (or start, with `unix`). @default {0} */
+  rest?: number;
+  /** The usage error's text for the first argument too many. */
+  tooMany: (extra: string) => string;
+}
+
+/**
+ * A command's HOST argument (with `-p`, as {@linkcode parseTarget} takes
+ * them) and the arguments after it. With `unix` there is no HOST: the
+ * target is then an empty host name on the fallback port.
+ *
+ * @example
+ * ```ts
+ * import { parseHostArgument } from "./address.ts";
+ *
+ * const { target, rest } = parseHostArgument(["[::1]:4400", "hi"], {
+ *   command: "send",
+ *   fallback: 4321,
+ *   rest: 1,
+ *   tooMany: (extra) => `send takes HOST and one MESSAGE, not also "${extra}"`,
+ * }); // target.port 4400, rest ["hi"]
+ * ```
+ */
+export function parseHostArgument(
+  positionals: string[],
+  { command, unix, port, fallback, rest = 0, tooMany }: HostArgumentOptions,
+): { target: Target; rest: string[] } {
+  const [host, ...after] = unix === undefined ? positionals : ["", ...positionals];
+  if (host === undefined) throw new UsageError(`${command} needs a HOST`);
+  if (after.length > rest) throw new UsageError(tooMany(after[rest]));
+  return {
+    target: unix === undefined
+      ? parseTarget(host, port, fallback)
+      : { hostname: "", port: fallback, portGiven: false },
+    rest: after,
+  };
+}

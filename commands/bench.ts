@@ -18,7 +18,7 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "../bench/bench.ts";
 import { missedThresholds, needsLatency, parseThresholds } from "../bench/expect.ts";
 import { jsonStream } from "../bench/stream.ts";
-import { parseTarget } from "../cli/address.ts";
+import { parseHostArgument } from "../cli/address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
 import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../cli/exit.ts";
@@ -127,13 +127,13 @@ async function runBench(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  // With --unix there is no HOST: the socket's path says where.
-  const [host, extra] = values.unix === undefined ? positionals : ["", ...positionals];
-  if (host === undefined) throw new UsageError("bench needs a HOST");
-  if (extra !== undefined) throw new UsageError(`bench takes one HOST, not also "${extra}"`);
-  const { hostname, port } = values.unix === undefined
-    ? parseTarget(host, values.port, DEFAULT_PORT)
-    : { hostname: "", port: DEFAULT_PORT };
+  const { target: { hostname, port } } = parseHostArgument(positionals, {
+    command: "bench",
+    unix: values.unix,
+    port: values.port,
+    fallback: DEFAULT_PORT,
+    tooMany: (extra) => `bench takes one HOST, not also "${extra}"`,
+  });
   const mode = values.mode as BenchMode;
   if (!BENCH_MODES.includes(mode)) {
     throw new UsageError(`invalid --mode "${values.mode}": expected ${BENCH_MODES.join(", ")}`);

@@ -16,7 +16,7 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { parseTarget } from "../cli/address.ts";
+import { parseHostArgument } from "../cli/address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
 import { EXIT, exitCodeHelp, exitCodeOf } from "../cli/exit.ts";
@@ -114,19 +114,16 @@ async function runCheck(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  // With --unix there is no HOST: the socket's path says where.
-  const [host, extra] = values.unix === undefined ? positionals : ["", ...positionals];
-  if (host === undefined) throw new UsageError("check needs a HOST");
-  if (extra !== undefined) {
-    throw new UsageError(
+  const { target: net } = parseHostArgument(positionals, {
+    command: "check",
+    unix: values.unix,
+    port: values.port,
+    fallback: DEFAULT_PORT,
+    tooMany: (extra) =>
       values.unix === undefined
         ? `check takes one HOST, not also "${extra}"`
         : `check --unix PATH takes no HOST, not "${extra}"`,
-    );
-  }
-  const net = values.unix === undefined
-    ? parseTarget(host, values.port, DEFAULT_PORT)
-    : { hostname: "", port: DEFAULT_PORT };
+  });
   const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
   const { target, dial } = dialerFor(net, await clientTransport(values, io));
   const where = describeTarget(target);

@@ -15,7 +15,7 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { parseTarget } from "../cli/address.ts";
+import { parseHostArgument } from "../cli/address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../cli/args.ts";
 import type { Command } from "../cli/command.ts";
 import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../cli/exit.ts";
@@ -99,17 +99,15 @@ async function runSend(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
-  // With --unix there is no HOST: the socket's path says where.
-  const [host, text, extra] = values.unix === undefined ? positionals : ["", ...positionals];
-  if (host === undefined) throw new UsageError("send needs a HOST");
-  if (extra !== undefined) {
-    throw new UsageError(
+  const { target: { hostname, port, portGiven }, rest: [text] } = parseHostArgument(positionals, {
+    command: "send",
+    unix: values.unix,
+    port: values.port,
+    fallback: DEFAULT_PORT,
+    rest: 1,
+    tooMany: (extra) =>
       `send takes HOST and one MESSAGE, not also "${extra}": quote a message with spaces`,
-    );
-  }
-  const { hostname, port, portGiven } = values.unix === undefined
-    ? parseTarget(host, values.port, DEFAULT_PORT)
-    : { hostname: "", port: DEFAULT_PORT, portGiven: false };
+  });
   const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
   if (values.udp && wantsSeries(values)) {
     throw new UsageError("--udp sends one datagram: leave out the probe series options");
