@@ -232,3 +232,16 @@ Deno.test("send gives up connecting to a server whose accept queue is full", asy
     listener.close();
   }
 });
+
+Deno.test("send names every address it tried when none accepts", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const addresses = ["127.0.0.3", "127.0.0.2", "127.0.0.1"];
+  const sending = send({ hostname: "three.test", port, resolve: () => Promise.resolve(addresses) });
+  await assert.rejects(sending, {
+    name: "ConnectError",
+    message: `cannot connect to three.test:${port} (tried ${addresses.join(", ")}): ` +
+      "connection refused",
+  });
+});

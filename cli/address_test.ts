@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseTarget, splitHostPort } from "./address.ts";
+import { parseHostArgument, parseTarget, splitHostPort } from "./address.ts";
 import { UsageError } from "./args.ts";
 
 Deno.test("splitHostPort takes an address as the server prints it, and as people type it", () => {
@@ -43,5 +43,32 @@ Deno.test("parseTarget takes the port from HOST:PORT or -p, and a disagreement i
   assert.throws(
     () => parseTarget("h:80", "81", 4321),
     new UsageError('two ports given: 80 in "h:80" and 81 with -p; keep one'),
+  );
+});
+
+Deno.test("parseHostArgument takes HOST and what follows, or no HOST with --unix", () => {
+  const options = {
+    command: "send",
+    fallback: 4321,
+    rest: 1,
+    tooMany: (extra: string) => `one too many: ${extra}`,
+  };
+  assert.deepEqual(parseHostArgument(["[::1]:4400", "hi"], options), {
+    target: { hostname: "::1", port: 4400, portGiven: true },
+    rest: ["hi"],
+  });
+  assert.deepEqual(parseHostArgument(["hi"], { ...options, unix: "/tmp/echo.sock" }), {
+    target: { hostname: "", port: 4321, portGiven: false },
+    rest: ["hi"],
+  });
+  assert.throws(() => parseHostArgument([], options), new UsageError("send needs a HOST"));
+  // The extra argument is named before HOST is read, as the commands always did.
+  assert.throws(
+    () => parseHostArgument(["[bad", "hi", "extra"], options),
+    new UsageError("one too many: extra"),
+  );
+  assert.throws(
+    () => parseHostArgument(["a", "b"], { ...options, unix: "/tmp/echo.sock" }),
+    new UsageError("one too many: b"),
   );
 });
