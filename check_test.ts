@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { check, type CheckReport } from "./check.ts";
-import { EXIT, main, type MainIo } from "./main.ts";
+import { EXIT, main } from "./main.ts";
 import { closeQuietly, writeAll } from "./io.ts";
-import { readToEnd, withFakeServer, withServer } from "./test_util.ts";
+import { readToEnd, runMain, withFakeServer, withServer } from "./test_util.ts";
 
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
 const canWrite = (await Deno.permissions.query({ name: "write" })).state === "granted";
@@ -23,13 +23,7 @@ const haveCc = haveSetsid && canWrite && await hasCommand("cc");
 const haveSocat = haveSetsid && await hasCommand("socat");
 const haveNcat = haveSetsid && await hasCommand("ncat");
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: MainIo = { out: (line) => out.push(line), err: (line) => err.push(line) };
-  const code = await main(["check", "127.0.0.1", ...args], io);
-  return { code, out, err };
-}
+const run = (args: string[]) => runMain(["check", "127.0.0.1", ...args]);
 
 const verdicts = (report: CheckReport) => report.rows.map((row) => `${row.name}: ${row.verdict}`);
 

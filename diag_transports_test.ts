@@ -8,11 +8,11 @@ import { check } from "./check.ts";
 import { type Dialer, dialStream, tlsDialer } from "./dial.ts";
 import { NotTlsError, TlsVerifyError } from "./errors.ts";
 import { discoverIdleTimeout, type IdleReport } from "./idle.ts";
-import { EXIT, main } from "./main.ts";
+import { EXIT } from "./main.ts";
 import { patternPayload } from "./payload.ts";
 import { probeSeries } from "./probe.ts";
 import { serve, type ServeOptions } from "./server.ts";
-import { recorder, withServer } from "./test_util.ts";
+import { runMain, withServer } from "./test_util.ts";
 import { selfSignedCertificate } from "./tls_cert.ts";
 
 const pair = await selfSignedCertificate(["localhost", "127.0.0.1", "::1"]);
@@ -41,11 +41,7 @@ async function withUnixServer(
 }
 
 /** Runs `sockecho ARGS` in-process. */
-async function run(...args: string[]) {
-  const { io, out, err } = recorder();
-  const code = await main(args, io);
-  return { code, out, err };
-}
+const run = (...args: string[]) => runMain(args);
 
 Deno.test("series over TLS with --reconnect: every probe exact, connect and handshake timed apart", async () => {
   await withTlsServer({}, async (port) => {

@@ -2,15 +2,9 @@ import assert from "node:assert/strict";
 import { discoverIdleTimeout } from "./idle.ts";
 import { EXIT, main, type MainIo } from "./main.ts";
 import { writeAll } from "./io.ts";
-import { withFakeServer, withServer } from "./test_util.ts";
+import { runMain, withFakeServer, withServer } from "./test_util.ts";
 
-async function run(args: string[], stop?: AbortSignal) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: MainIo = { out: (line) => out.push(line), err: (line) => err.push(line), stop };
-  const code = await main(["check", "127.0.0.1", ...args], io);
-  return { code, out, err };
-}
+const run = (args: string[], stop?: AbortSignal) => runMain(["check", "127.0.0.1", ...args], stop);
 
 Deno.test("--idle finds sockecho serve --idle-timeout 2 within 10 %, cut by FIN", async () => {
   await withServer({ idleTimeoutMs: 2000 }, async ({ addr }) => {

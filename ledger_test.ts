@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { closeQuietly, writeAll } from "./io.ts";
 import { Ledger } from "./ledger.ts";
-import { EXIT, main } from "./main.ts";
+import { EXIT } from "./main.ts";
 import type { CloseReason, ConnectionInfo, ConnectionSummary, ServeOptions } from "./server.ts";
 import {
   readExactly,
   readToEnd,
-  recorder,
+  runMain,
   startServe,
   withServer,
   withTimeout,
@@ -126,10 +126,7 @@ Deno.test("the server tells a client's reset from its FIN", async () => {
 });
 
 /** Runs `sockecho ARGS` in-process; returns the exit code and what it printed. */
-async function run(...args: string[]) {
-  const { io, out, err } = recorder();
-  return { code: await main(args, io), out, err };
-}
+const run = (...args: string[]) => runMain(args);
 
 Deno.test("serve --log-format json ledgers a proxied echo, a bad header and the stop", async () => {
   const server = await startServe("--log-format", "json", "--proxy-protocol");

@@ -11,6 +11,7 @@ import {
   readExactly,
   readToEnd,
   recorder,
+  runMain,
   startServe,
   WAIT_MS,
   withFakeServer,
@@ -21,11 +22,7 @@ import {
 
 const canRead = (await Deno.permissions.query({ name: "read" })).state === "granted";
 
-async function run(args: string[]) {
-  const { io, out, err } = recorder();
-  const code = await main(args, io);
-  return { code, out, err };
-}
+const run = (args: string[]) => runMain(args);
 
 Deno.test("main prints help and the version with exit code 0", async () => {
   const printed = async (...args: string[]) => {

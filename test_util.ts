@@ -215,6 +215,25 @@ export function recorder(stop?: AbortSignal): { io: MainIo; out: string[]; err: 
   return { io, out, err };
 }
 
+/**
+ * Runs `main(args)` in-process with a {@linkcode recorder}; resolves with the
+ * exit code and the lines printed.
+ *
+ * @example
+ * ```ts
+ * import { runMain } from "./test_util.ts";
+ *
+ * const { code, out } = await runMain(["--version"]); // 0, ["sockecho 0.1.0"]
+ * ```
+ */
+export async function runMain(
+  args: string[],
+  stop?: AbortSignal,
+): Promise<{ code: number; out: string[]; err: string[] }> {
+  const { io, out, err } = recorder(stop);
+  return { code: await main(args, io), out, err };
+}
+
 /** The listening line of either log format, with the port in group 1 or 2. */
 const LISTENING =
   /^Listening on 127\.0\.0\.1:(\d+)$|^\{.*"event":"listening",.*"local":"127\.0\.0\.1:(\d+)"/;

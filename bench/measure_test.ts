@@ -5,14 +5,9 @@ import { LatencyHistogram } from "./latency.ts";
 import { jsonStream } from "./stream.ts";
 import { EXIT, main } from "../main.ts";
 import { writeAll } from "../io.ts";
-import { recorder, withFakeServer, withServer } from "../test_util.ts";
+import { recorder, runMain, withFakeServer, withServer } from "../test_util.ts";
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (line) => out.push(line), err: (line) => err.push(line) });
-  return { code, out, err };
-}
+const run = (args: string[]) => runMain(args);
 
 Deno.test("bench leaves the warm-up out of the count and the figures", async () => {
   let echoed = 0;
