@@ -16,10 +16,10 @@ import { UsageError } from "./cli/args.ts";
 import { type Command, runCommand } from "./cli/command.ts";
 import { EXIT, EXIT_CODE_HELP, reportError } from "./cli/exit.ts";
 import { consoleIo, type MainIo } from "./cli/io.ts";
-import { benchCommand } from "./commands/bench.ts";
-import { checkCommand } from "./commands/check.ts";
-import { sendCommand } from "./commands/send.ts";
-import { serveCommand } from "./commands/serve.ts";
+import { benchCommand } from "./cli/commands/bench.ts";
+import { checkCommand } from "./cli/commands/check.ts";
+import { sendCommand } from "./cli/commands/send.ts";
+import { serveCommand } from "./cli/commands/serve.ts";
 
 export { EXIT } from "./cli/exit.ts";
 export type { MainIo } from "./cli/io.ts";

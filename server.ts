@@ -22,16 +22,18 @@
  * @module
  */
 
-import { IdleTimeoutError, SockechoError } from "./errors.ts";
-import { closeQuietly, writeAll } from "./io.ts";
-import { resolveHost } from "./resolve.ts";
-import { listenTransport, type TlsCertificate } from "./transports.ts";
+import { IdleTimeoutError, SockechoError } from "./net/errors.ts";
+import { closeQuietly, writeAll } from "./net/io.ts";
+import { resolveHost } from "./net/resolve.ts";
+import {
+  DEFAULT_PORT,
+  listenTransport,
+  type Prepared,
+  type SocketAddr,
+  type TlsCertificate,
+} from "./net/listen.ts";
 
-/** The port the C server listens on, and ours by default. */
-export const DEFAULT_PORT = 4321;
-
-/** A socket's address: IP and port, or a Unix socket's path. */
-export type SocketAddr = Deno.NetAddr | Deno.UnixAddr;
+export { DEFAULT_PORT, type Prepared, type SocketAddr };
 
 /** A client connection as reported to the callbacks. */
 export interface ConnectionInfo {
@@ -65,14 +67,6 @@ export type CloseReason =
   | "handshake_failure"
   | "denied"
   | "error";
-
-/** What a {@linkcode ServeOptions.prepare} step learnt before the echo. */
-export interface Prepared {
-  /** The original client, when the connection's peer relays for it. */
-  clientAddr?: Deno.NetAddr;
-  /** Bytes read past what the step consumed: the client's first data, echoed first. */
-  pending?: Uint8Array;
-}
 
 /** What became of a connection once it closed. */
 export interface ConnectionSummary {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { AddressUnavailableError, IdleTimeoutError } from "./errors.ts";
-import { closeQuietly, writeAll } from "./io.ts";
+import { AddressUnavailableError, IdleTimeoutError } from "./net/errors.ts";
+import { closeQuietly, writeAll } from "./net/io.ts";
 import {
   type ConnectionInfo,
   type ConnectionSummary,
@@ -17,7 +17,7 @@ import {
   WAIT_MS,
   withServer,
   withTimeout,
-} from "./test_util.ts";
+} from "./cli/testing.ts";
 
 const encoder = new TextEncoder();
 

@@ -41,11 +41,11 @@ import {
   MismatchError,
   SockechoError,
   TimeoutError,
-} from "../errors.ts";
-import { formatAddress, quoteBytes } from "../format.ts";
-import { resolveHost } from "../resolve.ts";
-import { DEFAULT_PORT } from "../server.ts";
-import { connectTls, type TlsClientOptions } from "../tls_client.ts";
+} from "../net/errors.ts";
+import { formatAddress, quoteBytes } from "../net/format.ts";
+import { resolveHost } from "../net/resolve.ts";
+import { DEFAULT_PORT } from "../net/listen.ts";
+import { connectTls, type TlsClientOptions } from "../net/tls/client.ts";
 
 export type { BenchMode, BenchProgress, LatencySummary };
 

@@ -2,15 +2,15 @@ import assert from "node:assert/strict";
 import { bench } from "./bench.ts";
 import { LatencyHistogram } from "./latency.ts";
 import type { BenchProgress } from "./load.ts";
-import { ClosedEarlyError, MismatchError, TimeoutError } from "../errors.ts";
-import { writeAll } from "../io.ts";
+import { ClosedEarlyError, MismatchError, TimeoutError } from "../net/errors.ts";
+import { writeAll } from "../net/io.ts";
 import {
   readExactly,
   readToEnd,
   withFakeServer,
   withResettingServer,
   withServer,
-} from "../test_util.ts";
+} from "../cli/testing.ts";
 
 Deno.test("bench pingpong completes exactly the counted round trips, all verified", async () => {
   let echoed = 0;

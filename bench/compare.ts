@@ -34,8 +34,8 @@
 import { parseArgs } from "node:util";
 import type { BenchReport } from "./bench.ts";
 import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
-import { closeQuietly, writeAll } from "../io.ts";
-import { selfSignedCertificate } from "../tls_cert.ts";
+import { closeQuietly, writeAll } from "../net/io.ts";
+import { selfSignedCertificate } from "../net/tls/cert.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,

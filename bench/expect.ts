@@ -23,6 +23,10 @@
  */
 
 import type { BenchReport, LatencySummary } from "./bench.ts";
+import { SockechoError } from "../net/errors.ts";
+
+/** A bench run finished but missed one of its `--expect` thresholds. */
+export class ThresholdError extends SockechoError {}
 
 /** One parsed threshold. */
 export interface Threshold {

@@ -4,8 +4,8 @@ import { missedThresholds, parseThresholds } from "./expect.ts";
 import { LatencyHistogram } from "./latency.ts";
 import { jsonStream } from "./stream.ts";
 import { EXIT, main } from "../main.ts";
-import { writeAll } from "../io.ts";
-import { recorder, runMain, withFakeServer, withServer } from "../test_util.ts";
+import { writeAll } from "../net/io.ts";
+import { recorder, runMain, withFakeServer, withServer } from "../cli/testing.ts";
 
 const run = (args: string[]) => runMain(args);
 

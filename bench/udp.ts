@@ -25,8 +25,8 @@
  */
 
 import dgram from "node:dgram";
-import { MismatchError, TimeoutError } from "../errors.ts";
-import { formatAddress } from "../format.ts";
+import { MismatchError, TimeoutError } from "../net/errors.ts";
+import { formatAddress } from "../net/format.ts";
 import { LatencyHistogram } from "./latency.ts";
 import type { BenchProgress, ShareResult } from "./load.ts";
 

@@ -17,7 +17,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { SockechoError } from "../errors.ts";
+import { SockechoError } from "../net/errors.ts";
 
 /** A usage mistake: bad option, missing argument, value out of range. */
 export class UsageError extends SockechoError {}

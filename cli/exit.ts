@@ -19,20 +19,22 @@ import {
   BindPermissionError,
   ClosedEarlyError,
   ConnectError,
+  MismatchError,
+  MissingPermissionError,
+  NotTlsError,
+  ResolveError,
+  SockechoError,
+  TimeoutError,
+  TlsVerifyError,
+} from "../net/errors.ts";
+import { ThresholdError } from "../bench/expect.ts";
+import {
   EchoCorruptedError,
   EchoIncompleteError,
   HalfCloseError,
   IdleCutError,
-  MismatchError,
-  MissingPermissionError,
-  NotTlsError,
   OneClientAtATimeError,
-  ResolveError,
-  SockechoError,
-  ThresholdError,
-  TimeoutError,
-  TlsVerifyError,
-} from "../errors.ts";
+} from "../diag/errors.ts";
 import { UsageError } from "./args.ts";
 import type { MainIo } from "./io.ts";
 import { missingPermission } from "./permission.ts";
@@ -172,7 +174,7 @@ export function reportError(thrown: unknown, io: MainIo): number {
  *
  * @example
  * ```ts
- * import { TimeoutError } from "../errors.ts";
+ * import { TimeoutError } from "../net/errors.ts";
  * import { exitCodeOf } from "./exit.ts";
  *
  * exitCodeOf(new TimeoutError("slow")); // 5

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { MissingPermissionError } from "../errors.ts";
+import { MissingPermissionError } from "../net/errors.ts";
 
 /** Deno's short flags for the permissions sockecho may need. */
 const SHORT_FLAGS: Record<string, string> = {

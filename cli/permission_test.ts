@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConnectError, MissingPermissionError } from "../errors.ts";
+import { ConnectError, MissingPermissionError } from "../net/errors.ts";
 import { missingPermission } from "./permission.ts";
 
 Deno.test("missingPermission names the flag to add, from Deno's refusal or a cause of it", () => {

@@ -1,0 +1,308 @@
+/**
+ * `sockecho bench`: loads an echo server and prints what it measured, as a
+ * table or as JSON, with a live progress line on a terminal.
+ *
+ * @example
+ * ```ts
+ * import { runCommand } from "../command.ts";
+ * import { consoleIo } from "../io.ts";
+ * import { benchCommand } from "./bench.ts";
+ *
+ * await runCommand(benchCommand, ["127.0.0.1", "-c", "8", "-d", "2"], consoleIo);
+ * ```
+ *
+ * @module
+ */
+
+import type { ParseArgsOptionsConfig } from "node:util";
+import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "../../bench/bench.ts";
+import { missedThresholds, needsLatency, parseThresholds } from "../../bench/expect.ts";
+import { jsonStream } from "../../bench/stream.ts";
+import { parseHostArgument } from "../address.ts";
+import { type Parsed, parseSeconds, parseWhole, UsageError } from "../args.ts";
+import type { Command } from "../command.ts";
+import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../exit.ts";
+import { inform, type MainIo } from "../io.ts";
+import { interruption } from "../interrupt.ts";
+
+import { ThresholdError } from "../../bench/expect.ts";
+import { formatCount, formatSeconds, plural } from "../../net/format.ts";
+import { DEFAULT_PORT } from "../../server.ts";
+import { MAX_DATAGRAM_BYTES } from "../../net/udp.ts";
+import { MIN_DATAGRAM_BYTES } from "../../bench/udp.ts";
+import {
+  CLIENT_TRANSPORT_OPTIONS,
+  clientTransport,
+  clientTransportHelp,
+} from "./transport_options.ts";
+
+/** Longest load `bench` runs without --force, in seconds. */
+const BENCH_MAX_SECONDS = 60;
+/** Most connections `bench` opens without --force. */
+const BENCH_MAX_CONNECTIONS = 10_000;
+
+const OPTIONS = {
+  mode: { type: "string", short: "m", default: "pingpong" },
+  connections: { type: "string", short: "c", default: "1" },
+  size: { type: "string", short: "s" },
+  duration: { type: "string", short: "d" },
+  count: { type: "string", short: "n" },
+  workers: { type: "string", short: "w", default: "1" },
+  port: { type: "string", short: "p" },
+  json: { type: "boolean", default: false },
+  force: { type: "boolean", default: false },
+  // No default here: it is 1 s, but --udp takes none (see runBench).
+  warmup: { type: "string" },
+  rate: { type: "string" },
+  expect: { type: "string" },
+  "json-stream": { type: "boolean", default: false },
+  ...CLIENT_TRANSPORT_OPTIONS,
+  udp: { type: "boolean", default: false },
+} satisfies ParseArgsOptionsConfig;
+
+const HELP = `Usage: sockecho bench HOST [options]
+       sockecho bench --unix PATH [options]
+
+Loads an echo server and reports round trips/s, MB/s, connections/s and latency
+(min/p50/p90/p99/p99.9/max). Every echoed byte is verified; a mismatch is an error.
+Modes: pingpong (send a message, wait for its whole echo, repeat), bulk (stream
+while reading the echo back), connect (connect, one echo, close, repeat).
+HOST may be HOST:PORT, [IPv6] or [IPv6]:PORT, as the server prints it.
+
+Options:
+  -m, --mode MODE          pingpong, bulk or connect                  [pingpong]
+  -c, --connections N      connections kept busy at once                [1]
+  -s, --size BYTES         bytes per message (per write in bulk)        [64; bulk 65536]
+  -d, --duration SECONDS   how long to run                              [5; ${BENCH_MAX_SECONDS} with -n]
+  -n, --count N            stop after N messages in all (round trips,
+                           connections, or bulk writes), or at the
+                           duration if that comes first
+  -w, --workers N          spread connections over N worker threads,
+                           at most one per connection                   [1]
+  -p, --port PORT          server port                                  [${DEFAULT_PORT}]
+      --json               print the report as JSON
+      --udp                pingpong over UDP, one socket per connection:
+                           a datagram not echoed within 1 s is counted
+                           lost and the next one sent; size ${MIN_DATAGRAM_BYTES} to
+                           ${MAX_DATAGRAM_BYTES}; the server's --udp-rate limits it
+      --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
+      --warmup SECONDS     run this long first, counting nothing
+                           (not with --udp)                             [1]
+      --rate R             send R round trips (or connections) per second
+                           in all on a fixed schedule; latency counts from
+                           when each was due (not for bulk or --udp)
+      --json-stream        one JSON line a second while running, the
+                           report last (see README for the schema)
+      --expect LIST        thresholds the run must meet, e.g.
+                           'p99<5ms,rate>10000,errors=0' (figures: min p50
+                           p90 p99 p99.9 max in us/ms/s, rate, mbps,
+                           shortfall %, errors); a miss exits 14
+${clientTransportHelp(27)}
+  -h, --help               this text
+
+A live progress line is shown once a second when stdout is a terminal.
+Latency percentiles come from an HDR histogram (3 significant digits).
+Ctrl+C ends the load early: the summary of what was measured is printed,
+marked as cut short, and bench exits 130; a second Ctrl+C or SIGTERM exits
+at once.
+
+Exit codes:
+${
+  exitCodeHelp(
+    [...ECHO_CLIENT_EXITS, EXIT.threshold, EXIT.interrupted],
+    { [EXIT.interrupted]: "cut short by Ctrl+C (after the summary, or at once on a second one)" },
+  )
+}`;
+
+/** The `bench` command. */
+export const benchCommand: Command<typeof OPTIONS> = {
+  name: "bench",
+  synopsis: "bench HOST [options]",
+  summary: "measure an echo server: round trips, MB/s, latency",
+  options: OPTIONS,
+  help: HELP,
+  run: runBench,
+};
+
+async function runBench(
+  { values, positionals }: Parsed<typeof OPTIONS>,
+  io: MainIo,
+): Promise<number> {
+  const { target: { hostname, port } } = parseHostArgument(positionals, {
+    command: "bench",
+    unix: values.unix,
+    port: values.port,
+    fallback: DEFAULT_PORT,
+    tooMany: (extra) => `bench takes one HOST, not also "${extra}"`,
+  });
+  const mode = values.mode as BenchMode;
+  if (!BENCH_MODES.includes(mode)) {
+    throw new UsageError(`invalid --mode "${values.mode}": expected ${BENCH_MODES.join(", ")}`);
+  }
+  const connections = parseWhole(values.connections, "--connections");
+  const count = values.count === undefined ? undefined : parseWhole(values.count, "--count");
+  // A counted run still stops by itself: at the count, or at the cap if that comes first.
+  const durationMs = parseSeconds(
+    values.duration ?? (count === undefined ? "5" : String(BENCH_MAX_SECONDS)),
+    "--duration",
+    0.001,
+  );
+  if (!values.force && durationMs > BENCH_MAX_SECONDS * 1000) {
+    throw new UsageError(`--duration over ${BENCH_MAX_SECONDS} s needs --force`);
+  }
+  if (!values.force && connections > BENCH_MAX_CONNECTIONS) {
+    throw new UsageError(`more than ${BENCH_MAX_CONNECTIONS} connections needs --force`);
+  }
+  if (values.udp && (values.tls || values.unix !== undefined)) {
+    throw new UsageError("--udp cannot be combined with --tls or --unix");
+  }
+  if (values.udp) checkUdpLoad(mode, values.workers, values.size);
+  const measure = parseMeasureOptions(values, mode);
+  const size = values.size === undefined ? undefined : parseWhole(values.size, "--size");
+  const workers = parseWhole(values.workers, "--workers");
+  if (workers > connections) {
+    inform(
+      io,
+      `running ${plural(connections, "worker")}, not ${formatCount(workers)}: ` +
+        `a worker needs a connection of its own (-c ${connections})`,
+    );
+  }
+  const stream = values["json-stream"] ? jsonStream(io.out) : undefined;
+  const interrupt = interruption(io);
+  let report: BenchReport;
+  try {
+    report = await bench({
+      hostname,
+      port,
+      mode,
+      connections,
+      size,
+      durationMs,
+      count,
+      workers,
+      warmupMs: measure.warmupMs,
+      rate: measure.rate,
+      ...await clientTransport(values, io),
+      udp: values.udp,
+      signal: interrupt.signal,
+      onProgress: io.status &&
+        (({ elapsedMs, operations, bytes }) =>
+          io.status!(
+            `${(elapsedMs / 1000).toFixed(0)} s: ${plural(operations, ...nounsOf(mode))}, ` +
+              `${(bytes / 1e6).toFixed(1)} MB echoed`,
+          )),
+      // Scripts reading the stream get its lines instead of the live status line.
+      ...stream && { onProgress: stream.interval },
+    });
+  } finally {
+    interrupt.dispose();
+  }
+  io.status?.("");
+  const cutShort = interrupt.signal.aborted;
+  if (count !== undefined && report.operations < count && !cutShort) {
+    inform(
+      io,
+      `the ${formatSeconds(durationMs)} duration ended the run after ` +
+        `${formatCount(report.operations)} of --count ${plural(count, ...nounsOf(mode))}`,
+    );
+  }
+  const final = cutShort ? { ...report, cutShort } : report;
+  if (stream) stream.end(final);
+  else if (values.json) io.out(JSON.stringify(final, null, 2));
+  else formatReport(report, cutShort).forEach((line) => io.out(line));
+  // A run cut short says so by its exit code; its figures are not held to the thresholds.
+  if (cutShort) return EXIT.interrupted;
+  const missed = missedThresholds(measure.thresholds, report);
+  if (missed.length > 0) throw new ThresholdError(`bench missed --expect ${missed.join(", ")}`);
+  return EXIT.ok;
+}
+
+/** Checks --warmup, --rate, --expect and --json-stream against the mode and each other. */
+function parseMeasureOptions(values: Parsed<typeof OPTIONS>["values"], mode: BenchMode) {
+  if (values.udp && (values.warmup ?? values.rate) !== undefined) {
+    const flag = values.warmup === undefined ? "--rate" : "--warmup";
+    throw new UsageError(`${flag} applies to TCP, TLS and Unix sockets, not --udp`);
+  }
+  // UDP has no connections to warm and nothing to compile ahead: no warm-up by default.
+  const warmupMs = parseSeconds(values.warmup ?? (values.udp ? "0" : "1"), "--warmup", 0);
+  const rate = values.rate === undefined ? undefined : parsePositive(values.rate, "--rate");
+  if (rate !== undefined && mode === "bulk") {
+    throw new UsageError("--rate applies to pingpong and connect, not bulk");
+  }
+  if (values.json && values["json-stream"]) {
+    throw new UsageError("--json and --json-stream do not go together: pick one");
+  }
+  let thresholds;
+  try {
+    thresholds = values.expect === undefined ? [] : parseThresholds(values.expect);
+  } catch (error) {
+    throw new UsageError(`invalid --expect: ${(error as Error).message}`);
+  }
+  const latencyOnly = thresholds.find((threshold) => mode === "bulk" && needsLatency(threshold));
+  if (latencyOnly) {
+    throw new UsageError(`invalid --expect: bulk measures no latency ("${latencyOnly.text}")`);
+  }
+  return { warmupMs, rate, thresholds };
+}
+
+function parsePositive(text: string, flag: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`invalid ${flag} "${text}": expected a number above 0`);
+  }
+  return value;
+}
+
+/** The singular and plural of what `mode` counts. */
+function nounsOf(mode: BenchMode): [string, string] {
+  const singular = { pingpong: "round trip", bulk: "write", connect: "connection" }[mode];
+  return [singular, `${singular}s`];
+}
+
+/** `--udp` runs pingpong only, in one thread, with sizes that fit a datagram. */
+function checkUdpLoad(mode: BenchMode, workers: string, size: string | undefined): void {
+  if (mode !== "pingpong") throw new UsageError(`--udp runs pingpong only, not --mode ${mode}`);
+  if (workers !== "1") throw new UsageError("--udp runs in one thread: leave out --workers");
+  const bytes = size === undefined ? 64 : parseWhole(size, "--size");
+  if (bytes < MIN_DATAGRAM_BYTES || bytes > MAX_DATAGRAM_BYTES) {
+    throw new UsageError(
+      `invalid --size "${size}" with --udp: expected ${MIN_DATAGRAM_BYTES} to ${MAX_DATAGRAM_BYTES}`,
+    );
+  }
+}
+
+/** The end-of-run table; `cutShort` when Ctrl+C ended the load. */
+function formatReport(report: BenchReport, cutShort: boolean): string[] {
+  const { mode, latencyMs: latency } = report;
+  const rate = formatCount(Math.round(report.operationsPerSecond));
+  const ms = (value: number) => value.toFixed(3);
+  return [
+    `mode         ${mode}`,
+    `target       ${report.target}`,
+    `load         ${plural(report.connections, "connection")} × ${formatCount(report.size)} B, ` +
+    `${plural(report.workers, "worker")}, ${(report.elapsedMs / 1000).toFixed(2)} s` +
+    // Cut short, the line ends with that (scripts match it); the report still has warmupMs.
+    (cutShort
+      ? " (cut short by Ctrl+C)"
+      : report.warmupMs > 0
+      ? ` after a ${formatSeconds(report.warmupMs)} warm-up`
+      : ""),
+    `${nounsOf(mode)[1].padEnd(13)}${formatCount(report.operations)} (${rate}/s)`,
+    `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
+    ...report.lost === undefined ? [] : [`lost         ${plural(report.lost, "datagram")}`],
+    ...latency
+      ? [
+        `latency ms   min ${ms(latency.min)}  p50 ${ms(latency.p50)}  p90 ${ms(latency.p90)}  ` +
+        `p99 ${ms(latency.p99)}  p99.9 ${ms(latency.p999)}  max ${ms(latency.max)}`,
+      ]
+      : [],
+    ...report.rate ? [formatRate(report.rate, nounsOf(mode)[1])] : [],
+  ];
+}
+
+/** How the achieved rate compares with the one asked for. */
+function formatRate(rate: NonNullable<BenchReport["rate"]>, unit: string): string {
+  const perSecond = (value: number) => formatCount(Math.round(value));
+  return `rate         ${perSecond(rate.achieved)} ${unit}/s of ${perSecond(rate.offered)} ` +
+    `offered (${rate.shortfallPercent.toFixed(1)} % short)`;
+}
