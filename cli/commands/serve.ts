@@ -33,7 +33,8 @@ import {
 } from "../../net/format.ts";
 import { Ledger } from "../ledger.ts";
 import { RateLimitedLog } from "../log.ts";
-import { LOOPBACK_CIDRS, parseCidrList, proxyHeaderStep } from "../../net/access/proxy_protocol.ts";
+import { LOOPBACK_CIDRS, parseCidrList } from "../../net/access/cidr.ts";
+import { proxyHeaderStep } from "../../net/access/proxy_protocol.ts";
 import { DEFAULT_PORT, type Prepared, serve, type SocketAddr } from "../../server.ts";
 import { DEFAULT_UDP_RATE } from "../../net/udp.ts";
 import { accessFilter, startUdpEcho } from "./serve_udp.ts";

@@ -4,8 +4,8 @@
  * With an allow list, only addresses in it are let in; an address in the
  * deny list is kept out even if it is also allowed. An IPv4 client seen on
  * an IPv6 socket (`::ffff:192.0.2.7`) is matched as the IPv4 address it is.
- * The CIDR parsing and matching are `proxy_protocol.ts`'s, which
- * `--proxy-from` uses too.
+ * The CIDR parsing and matching are `cidr.ts`'s, which `--proxy-from`
+ * uses too.
  *
  * @example
  * ```ts
@@ -21,7 +21,7 @@
  */
 
 import { SockechoError } from "../errors.ts";
-import { type Cidr, cidrContains, parseCidrList } from "./proxy_protocol.ts";
+import { type Cidr, cidrContains, parseCidrList } from "./cidr.ts";
 
 /** A text that is not an address or a network in CIDR notation. */
 export class CidrSyntaxError extends SockechoError {}
