@@ -222,8 +222,8 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
   async function runConnection(conn: Deno.Conn, state: Connection): Promise<void> {
     let info: ConnectionInfo = {
       id: ++totals.connections,
-      remoteAddr: unmapped(conn.remoteAddr),
-      localAddr: unmapped(conn.localAddr),
+      remoteAddr: transport.nameOf(conn.remoteAddr),
+      localAddr: transport.nameOf(conn.localAddr),
       openedAt: performance.timeOrigin + performance.now(),
     };
     let error: Error | undefined;
@@ -275,7 +275,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_BACKOFF_MS));
         continue;
       }
-      const peer = unmapped(conn.remoteAddr);
+      const peer = transport.nameOf(conn.remoteAddr);
       // Address rules are about IP addresses: a Unix socket's clients have none.
       if ("hostname" in peer && options.acceptFrom?.(peer) === false) {
         options.onDeny?.(peer);
@@ -415,15 +415,4 @@ async function echo(
       buffer = new Uint8Array(n * BUFFER_GROWTH);
     }
   }
-}
-
-/**
- * An IPv4 client of a dual-stack (`::`) listener shows up as `::ffff:a.b.c.d`;
- * it is named as the IPv4 address it is.
- */
-function unmapped(addr: Deno.Addr): SocketAddr {
-  // Only TCP, TLS and Unix listeners are ever made here.
-  if (addr.transport !== "tcp") return addr as Deno.UnixAddr;
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr.hostname)?.[1];
-  return v4 === undefined ? addr : { ...addr, hostname: v4 };
 }

@@ -2,7 +2,8 @@
  * How the echo server listens: over TCP, TLS or a Unix domain socket. Every
  * transport yields `Deno.Conn`s for the one echo loop of `server.ts`; a
  * transport decides only how the listener is made, how a fresh connection is
- * readied (socket options, the TLS handshake) and what is left to clean up.
+ * readied (socket options, the TLS handshake), how a peer is named and what
+ * is left to clean up.
  *
  * @example
  * ```ts
@@ -73,6 +74,8 @@ export interface Transport {
    * returns the TLS handshake to wait for.
    */
   ready(conn: Deno.Conn): Promise<void> | undefined;
+  /** Names an address of one of its connections (peer or local) as the server reports it. */
+  nameOf(addr: Deno.Addr): SocketAddr;
   /** Closes the listener and removes what listening left behind (a Unix socket's file). */
   close(): void;
 }
@@ -96,14 +99,25 @@ export async function listenTransport(options: TransportOptions): Promise<Transp
   const where = formatAddress({ hostname, port });
   if (tls === undefined) {
     const listener = bind(where, () => Deno.listen({ hostname, port, transport: "tcp" }));
-    return { listener, ready: readyTcp, close: () => closeQuietly(listener) };
+    return { listener, ready: readyTcp, nameOf: unmapped, close: () => closeQuietly(listener) };
   }
   const listener = bind(where, () => Deno.listenTls({ hostname, port, ...tls }));
   return {
     listener,
     ready: (conn) => handshake(conn as Deno.TlsConn, handshakeTimeoutMs),
+    nameOf: unmapped,
     close: () => closeQuietly(listener),
   };
+}
+
+/**
+ * An IPv4 client of a dual-stack (`::`) listener shows up as `::ffff:a.b.c.d`;
+ * it is named as the IPv4 address it is.
+ */
+function unmapped(addr: Deno.Addr): Deno.NetAddr {
+  const tcp = addr as Deno.NetAddr; // a TCP or TLS listener's, so an IP address
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(tcp.hostname)?.[1];
+  return v4 === undefined ? tcp : { ...tcp, hostname: v4 };
 }
 
 function readyTcp(conn: Deno.Conn): undefined {
@@ -161,6 +175,8 @@ async function listenUnix(path: string): Promise<Transport> {
   return {
     listener,
     ready: () => undefined,
+    // A Unix socket's peer is a path (usually empty): nothing to rename.
+    nameOf: (addr) => addr as Deno.UnixAddr,
     close() {
       closeQuietly(listener);
       try {
