@@ -22,7 +22,8 @@
  * @module
  */
 
-import { IdleTimeoutError, SockechoError } from "./net/errors.ts";
+import { SockechoError } from "./net/errors.ts";
+import { watchIdle } from "./net/idle_watch.ts";
 import { closeQuietly, writeAll } from "./net/io.ts";
 import { resolveHost } from "./net/resolve.ts";
 import {
@@ -76,7 +77,7 @@ export interface ConnectionSummary {
   readonly durationMs: number;
   /**
    * Why it ended, if not by the client finishing: the client's reset, an
-   * {@linkcode IdleTimeoutError}, or the end of the shutdown grace period.
+   * an `IdleTimeoutError` (`net/errors.ts`), or the end of the shutdown grace period.
    */
   readonly error?: Error;
   /** Why it ended. */
@@ -294,27 +295,10 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
     }
   }
 
-  const closeWith = (
-    conn: Deno.Conn,
-    state: Connection,
-    reason: CloseReason,
-    error: Error,
-  ) => {
-    state.closedBy ??= { reason, error };
-    closeQuietly(conn);
-  };
   const sweeper = idleTimeoutMs > 0
-    ? watchIdle(
-      open,
-      idleTimeoutMs,
-      (conn, state) =>
-        closeWith(
-          conn,
-          state,
-          "idle_timeout",
-          new IdleTimeoutError(`idle for ${idleTimeoutMs / 1000} s`),
-        ),
-    )
+    ? watchIdle(open, idleTimeoutMs, (conn, state, error) => {
+      closeWith(conn, state, "idle_timeout", error);
+    })
     : undefined;
   const accepting = acceptLoop();
   let stopping: Promise<ServerSummary> | undefined;
@@ -358,6 +342,12 @@ interface Connection {
   closedBy?: { reason: CloseReason; error: Error };
 }
 
+/** Closes a connection for a reason of the server's own, which its `onClose` then gives. */
+function closeWith(conn: Deno.Conn, state: Connection, reason: CloseReason, error: Error): void {
+  state.closedBy ??= { reason, error };
+  closeQuietly(conn);
+}
+
 /** Why a connection that got past `prepare` ended, from the error it ended with. */
 function closeReasonOf(error: Error | undefined): CloseReason {
   if (error === undefined) return "client_fin";
@@ -366,32 +356,6 @@ function closeReasonOf(error: Error | undefined): CloseReason {
     return "client_reset";
   }
   return "error";
-}
-
-/**
- * Closes connections that made no progress (nothing echoed) for
- * `idleTimeoutMs`: one timer for the whole server, not one per connection
- * and nothing in the data path. A client that sends nothing, and one that
- * stops reading so its echo cannot be written, both count as idle.
- */
-function watchIdle(
-  open: Map<Deno.Conn, Connection>,
-  idleTimeoutMs: number,
-  close: (conn: Deno.Conn, state: Connection) => void,
-): ReturnType<typeof setInterval> {
-  const seen = new WeakMap<Connection, { bytes: number; since: number }>();
-  const tickMs = Math.max(10, Math.min(idleTimeoutMs / 4, 1000));
-  return setInterval(() => {
-    const now = performance.now();
-    for (const [conn, state] of open) {
-      const last = seen.get(state);
-      if (last === undefined || last.bytes !== state.bytes) {
-        seen.set(state, { bytes: state.bytes, since: now });
-      } else if (now - last.since >= idleTimeoutMs) {
-        close(conn, state);
-      }
-    }
-  }, tickMs);
 }
 
 /**
