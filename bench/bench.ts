@@ -24,15 +24,8 @@
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
 import { LatencyHistogram, type LatencySummary } from "./latency.ts";
-import {
-  type BenchMode,
-  type BenchProgress,
-  loadEngine,
-  type LoadFailure,
-  type LoadShare,
-  type ShareResult,
-  workerSource,
-} from "./load.ts";
+import type { BenchMode, BenchProgress, LoadFailure, LoadShare, ShareResult } from "./share.ts";
+import { runLoad } from "./workers.ts";
 import { udpPingpong, type UdpResult } from "./udp.ts";
 import {
   ClosedEarlyError,
@@ -174,7 +167,6 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     rate: options.rate,
     overrunMs: options.overrunMs ?? 5000,
   };
-  const shares = splitShare(share, workers);
   let results: ShareResult<LatencyHistogram>[];
   try {
     results = options.udp
@@ -189,15 +181,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           options.signal,
         ),
       ]
-      : workers === 1
-      ? [
-        await loadEngine(Buffer.compare, () => new LatencyHistogram()).runShare(
-          shares[0],
-          options.onProgress,
-          options.signal,
-        ),
-      ]
-      : await runInWorkers(shares, options.onProgress, options.signal);
+      : await runLoad(share, workers, options.onProgress, options.signal);
   } catch (error) {
     throw typedError(error as LoadFailure);
   }
@@ -270,78 +254,11 @@ async function loadTrust(
   return trust;
 }
 
-function splitShare(share: LoadShare, parts: number): LoadShare[] {
-  const split = (total: number, i: number) =>
-    Math.floor(total / parts) + (i < total % parts ? 1 : 0);
-  return Array.from({ length: parts }, (_, i) => ({
-    ...share,
-    connections: split(share.connections, i),
-    count: share.count === undefined ? undefined : split(share.count, i),
-    rate: share.rate === undefined ? undefined : (share.rate * split(share.connections, i)) /
-      share.connections,
-  }));
-}
-
-/** A message from a worker running `workerSource()`: latencies come encoded. */
-interface WorkerMessage {
-  progress?: BenchProgress;
-  result?: ShareResult<LatencyHistogram>;
-  error?: LoadFailure;
-}
-
 /** All the threads' latencies in one histogram, exactly. */
 function mergeLatencies(results: ShareResult<LatencyHistogram>[]): LatencyHistogram {
   const all = new LatencyHistogram();
   for (const result of results) all.merge(result.latencies);
   return all;
-}
-
-async function runInWorkers(
-  shares: LoadShare[],
-  onProgress?: (progress: BenchProgress) => void,
-  signal?: AbortSignal,
-): Promise<ShareResult<LatencyHistogram>[]> {
-  const source = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
-  const latest = shares.map(() => ({ elapsedMs: 0, operations: 0, bytes: 0 }));
-  const workers = shares.map(() => new Worker(source, { type: "module" }));
-  const stop = () => workers.forEach((worker) => worker.postMessage({ stop: true }));
-  signal?.addEventListener("abort", stop);
-  try {
-    return await Promise.all(
-      workers.map((worker, i) =>
-        new Promise<ShareResult<LatencyHistogram>>((resolve, reject) => {
-          worker.onmessage = ({ data }: MessageEvent<WorkerMessage>) => {
-            if (data.result) {
-              return resolve({
-                ...data.result,
-                latencies: LatencyHistogram.from(data.result.latencies),
-              });
-            }
-            if (data.error) return reject(data.error);
-            latest[i] = data.progress!;
-            // Worker 0's tick paces the combined progress report.
-            if (i === 0) {
-              onProgress?.({
-                elapsedMs: latest[0].elapsedMs,
-                operations: latest.reduce((sum, p) => sum + p.operations, 0),
-                bytes: latest.reduce((sum, p) => sum + p.bytes, 0),
-              });
-            }
-          };
-          worker.onerror = (event) => {
-            event.preventDefault();
-            reject(new Error(event.message));
-          };
-          worker.postMessage(shares[i]);
-          if (signal?.aborted) worker.postMessage({ stop: true });
-        })
-      ),
-    );
-  } finally {
-    signal?.removeEventListener("abort", stop);
-    workers.forEach((worker) => worker.terminate());
-    URL.revokeObjectURL(source);
-  }
 }
 
 /** Turns the engine's named failures back into the classes of `errors.ts`. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { bench } from "./bench.ts";
 import { LatencyHistogram } from "./latency.ts";
-import type { BenchProgress } from "./load.ts";
+import type { BenchProgress } from "./share.ts";
 import { ClosedEarlyError, MismatchError, TimeoutError } from "../net/errors.ts";
 import { writeAll } from "../net/io.ts";
 import {

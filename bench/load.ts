@@ -2,19 +2,21 @@
  * The load engine of `bench/bench.ts`: opens connections and drives one workload
  * over them, verifying every echoed byte.
  *
- * Everything lives inside {@linkcode loadEngine} and it imports nothing, on
- * purpose: workers get it as the source text of that one function in a
- * `blob:` module, because a worker started from a module file needs read
- * permission and sockecho runs with `-N` only. What it needs from outside
- * (a fast byte compare, a latency histogram) is passed in.
+ * Everything lives inside {@linkcode loadEngine} and it imports nothing but
+ * types, on purpose: workers get it as the source text of that one function
+ * in a `blob:` module (`workers.ts`), because a worker started from a module
+ * file needs read permission and sockecho runs with `-N` only. What it needs
+ * from outside (a fast byte compare, a latency histogram, the classes of
+ * `schedule.ts`) is passed in.
  *
  * @example
  * ```ts
  * import { Buffer } from "node:buffer";
  * import { LatencyHistogram } from "./latency.ts";
  * import { loadEngine } from "./load.ts";
+ * import { Budget, Pacer } from "./schedule.ts";
  *
- * const { runShare } = loadEngine(Buffer.compare, () => new LatencyHistogram());
+ * const { runShare } = loadEngine(Buffer.compare, () => new LatencyHistogram(), { Budget, Pacer });
  * const result = await runShare({
  *   mode: "pingpong",
  *   hostname: "127.0.0.1",
@@ -30,154 +32,32 @@
  * @module
  */
 
-import { LatencyHistogram } from "./latency.ts";
-
-/** One of the workloads. */
-export type BenchMode = "pingpong" | "bulk" | "connect";
-
-/** The part of a load one thread runs. */
-export interface LoadShare {
-  mode: BenchMode;
-  hostname: string;
-  port: number;
-  connections: number;
-  size: number;
-  durationMs?: number;
-  count?: number;
-  /** Run this long first without counting anything (connections warm, code compiled). */
-  warmupMs: number;
-  /**
-   * Round trips (or connections) per second this share sends at, on a fixed
-   * schedule; latency then counts from when each send was due. Unset: each
-   * connection sends again as soon as its echo is back.
-   */
-  rate?: number;
-  /** How long past its time a load may run before it is cut as a timeout. */
-  overrunMs: number;
-  /** Connect to this Unix domain socket instead of `hostname` and `port`. */
-  path?: string;
-  /** Speak TLS: trust these certificates (PEM) and verify this name. */
-  tls?: { caCerts?: string[]; serverName: string };
-}
-
-/** Totals so far, for a live display. */
-export interface BenchProgress {
-  /** Time since the measured part of the load started, in ms. */
-  elapsedMs: number;
-  /** Round trips, connections or writes completed. */
-  operations: number;
-  /** Bytes echoed and verified. */
-  bytes: number;
-}
-
-/** The one thing the engine needs of a latency histogram (values in µs). */
-export interface LatencyRecorder {
-  record(us: number): void;
-}
-
-/** What one thread measured. */
-export interface ShareResult<H extends LatencyRecorder = LatencyRecorder> {
-  elapsedMs: number;
-  operations: number;
-  bytes: number;
-  /** Latencies in µs (pingpong and connect). */
-  latencies: H;
-}
+import type { Budget, Pacer, Schedule } from "./schedule.ts";
+import type {
+  BenchProgress,
+  LatencyRecorder,
+  LoadFailure,
+  LoadShare,
+  ShareResult,
+} from "./share.ts";
 
 /**
- * A failure as the engine reports it: a plain `Error` whose `name` is one of
- * `errors.ts`'s classes and which carries their fields, since class
- * identity does not cross a worker boundary.
- */
-export type LoadFailure = Error & {
-  name: "ConnectError" | "TimeoutError" | "ClosedEarlyError" | "MismatchError";
-  cause?: unknown;
-  offset?: number;
-  received?: number;
-  expected?: number;
-  /** For a mismatch: the bytes that came back instead of the echo. */
-  reply?: Uint8Array;
-};
-
-/**
- * Makes the engine. `compare` is `Buffer.compare` (memcmp speed) and
- * `newHistogram` makes an empty latency histogram, passed in because the
- * engine may import nothing.
+ * Makes the engine. `compare` is `Buffer.compare` (memcmp speed),
+ * `newHistogram` makes an empty latency histogram and `schedule` holds the
+ * classes that say when to send: passed in because the engine may import
+ * nothing.
  */
 export function loadEngine<H extends LatencyRecorder>(
   compare: (a: Uint8Array, b: Uint8Array) => number,
   newHistogram: () => H,
+  schedule: Schedule,
 ) {
   /** Period of the verification pattern: prime, so shifted data never lines up. */
   const PATTERN_PERIOD = 65521;
   const BULK_READ_BYTES = 256 * 1024;
-  /** What {@linkcode Budget.take} answers: stop, send uncounted (warm-up), or send and count. */
-  const STOP = 0, WARMUP = 1, MEASURE = 2;
-  type Phase = typeof STOP | typeof WARMUP | typeof MEASURE;
 
   const failure = (name: LoadFailure["name"], message: string, fields = {}): LoadFailure =>
     Object.assign(new Error(message), { name, ...fields }) as LoadFailure;
-
-  /** Counts down the message budget and watches the clock: warm-up, then the measured window. */
-  class Budget {
-    #left: number;
-    readonly measureFrom: number;
-    readonly deadline: number;
-    cancelled = false;
-
-    constructor(share: LoadShare) {
-      this.#left = share.count ?? Infinity;
-      this.measureFrom = performance.now() + share.warmupMs;
-      this.deadline = this.measureFrom + (share.durationMs ?? Infinity);
-    }
-
-    /**
-     * Takes one message due at `at`: STOP once the count or the time is used
-     * up, WARMUP before the measured window (not taken from the count),
-     * MEASURE in it.
-     */
-    take(at: number): Phase {
-      if (this.cancelled || this.#left <= 0 || at >= this.deadline) return STOP;
-      if (at < this.measureFrom) return WARMUP;
-      this.#left--;
-      return MEASURE;
-    }
-  }
-
-  /**
-   * When a connection's next message is due under a fixed rate: every
-   * `intervalMs` from its own first slot, whether or not the echo before it
-   * came back in time (so a stall shows in the latency, as in wrk2).
-   */
-  class Pacer {
-    #due: number;
-    #intervalMs: number;
-    #deadline: number;
-
-    constructor(budget: Budget, start: number, intervalMs: number, slot: number, slots: number) {
-      this.#intervalMs = intervalMs;
-      this.#deadline = budget.deadline;
-      // Slots spread evenly over one interval, not all at once.
-      this.#due = start + (intervalMs * slot) / slots;
-    }
-
-    /**
-     * Waits until the current slot is due, moves to the next and returns
-     * when it was due (when it went out, if that was earlier); Infinity once
-     * the time is up, even with slots left over that a slow server made late.
-     */
-    async wait(): Promise<number> {
-      const due = this.#due;
-      this.#due += this.#intervalMs;
-      const now = performance.now();
-      if (due >= this.#deadline || now >= this.#deadline) return Infinity;
-      // Timers keep whole ms and fire up to a ms or so late (measured): wake a
-      // ms early and send then, a little early, its latency counted from when
-      // it went out, rather than charge the timer's lateness to the server.
-      if (due - now >= 2) await new Promise((resolve) => setTimeout(resolve, due - now - 1));
-      return Math.min(due, performance.now());
-    }
-  }
 
   type Tally = { operations: number; bytes: number; latencies: H };
 
@@ -325,11 +205,11 @@ export function loadEngine<H extends LatencyRecorder>(
       // Awaited only under a rate: an await of a plain number still costs a turn.
       const began = pacer ? await pacer.wait() : performance.now();
       const phase = budget.take(began);
-      if (phase === STOP) return;
+      if (phase === "stop") return;
       const message = patternAt(sent, size);
       await roundTrip(conn, message, echo);
       verify(message, echo, sent);
-      if (phase === MEASURE) record(tally, began, size);
+      if (phase === "measure") record(tally, began, size);
     }
   }
 
@@ -337,9 +217,9 @@ export function loadEngine<H extends LatencyRecorder>(
     let sent = 0;
     let received = 0;
     const writing = (async () => {
-      for (let phase; (phase = budget.take(performance.now())) !== STOP; sent += size) {
+      for (let phase; (phase = budget.take(performance.now())) !== "stop"; sent += size) {
         await writeAll(conn, patternAt(sent, size));
-        if (phase === MEASURE) tally.operations++;
+        if (phase === "measure") tally.operations++;
       }
       await conn.closeWrite();
     })();
@@ -370,7 +250,7 @@ export function loadEngine<H extends LatencyRecorder>(
     for (let sent = 0;; sent += share.size) {
       const began = pacer ? await pacer.wait() : performance.now();
       const phase = budget.take(began);
-      if (phase === STOP) return;
+      if (phase === "stop") return;
       const conn = await connect(share);
       try {
         const message = patternAt(sent, share.size);
@@ -379,7 +259,7 @@ export function loadEngine<H extends LatencyRecorder>(
       } finally {
         conn.close();
       }
-      if (phase === MEASURE) record(tally, began, share.size);
+      if (phase === "measure") record(tally, began, share.size);
     }
   }
 
@@ -407,7 +287,7 @@ export function loadEngine<H extends LatencyRecorder>(
       ? []
       : await Promise.all(Array.from({ length: share.connections }, () => connect(share)));
     const tally: Tally = { operations: 0, bytes: 0, latencies: newHistogram() };
-    const budget = new Budget(share);
+    const budget = new schedule.Budget(share);
     // Stopping early ends the load as running out of time would: the echoes in flight come back.
     const cancel = () => budget.cancelled = true;
     if (stop?.aborted) cancel();
@@ -432,7 +312,13 @@ export function loadEngine<H extends LatencyRecorder>(
     const start = performance.now();
     const pacerOf = (slot: number) =>
       share.rate
-        ? new Pacer(budget, start, (1000 * share.connections) / share.rate, slot, share.connections)
+        ? new schedule.Pacer(
+          budget,
+          start,
+          (1000 * share.connections) / share.rate,
+          slot,
+          share.connections,
+        )
         : undefined;
     const runs = share.mode === "connect"
       ? Array.from(
@@ -471,28 +357,4 @@ export function loadEngine<H extends LatencyRecorder>(
   }
 
   return { runShare };
-}
-
-/**
- * The source of a worker module that runs {@linkcode loadEngine}: it answers
- * a posted {@linkcode LoadShare} with progress messages and then
- * `{ result }` (its latencies as a {@linkcode LatencyHistogram}'s plain
- * fields) or `{ error }`; a posted `{ stop: true }` ends the load early.
- */
-export function workerSource(): string {
-  return `import { Buffer } from "node:buffer";
-const LatencyHistogram = (${LatencyHistogram.toString()});
-const { runShare } = (${loadEngine.toString()})(Buffer.compare, () => new LatencyHistogram());
-const stop = new AbortController();
-self.onmessage = async ({ data }) => {
-  if (data.stop) return stop.abort();
-  try {
-    const result = await runShare(data, (progress) => self.postMessage({ progress }), stop.signal);
-    self.postMessage({ result }, [result.latencies.counts.buffer]);
-  } catch (error) {
-    const { name, message, offset, received, expected, reply } = error;
-    self.postMessage({ error: { name, message, offset, received, expected, reply } });
-  }
-};
-`;
 }

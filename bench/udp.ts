@@ -28,7 +28,7 @@ import dgram from "node:dgram";
 import { MismatchError, TimeoutError } from "../net/errors.ts";
 import { formatAddress } from "../net/format.ts";
 import { LatencyHistogram } from "./latency.ts";
-import type { BenchProgress, ShareResult } from "./load.ts";
+import type { BenchProgress, ShareResult } from "./share.ts";
 
 /** The smallest datagram: room for its sequence number. */
 export const MIN_DATAGRAM_BYTES = 4;

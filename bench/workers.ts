@@ -1,0 +1,148 @@
+/**
+ * Where a load runs: in this thread when it has one share, else split into
+ * one share per worker thread, their progress summed and their results
+ * handed back side by side.
+ *
+ * A worker runs a `blob:` module made of source text: the engine
+ * (`load.ts`), the classes of `schedule.ts` and the latency histogram, each
+ * self-contained, since a worker started from a module file needs read
+ * permission and sockecho runs with `-N` only. The engine is put together
+ * here twice, in this thread's code and in the worker's text: the two must
+ * pass it the same things.
+ *
+ * @example
+ * ```ts
+ * import { runLoad } from "./workers.ts";
+ *
+ * const share = {
+ *   mode: "bulk",
+ *   hostname: "127.0.0.1",
+ *   port: 4321,
+ *   connections: 8,
+ *   size: 65536,
+ *   durationMs: 3000,
+ *   warmupMs: 0,
+ *   overrunMs: 5000,
+ * } as const;
+ * const results = await runLoad(share, 2); // 4 connections in each of 2 workers
+ * ```
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { LatencyHistogram } from "./latency.ts";
+import { loadEngine } from "./load.ts";
+import { Budget, Pacer } from "./schedule.ts";
+import type { BenchProgress, LoadFailure, LoadShare, ShareResult } from "./share.ts";
+
+/**
+ * Runs `share` over `workers` threads (1: this one), connections, count and
+ * rate divided as evenly as they go, and resolves with each thread's result.
+ * Rejects with the first thread's {@linkcode LoadFailure}.
+ */
+export async function runLoad(
+  share: LoadShare,
+  workers: number,
+  onProgress?: (progress: BenchProgress) => void,
+  signal?: AbortSignal,
+): Promise<ShareResult<LatencyHistogram>[]> {
+  const shares = splitShare(share, workers);
+  if (shares.length > 1) return await runInWorkers(shares, onProgress, signal);
+  const engine = loadEngine(Buffer.compare, () => new LatencyHistogram(), { Budget, Pacer });
+  return [await engine.runShare(shares[0], onProgress, signal)];
+}
+
+/** `parts` shares of `share`, the first ones a connection (and message) more when it does not divide. */
+function splitShare(share: LoadShare, parts: number): LoadShare[] {
+  const split = (total: number, i: number) =>
+    Math.floor(total / parts) + (i < total % parts ? 1 : 0);
+  return Array.from({ length: parts }, (_, i) => ({
+    ...share,
+    connections: split(share.connections, i),
+    count: share.count === undefined ? undefined : split(share.count, i),
+    rate: share.rate === undefined ? undefined : (share.rate * split(share.connections, i)) /
+      share.connections,
+  }));
+}
+
+/** A message from a worker running `workerSource()`: latencies come encoded. */
+interface WorkerMessage {
+  progress?: BenchProgress;
+  result?: ShareResult<LatencyHistogram>;
+  error?: LoadFailure;
+}
+
+/** Runs each share in a worker of its own; worker 0's ticks pace the summed progress. */
+async function runInWorkers(
+  shares: LoadShare[],
+  onProgress?: (progress: BenchProgress) => void,
+  signal?: AbortSignal,
+): Promise<ShareResult<LatencyHistogram>[]> {
+  const source = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
+  const latest = shares.map(() => ({ elapsedMs: 0, operations: 0, bytes: 0 }));
+  const workers = shares.map(() => new Worker(source, { type: "module" }));
+  const stop = () => workers.forEach((worker) => worker.postMessage({ stop: true }));
+  signal?.addEventListener("abort", stop);
+  try {
+    return await Promise.all(
+      workers.map((worker, i) =>
+        new Promise<ShareResult<LatencyHistogram>>((resolve, reject) => {
+          worker.onmessage = ({ data }: MessageEvent<WorkerMessage>) => {
+            if (data.result) {
+              return resolve({
+                ...data.result,
+                latencies: LatencyHistogram.from(data.result.latencies),
+              });
+            }
+            if (data.error) return reject(data.error);
+            latest[i] = data.progress!;
+            // Worker 0's tick paces the combined progress report.
+            if (i === 0) {
+              onProgress?.({
+                elapsedMs: latest[0].elapsedMs,
+                operations: latest.reduce((sum, p) => sum + p.operations, 0),
+                bytes: latest.reduce((sum, p) => sum + p.bytes, 0),
+              });
+            }
+          };
+          worker.onerror = (event) => {
+            event.preventDefault();
+            reject(new Error(event.message));
+          };
+          worker.postMessage(shares[i]);
+          if (signal?.aborted) worker.postMessage({ stop: true });
+        })
+      ),
+    );
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    workers.forEach((worker) => worker.terminate());
+    URL.revokeObjectURL(source);
+  }
+}
+
+/**
+ * The source of a worker module that runs `loadEngine`: it answers a posted
+ * `LoadShare` with progress messages and then `{ result }` (its latencies as
+ * a `LatencyHistogram`'s plain fields) or `{ error }`; a posted
+ * `{ stop: true }` ends the load early.
+ */
+function workerSource(): string {
+  return `import { Buffer } from "node:buffer";
+const LatencyHistogram = (${LatencyHistogram.toString()});
+const schedule = { Budget: (${Budget.toString()}), Pacer: (${Pacer.toString()}) };
+const { runShare } = (${loadEngine.toString()})(Buffer.compare, () => new LatencyHistogram(), schedule);
+const stop = new AbortController();
+self.onmessage = async ({ data }) => {
+  if (data.stop) return stop.abort();
+  try {
+    const result = await runShare(data, (progress) => self.postMessage({ progress }), stop.signal);
+    self.postMessage({ result }, [result.latencies.counts.buffer]);
+  } catch (error) {
+    const { name, message, offset, received, expected, reply } = error;
+    self.postMessage({ error: { name, message, offset, received, expected, reply } });
+  }
+};
+`;
+}
