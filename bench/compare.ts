@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: sockecho's server against the echo servers a user would
  * pick instead (a Node.js `net` echo, and socat with a forking PIPE when
- * installed), one after another on loopback, the server on core 0 and the
- * load (`sockecho bench`) on core 1 when `taskset` exists. Workloads
+ * installed; `compare_servers.ts` says how each runs), one after another on
+ * loopback, the server on core 0 and the load (`sockecho bench`) on core 1
+ * when `taskset` exists. Workloads
  * alternate between servers, several rounds; the medians and the ratios
  * sockecho / peer go to stdout and to bench/RESULTS.md.
  *
@@ -34,8 +35,8 @@
 import { parseArgs } from "node:util";
 import type { BenchReport } from "./bench.ts";
 import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
+import { installed, lineup, type Running, type Server, start, stop } from "./compare_servers.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
-import { selfSignedCertificate } from "../net/tls/cert.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -61,143 +62,14 @@ const IDLE_CONNECTIONS = Number(flags.idle);
 const ROOT = new URL("..", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
 
-async function has(command: string): Promise<boolean> {
-  const probe = new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null" });
-  return (await probe.output()).success;
-}
-const pinned = await has("taskset");
+const pinned = await installed("taskset");
 /** Runs on one core when taskset is there, so server and load never share one. */
 const onCore = (core: number, argv: string[]) =>
   pinned ? ["taskset", "-c", String(core), ...argv] : argv;
+/** The servers run on core 0, the load on core 1. */
+const startOnCore0 = (server: Server) => start({ ...server, argv: onCore(0, server.argv) });
 
-interface Server {
-  name: string;
-  argv: string[];
-  /** Lines to await on stderr instead of stdout (socat logs there). */
-  readyOn: "stdout" | "stderr";
-  ready: RegExp;
-  /** Whether 10,000 idle connections make sense (socat forks a process each). */
-  holdsIdle: boolean;
-  /** Written to the server's stdin (the Node TLS echo reads its key and certificate there). */
-  stdin?: string;
-}
-
-const SERVERS: Server[] = [
-  {
-    name: "sockecho",
-    argv: [Deno.execPath(), "run", "-N", MAIN, "serve", "-q", "-H", "127.0.0.1", "-p", "0"],
-    readyOn: "stdout",
-    ready: /^Listening on 127\.0\.0\.1:(\d+)$/,
-    holdsIdle: true,
-  },
-  {
-    name: "node",
-    argv: ["node", `${ROOT}bench/node_echo.mjs`, "0"],
-    readyOn: "stdout",
-    ready: /^Listening on 127\.0\.0\.1:(\d+)$/,
-    holdsIdle: true,
-  },
-];
-if (await has("socat")) {
-  const port = freePort();
-  SERVERS.push({
-    name: "socat",
-    argv: [
-      "socat",
-      "-d",
-      "-d",
-      `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,backlog=4096`,
-      "PIPE",
-    ],
-    readyOn: "stderr",
-    ready: new RegExp(`listening on .*:(${port})`),
-    holdsIdle: false,
-  });
-}
-/** sockecho with its log on (to a pipe this script drains), for the logging-cost figure. */
-const LOGGING: Server = {
-  ...SERVERS[0],
-  name: "sockecho (log on)",
-  argv: SERVERS[0].argv.filter((arg) => arg !== "-q"),
-};
-/** The TLS servers: names as in SERVERS, so the rows read the same way. */
-const TLS_SERVERS: Server[] = [
-  {
-    ...SERVERS[0],
-    argv: [...SERVERS[0].argv, "--tls"],
-    ready: /^Listening on 127\.0\.0\.1:(\d+) \(TLS\)$/,
-    holdsIdle: false,
-  },
-  {
-    ...SERVERS[1],
-    argv: ["node", `${ROOT}bench/node_tls_echo.mjs`, "0"],
-    holdsIdle: false,
-    stdin: await selfSignedCertificate(["127.0.0.1"]).then(({ key, cert }) => key + cert),
-  },
-];
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  listener.close();
-  return listener.addr.port;
-}
-
-interface Running {
-  server: Server;
-  port: number;
-  child: Deno.ChildProcess;
-  /** Stops reading the server's output pipes. */
-  stopReading: () => Promise<unknown>;
-}
-
-async function start(server: Server): Promise<Running> {
-  const [command, ...args] = onCore(0, server.argv);
-  const child = new Deno.Command(command, {
-    args,
-    stdin: server.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (server.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(server.stdin));
-    await writer.close();
-  }
-  const [watched, other] = server.readyOn === "stdout"
-    ? [child.stdout, child.stderr]
-    : [child.stderr, child.stdout];
-  const lines = watched.pipeThrough(new TextDecoderStream()).getReader();
-  let port = 0;
-  let text = "";
-  while (port === 0) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`${server.name} exited before listening: ${text}`);
-    text += value;
-    port = Number(text.match(new RegExp(server.ready.source, "m"))?.[1] ?? 0);
-  }
-  // Keep reading both pipes so a chatty server never blocks on a full pipe.
-  const abort = new AbortController();
-  const reading = Promise.allSettled([
-    (async () => {
-      while (!(await lines.read()).done);
-    })(),
-    other.pipeTo(new WritableStream(), { signal: abort.signal }),
-  ]);
-  const stopReading = () => {
-    abort.abort();
-    return Promise.all([lines.cancel(), reading]);
-  };
-  return { server, port, child, stopReading };
-}
-
-async function stop({ child, stopReading }: Running): Promise<void> {
-  // socat forks a child per connection; one may outlive the parent and hold
-  // its pipes open, so end the children first and never wait for the pipes' EOF.
-  await new Deno.Command("pkill", { args: ["-TERM", "-P", String(child.pid)] }).output();
-  child.kill("SIGTERM");
-  await child.status;
-  await stopReading();
-}
+const { plain: SERVERS, logging: LOGGING, tls: TLS_SERVERS } = await lineup(ROOT);
 
 /** One figure read off a bench report. */
 interface Figure {
@@ -367,8 +239,8 @@ async function measure(round: number, servers: Running[], workload: Workload): P
   }
 }
 
-const running = PLAIN ? await Promise.all([...SERVERS, LOGGING].map(start)) : [];
-const runningTls = TLS ? await Promise.all(TLS_SERVERS.map(start)) : [];
+const running = PLAIN ? await Promise.all([...SERVERS, LOGGING].map(startOnCore0)) : [];
+const runningTls = TLS ? await Promise.all(TLS_SERVERS.map(startOnCore0)) : [];
 const [ours, logged] = [running[0], running.at(-1)!];
 try {
   for (let round = 1; round <= ROUNDS; round++) {
