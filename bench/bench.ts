@@ -23,9 +23,11 @@
 
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
-import { LatencyHistogram, type LatencySummary } from "./latency.ts";
+import { Histogram, type LatencySummary } from "./histogram.ts";
+import { encodeHistogram } from "./histogram_codec.ts";
+import { type BenchInterval, combineIntervals } from "./intervals.ts";
 import type { BenchMode, BenchProgress, LoadFailure, LoadShare, ShareResult } from "./share.ts";
-import { runLoad } from "./workers.ts";
+import { runLoad, splitEvenly } from "./workers.ts";
 import { udpPingpong, type UdpResult } from "./udp.ts";
 import {
   ClosedEarlyError,
@@ -40,7 +42,13 @@ import { resolveHost } from "../net/resolve.ts";
 import { DEFAULT_PORT } from "../net/listen.ts";
 import { connectTls, type TlsClientOptions } from "../net/tls/client.ts";
 
-export type { BenchMode, BenchProgress, LatencySummary };
+export type { BenchInterval, BenchMode, BenchProgress, LatencySummary };
+
+/** This machine's part of a load split over several: shard `index` (from 0) of `count`. */
+export interface Shard {
+  index: number;
+  count: number;
+}
 
 /** The workloads {@linkcode bench} can generate. */
 export const BENCH_MODES: readonly BenchMode[] = ["pingpong", "bulk", "connect"];
@@ -93,6 +101,14 @@ export interface BenchOptions {
   udp?: boolean;
   /** With `udp`: how long to wait for an echo before counting the datagram lost, in ms. @default {1000} */
   lossTimeoutMs?: number;
+  /**
+   * Run this shard of a load split over several machines: its part of the
+   * connections and the count and, under a rate, the arrivals i ≡ index
+   * (mod count) of the one schedule, so the shards add up to one machine's load.
+   */
+  shard?: Shard;
+  /** Start the load's clock then (ms since the epoch), once connected: shards start together. */
+  startAt?: number;
 }
 
 /** What {@linkcode bench} measured. */
@@ -114,6 +130,14 @@ export interface BenchReport {
   megabytesPerSecond: number;
   /** Per round trip, or per connect-echo-close; null for bulk. */
   latencyMs: LatencySummary | null;
+  /** The same latencies in ns, HdrHistogram's V2 compressed encoding; null for bulk. */
+  histogram: string | null;
+  /** The run second by second, warm-up first. */
+  intervals: BenchInterval[];
+  /** When the load's clock started (its first thread's), in ms since the epoch. */
+  startTimeMs: number;
+  /** The shard this run was, or null for a whole load. */
+  shard: Shard | null;
   /** The warm-up run before the measured time, in ms. */
   warmupMs: number;
   /** The rate asked for (per second) and how far the run fell short of it; null without one. */
@@ -143,7 +167,14 @@ export interface BenchReport {
  */
 export async function bench(options: BenchOptions): Promise<BenchReport> {
   const mode = options.mode ?? "pingpong";
-  const connections = options.connections ?? 1;
+  const { index, count: shards } = options.shard ?? { index: 0, count: 1 };
+  if (!(Number.isInteger(index) && index >= 0 && index < shards)) {
+    throw new RangeError(`shard ${index} of ${shards}: expected 0 to ${shards - 1}`);
+  }
+  if ((options.connections ?? 1) < shards) {
+    throw new RangeError(`${shards} shards need at least as many connections`);
+  }
+  const connections = splitEvenly(options.connections ?? 1, shards, index);
   const workers = Math.max(1, Math.min(options.workers ?? 1, connections));
   if (options.rate !== undefined && mode === "bulk") {
     throw new RangeError("a rate applies to pingpong and connect, not bulk");
@@ -162,12 +193,15 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     connections,
     size: options.size ?? (mode === "bulk" ? 65536 : 64),
     durationMs: options.durationMs ?? (options.count === undefined ? 5000 : undefined),
-    count: options.count,
+    count: options.count === undefined ? undefined : splitEvenly(options.count, shards, index),
     warmupMs: options.warmupMs ?? 0,
     rate: options.rate,
+    // Shard K's connection j sends arrivals K + N·j, then every N·connections-th.
+    arrivals: { first: index, step: shards, stride: shards * connections },
+    startAt: options.startAt,
     overrunMs: options.overrunMs ?? 5000,
   };
-  let results: ShareResult<LatencyHistogram>[];
+  let results: ShareResult<Histogram>[];
   try {
     results = options.udp
       ? [
@@ -191,6 +225,8 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   // Zero when Ctrl+C came during the warm-up: nothing was measured.
   const perSecond = (amount: number) => elapsedMs > 0 ? amount / (elapsedMs / 1000) : 0;
   const operationsPerSecond = perSecond(operations);
+  const latencies = mergeLatencies(results);
+  const offered = share.rate === undefined ? undefined : share.rate / shards;
   return {
     mode,
     target: share.path ?? formatAddress(share),
@@ -202,12 +238,23 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     bytes,
     operationsPerSecond,
     megabytesPerSecond: perSecond(bytes / 1e6),
-    latencyMs: mode === "bulk" ? null : mergeLatencies(results).summary(),
+    latencyMs: mode === "bulk" ? null : latencies.summary(),
+    histogram: mode === "bulk" ? null : encodeHistogram(latencies),
+    intervals: combineIntervals(
+      results.map(({ intervals }) =>
+        intervals.map(({ counts, ...interval }) => ({
+          ...interval,
+          latencies: mode === "bulk" ? null : withCounts(counts),
+        }))
+      ),
+    ),
+    startTimeMs: Math.min(...results.map((r) => r.startMs)),
+    shard: options.shard ?? null,
     warmupMs: share.warmupMs,
-    rate: share.rate === undefined ? null : {
-      offered: share.rate,
+    rate: offered === undefined ? null : {
+      offered,
       achieved: operationsPerSecond,
-      shortfallPercent: Math.max(0, 100 * (1 - operationsPerSecond / share.rate)),
+      shortfallPercent: Math.max(0, 100 * (1 - operationsPerSecond / offered)),
     },
     ...options.udp && { lost: (results[0] as UdpResult).lost },
   };
@@ -255,10 +302,17 @@ async function loadTrust(
 }
 
 /** All the threads' latencies in one histogram, exactly. */
-function mergeLatencies(results: ShareResult<LatencyHistogram>[]): LatencyHistogram {
-  const all = new LatencyHistogram();
-  for (const result of results) all.merge(result.latencies);
+function mergeLatencies(results: ShareResult<Histogram>[]): Histogram {
+  const all = new Histogram();
+  for (const result of results) all.add(result.latencies);
   return all;
+}
+
+/** A histogram holding the counts an interval took. */
+function withCounts(counts: number[]): Histogram {
+  const histogram = new Histogram();
+  histogram.addSparse(counts);
+  return histogram;
 }
 
 /** Turns the engine's named failures back into the classes of `errors.ts`. */

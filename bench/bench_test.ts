@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { bench } from "./bench.ts";
-import { LatencyHistogram } from "./latency.ts";
 import type { BenchProgress } from "./share.ts";
 import { ClosedEarlyError, MismatchError, TimeoutError } from "../net/errors.ts";
 import { writeAll } from "../net/io.ts";
@@ -117,51 +116,6 @@ Deno.test("bench stops by itself when the server stops answering", async () => {
       TimeoutError,
     );
   });
-});
-
-Deno.test("bench latency percentiles are nearest-rank over every thread's histogram", () => {
-  // Values below 2,048 µs are counted exactly, so nearest rank gives the sample itself.
-  const summaryOf = (...parts: number[][]) => {
-    const merged = new LatencyHistogram();
-    for (const part of parts) {
-      const histogram = new LatencyHistogram();
-      part.forEach((us) => histogram.record(us));
-      merged.merge(histogram);
-    }
-    return merged.summary();
-  };
-  // 10..1000 µs (0.01..1 ms), shuffled and split unevenly over two threads.
-  const all = Array.from({ length: 100 }, (_, i) => (((i * 37) % 100) + 1) * 10);
-  assert.deepEqual(summaryOf(all.slice(0, 30), all.slice(30)), {
-    min: 0.01,
-    p50: 0.5,
-    p90: 0.9,
-    p99: 0.99,
-    p999: 1,
-    max: 1,
-    count: 100,
-  });
-  assert.deepEqual(summaryOf([7]), {
-    min: 0.007,
-    p50: 0.007,
-    p90: 0.007,
-    p99: 0.007,
-    p999: 0.007,
-    max: 0.007,
-    count: 1,
-  });
-  // Ten samples: p50 is the 5th, p90 the 9th, p99 the 10th; ordered as numbers, not text.
-  const ten = [1000, 90, 800, 20, 700, 300, 600, 400, 500, 100];
-  assert.deepEqual(summaryOf(ten), {
-    min: 0.02,
-    p50: 0.4,
-    p90: 0.8,
-    p99: 1,
-    p999: 1,
-    max: 1,
-    count: 10,
-  });
-  assert.equal(summaryOf([]), null);
 });
 
 Deno.test("bench reports a server that resets as ClosedEarlyError, also from a worker", async () => {

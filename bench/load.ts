@@ -7,16 +7,18 @@
  * in a `blob:` module (`workers.ts`), because a worker started from a module
  * file needs read permission and sockecho runs with `-N` only. What it needs
  * from outside (a fast byte compare, a latency histogram, the classes of
- * `schedule.ts`) is passed in.
+ * `schedule.ts` and `tally.ts`) is passed in.
  *
  * @example
  * ```ts
  * import { Buffer } from "node:buffer";
- * import { LatencyHistogram } from "./latency.ts";
+ * import { Histogram } from "./histogram.ts";
  * import { loadEngine } from "./load.ts";
  * import { Budget, Pacer } from "./schedule.ts";
+ * import { Tally } from "./tally.ts";
  *
- * const { runShare } = loadEngine(Buffer.compare, () => new LatencyHistogram(), { Budget, Pacer });
+ * const schedule = { Budget, Pacer, Tally };
+ * const { runShare } = loadEngine(Buffer.compare, () => new Histogram(), schedule);
  * const result = await runShare({
  *   mode: "pingpong",
  *   hostname: "127.0.0.1",
@@ -33,6 +35,7 @@
  */
 
 import type { Budget, Pacer, Schedule } from "./schedule.ts";
+import type { Tally } from "./tally.ts";
 import type {
   BenchProgress,
   LatencyRecorder,
@@ -44,8 +47,8 @@ import type {
 /**
  * Makes the engine. `compare` is `Buffer.compare` (memcmp speed),
  * `newHistogram` makes an empty latency histogram and `schedule` holds the
- * classes that say when to send: passed in because the engine may import
- * nothing.
+ * classes that say when to send and count what was sent: passed in because
+ * the engine may import nothing.
  */
 export function loadEngine<H extends LatencyRecorder>(
   compare: (a: Uint8Array, b: Uint8Array) => number,
@@ -58,15 +61,6 @@ export function loadEngine<H extends LatencyRecorder>(
 
   const failure = (name: LoadFailure["name"], message: string, fields = {}): LoadFailure =>
     Object.assign(new Error(message), { name, ...fields }) as LoadFailure;
-
-  type Tally = { operations: number; bytes: number; latencies: H };
-
-  /** Counts one measured message and its latency since `began`. */
-  function record(tally: Tally, began: number, bytes: number): void {
-    tally.latencies.record((performance.now() - began) * 1000);
-    tally.operations++;
-    tally.bytes += bytes;
-  }
 
   let pattern = new Uint8Array(0);
 
@@ -197,7 +191,7 @@ export function loadEngine<H extends LatencyRecorder>(
     conn: Deno.Conn,
     size: number,
     budget: Budget,
-    tally: Tally,
+    tally: Tally<H>,
     pacer?: Pacer,
   ) {
     const echo = new Uint8Array(size);
@@ -209,11 +203,11 @@ export function loadEngine<H extends LatencyRecorder>(
       const message = patternAt(sent, size);
       await roundTrip(conn, message, echo);
       verify(message, echo, sent);
-      if (phase === "measure") record(tally, began, size);
+      tally.record(phase, began, size);
     }
   }
 
-  async function bulk(conn: Deno.Conn, size: number, budget: Budget, tally: Tally) {
+  async function bulk(conn: Deno.Conn, size: number, budget: Budget, tally: Tally<H>) {
     let sent = 0;
     let received = 0;
     const writing = (async () => {
@@ -245,7 +239,7 @@ export function loadEngine<H extends LatencyRecorder>(
     }
   }
 
-  async function connectLoop(share: LoadShare, budget: Budget, tally: Tally, pacer?: Pacer) {
+  async function connectLoop(share: LoadShare, budget: Budget, tally: Tally<H>, pacer?: Pacer) {
     const echo = new Uint8Array(share.size);
     for (let sent = 0;; sent += share.size) {
       const began = pacer ? await pacer.wait() : performance.now();
@@ -259,7 +253,7 @@ export function loadEngine<H extends LatencyRecorder>(
       } finally {
         conn.close();
       }
-      if (phase === "measure") record(tally, began, share.size);
+      tally.record(phase, began, share.size);
     }
   }
 
@@ -274,9 +268,26 @@ export function loadEngine<H extends LatencyRecorder>(
   }
 
   /**
+   * Calls `tick` 1 s after `from`, then 2 s, and so on, each timed from
+   * `from` rather than from the last (timers fire late, and the delays would
+   * add up), until stopped.
+   */
+  function everySecond(from: number, tick: () => void): { stop(): void } {
+    let timer: ReturnType<typeof setTimeout>;
+    const arm = (n: number) => {
+      timer = setTimeout(() => {
+        tick();
+        arm(n + 1);
+      }, Math.max(0, from + 1000 * n - performance.now()));
+    };
+    arm(1);
+    return { stop: () => clearTimeout(timer) };
+  }
+
+  /**
    * Runs a share of the load: opens its connections (except in `connect`
-   * mode), then drives them through the warm-up and the measured window
-   * until the count or the time is used up.
+   * mode), waits for `startAt` if set, then drives them through the warm-up
+   * and the measured window until the count or the time is used up.
    */
   async function runShare(
     share: LoadShare,
@@ -286,38 +297,53 @@ export function loadEngine<H extends LatencyRecorder>(
     const conns = share.mode === "connect"
       ? []
       : await Promise.all(Array.from({ length: share.connections }, () => connect(share)));
-    const tally: Tally = { operations: 0, bytes: 0, latencies: newHistogram() };
-    const budget = new schedule.Budget(share);
+    // The schedule's time 0: --start-at's instant on this thread's clock, else now.
+    const start = share.startAt === undefined
+      ? performance.now()
+      : share.startAt - performance.timeOrigin;
+    if (share.startAt !== undefined) await schedule.Pacer.waitUntil(start);
+    const started = performance.now(); // when it did start: the skew from startAt is reported
+    const budget = new schedule.Budget(share, start);
+    const tally = new schedule.Tally<H>(newHistogram, started, budget.measureFrom);
     // Stopping early ends the load as running out of time would: the echoes in flight come back.
     const cancel = () => budget.cancelled = true;
     if (stop?.aborted) cancel();
     stop?.addEventListener("abort", cancel);
-    let progress: ReturnType<typeof setInterval> | undefined;
-    const measuring = setTimeout(() => {
-      progress = setInterval(() => {
+    let ticks = everySecond(start, () => tally.cut("warmup"));
+    let measuring = false;
+    const opening = setTimeout(() => {
+      ticks.stop();
+      if (share.warmupMs > 0) tally.cut("warmup");
+      measuring = true;
+      ticks = everySecond(budget.measureFrom, () => {
+        tally.cut("measure");
         onProgress?.({
           elapsedMs: performance.now() - budget.measureFrom,
           operations: tally.operations,
           bytes: tally.bytes,
         });
-      }, 1000);
-    }, share.warmupMs);
+      });
+    }, Math.max(0, budget.measureFrom - performance.now()));
     // The load stops by itself even if the server stops answering.
     let overran = false;
-    const watchdog = setTimeout(() => {
-      overran = true;
-      budget.cancelled = true;
-      closeAll(conns);
-    }, share.warmupMs + (share.durationMs ?? 60_000) + share.overrunMs);
-    const start = performance.now();
-    const pacerOf = (slot: number) =>
+    const watchdog = setTimeout(
+      () => {
+        overran = true;
+        budget.cancelled = true;
+        closeAll(conns);
+      },
+      Math.max(0, budget.measureFrom - performance.now()) + (share.durationMs ?? 60_000) +
+        share.overrunMs,
+    );
+    const { first, step, stride } = share.arrivals ??
+      { first: 0, step: 1, stride: share.connections };
+    // Connection j sends arrivals first + step·j, then every stride-th: arrival i is due at i/rate s.
+    const pacerOf = (j: number) =>
       share.rate
         ? new schedule.Pacer(
           budget,
-          start,
-          (1000 * share.connections) / share.rate,
-          slot,
-          share.connections,
+          start + (1000 * (first + step * j)) / share.rate,
+          (1000 * stride) / share.rate,
         )
         : undefined;
     const runs = share.mode === "connect"
@@ -342,17 +368,21 @@ export function loadEngine<H extends LatencyRecorder>(
       }
       throw error;
     } finally {
-      clearTimeout(measuring);
-      clearInterval(progress);
+      clearTimeout(opening);
+      ticks.stop();
       clearTimeout(watchdog);
       stop?.removeEventListener("abort", cancel);
       closeAll(conns);
     }
+    if (measuring) tally.cut("measure");
+    tally.cut("warmup"); // echoes of warm-up sends that came back in the measured window
     return {
+      startMs: performance.timeOrigin + started,
       elapsedMs: Math.max(0, performance.now() - budget.measureFrom),
       operations: tally.operations,
       bytes: tally.bytes,
-      latencies: tally.latencies,
+      latencies: tally.total,
+      intervals: tally.intervals,
     };
   }
 

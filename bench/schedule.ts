@@ -14,7 +14,7 @@
  * import { Budget, Pacer } from "./schedule.ts";
  *
  * const budget = new Budget({ count: 100, durationMs: 5000, warmupMs: 0 });
- * const pacer = new Pacer(budget, performance.now(), 10, 0, 1); // every 10 ms
+ * const pacer = new Pacer(budget, performance.now(), 10); // every 10 ms
  * while (budget.take(await pacer.wait()) !== "stop") {
  *   // send one message
  * }
@@ -24,13 +24,16 @@
  */
 
 import type { LoadShare } from "./share.ts";
+import type { Tally } from "./tally.ts";
 
-/** The classes the engine builds its schedule from, passed in since it imports nothing. */
+/** The classes the engine builds its schedule and tally from, passed in: it imports nothing. */
 export interface Schedule {
   /** {@linkcode Budget} itself, or its class rebuilt from source in a worker. */
   Budget: typeof Budget;
   /** {@linkcode Pacer} itself, or its class rebuilt from source in a worker. */
   Pacer: typeof Pacer;
+  /** `tally.ts`'s `Tally` itself, or its class rebuilt from source in a worker. */
+  Tally: typeof Tally;
 }
 
 /** What {@linkcode Budget.take} answers: stop, send uncounted (warm-up), or send and count. */
@@ -46,10 +49,13 @@ export class Budget {
   /** Set to stop the load early, as running out of time would. */
   cancelled = false;
 
-  /** Starts the clock of `share`'s warm-up and measured window now. */
-  constructor(share: Pick<LoadShare, "count" | "durationMs" | "warmupMs">) {
+  /** Starts the clock of `share`'s warm-up and measured window at `start` (now by default). */
+  constructor(
+    share: Pick<LoadShare, "count" | "durationMs" | "warmupMs">,
+    start: number = performance.now(),
+  ) {
     this.#left = share.count ?? Infinity;
-    this.measureFrom = performance.now() + share.warmupMs;
+    this.measureFrom = start + share.warmupMs;
     this.deadline = this.measureFrom + (share.durationMs ?? Infinity);
   }
 
@@ -67,20 +73,36 @@ export class Budget {
 }
 
 /**
- * When a connection's next message is due under a fixed rate: every
- * `intervalMs` from its own first slot, whether or not the echo before it
- * came back in time (so a stall shows in the latency, as in wrk2).
+ * When a connection's next message is due under a fixed rate: at fixed slots
+ * from its first one, whether or not the echo before it came back in time (so
+ * a stall shows in the latency, as in wrk2). The slots are computed, not
+ * summed, so they never drift from the schedule other threads and machines
+ * keep too.
  */
 export class Pacer {
-  #due: number;
+  #first: number;
   #intervalMs: number;
+  #slot = 0;
   #deadline: number;
 
-  /** The pacer of slot `slot` of `slots`: slots spread evenly over one interval, not all at once. */
-  constructor(budget: Budget, start: number, intervalMs: number, slot: number, slots: number) {
+  /**
+   * Waits until `at` on `performance.now()`'s clock: a timer to within 2 ms,
+   * then a spin, since timers fire up to a ms or so late and the shards of a
+   * load on many machines are to start together.
+   */
+  static async waitUntil(at: number): Promise<void> {
+    const early = at - performance.now() - 2;
+    if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
+    while (performance.now() < at) {
+      // a spin of 2 ms at most, once
+    }
+  }
+
+  /** The pacer of a connection whose slots are `firstDue`, then every `intervalMs`. */
+  constructor(budget: Budget, firstDue: number, intervalMs: number) {
+    this.#first = firstDue;
     this.#intervalMs = intervalMs;
     this.#deadline = budget.deadline;
-    this.#due = start + (intervalMs * slot) / slots;
   }
 
   /**
@@ -89,8 +111,7 @@ export class Pacer {
    * the time is up, even with slots left over that a slow server made late.
    */
   async wait(): Promise<number> {
-    const due = this.#due;
-    this.#due += this.#intervalMs;
+    const due = this.#first + this.#slot++ * this.#intervalMs;
     const now = performance.now();
     if (due >= this.#deadline || now >= this.#deadline) return Infinity;
     // Timers keep whole ms and fire up to a ms or so late (measured): wake a

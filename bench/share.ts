@@ -46,11 +46,21 @@ export interface LoadShare {
   /** Run this long first without counting anything (connections warm, code compiled). */
   warmupMs: number;
   /**
-   * Round trips (or connections) per second this share sends at, on a fixed
-   * schedule; latency then counts from when each send was due. Unset: each
-   * connection sends again as soon as its echo is back.
+   * Round trips (or connections) per second of the whole schedule this share
+   * is part of: arrival i is due `i / rate` s after the start, and latency
+   * counts from when each send was due. Unset: each connection sends again as
+   * soon as its echo is back.
    */
   rate?: number;
+  /**
+   * Under a rate, which arrivals this share sends: its connection j those
+   * ≡ `first + step × j` (mod `stride`), so the shares of several threads and
+   * machines add up to the one schedule. Unset: all of them, connection j
+   * those ≡ j (mod `connections`).
+   */
+  arrivals?: { first: number; step: number; stride: number };
+  /** Start the clock then (ms since the epoch), once connected; unset: as soon as connected. */
+  startAt?: number;
   /** How long past its time a load may run before it is cut as a timeout. */
   overrunMs: number;
   /** Connect to this Unix domain socket instead of `hostname` and `port`. */
@@ -69,22 +79,47 @@ export interface BenchProgress {
   bytes: number;
 }
 
-/** The one thing the engine needs of a latency histogram (values in µs). */
+/** What the engine needs of a latency histogram (values in ns). */
 export interface LatencyRecorder {
-  /** Counts one latency, in µs. */
-  record(us: number): void;
+  /** Counts one latency, in ns. */
+  record(ns: number): void;
+  /** Adds what {@linkcode LatencyRecorder.drain} took from another. */
+  addSparse(sparse: number[]): void;
+  /** How many latencies it holds. */
+  totalCount: number;
+  /** Takes every count out as `[index, count, …]`, leaving it empty. */
+  drain(): number[];
+}
+
+/** One interval of a load (about a second), as the engine measured it. */
+export interface ShareInterval {
+  /** The warm-up (latencies only) or the measured window. */
+  phase: "warmup" | "measure";
+  /** When it began and ended, in ms since the epoch. */
+  startMs: number;
+  endMs: number;
+  /** Round trips, connections or writes completed in it. */
+  operations: number;
+  /** Bytes echoed and verified in it. */
+  bytes: number;
+  /** Its latencies, as {@linkcode LatencyRecorder.drain} takes them. */
+  counts: number[];
 }
 
 /** What one thread measured. */
 export interface ShareResult<H extends LatencyRecorder = LatencyRecorder> {
+  /** When the load's clock started, in ms since the epoch. */
+  startMs: number;
   /** How long the measured part took, in ms. */
   elapsedMs: number;
   /** Round trips, connections or writes completed in it. */
   operations: number;
   /** Bytes echoed and verified in it. */
   bytes: number;
-  /** Latencies in µs (pingpong and connect). */
+  /** Latencies in ns (pingpong and connect). */
   latencies: H;
+  /** The load, second by second, warm-up first. */
+  intervals: ShareInterval[];
 }
 
 /**

@@ -27,8 +27,9 @@
 import dgram from "node:dgram";
 import { MismatchError, TimeoutError } from "../net/errors.ts";
 import { formatAddress } from "../net/format.ts";
-import { LatencyHistogram } from "./latency.ts";
+import { Histogram } from "./histogram.ts";
 import type { BenchProgress, ShareResult } from "./share.ts";
+import { Tally } from "./tally.ts";
 
 /** The smallest datagram: room for its sequence number. */
 export const MIN_DATAGRAM_BYTES = 4;
@@ -51,7 +52,7 @@ export interface UdpLoad {
 }
 
 /** What {@linkcode udpPingpong} measured: round trips answered, and datagrams lost. */
-export interface UdpResult extends ShareResult<LatencyHistogram> {
+export interface UdpResult extends ShareResult<Histogram> {
   /** Datagrams whose echo did not come back within the loss timeout. */
   lost: number;
 }
@@ -80,18 +81,22 @@ export async function udpPingpong(
   onProgress?: (progress: BenchProgress) => void,
   signal?: AbortSignal,
 ): Promise<UdpResult> {
-  const tally = { operations: 0, bytes: 0, lost: 0, latencies: new LatencyHistogram() };
+  const start = performance.now();
+  const tally = new Tally(() => new Histogram(), start, start);
+  let lost = 0;
   let left = load.count ?? Infinity;
-  const deadline = performance.now() + (load.durationMs ?? Infinity);
+  const deadline = start + (load.durationMs ?? Infinity);
   // Ctrl+C (`signal`) ends the load like the deadline: the datagrams in flight finish.
   const take = () => !signal?.aborted && left-- > 0 && performance.now() < deadline;
-  const start = performance.now();
   const totals = (): BenchProgress => ({
     elapsedMs: performance.now() - start,
     operations: tally.operations,
     bytes: tally.bytes,
   });
-  const progress = setInterval(() => onProgress?.(totals()), 1000);
+  const progress = setInterval(() => {
+    tally.cut("measure");
+    onProgress?.(totals());
+  }, 1000);
   const sockets = await Promise.all(
     Array.from({ length: load.sockets }, () => EchoSocket.open(load)),
   );
@@ -102,28 +107,27 @@ export async function udpPingpong(
         const began = performance.now();
         const echo = await socket.exchange(message, sequence, load.lossTimeoutMs);
         if (echo === undefined) {
-          tally.lost++;
+          lost++;
           continue;
         }
         verify(message, echo);
-        tally.latencies.record((performance.now() - began) * 1000);
-        tally.operations++;
-        tally.bytes += load.size;
+        tally.record("measure", began, load.size);
       }
     }));
   } finally {
     clearInterval(progress);
     await Promise.all(sockets.map((socket) => socket.close()));
   }
-  if (tally.operations === 0 && tally.lost > 0) {
-    throw new TimeoutError(
-      `no echo from ${formatAddress(load)} (UDP): all ${tally.lost} datagrams lost`,
-    );
+  if (tally.operations === 0 && lost > 0) {
+    throw new TimeoutError(`no echo from ${formatAddress(load)} (UDP): all ${lost} datagrams lost`);
   }
+  tally.cut("measure");
   return {
     ...totals(),
-    lost: tally.lost,
-    latencies: tally.latencies,
+    startMs: performance.timeOrigin + start,
+    lost,
+    latencies: tally.total,
+    intervals: tally.intervals,
   };
 }
 

@@ -4,7 +4,8 @@
  * handed back side by side.
  *
  * A worker runs a `blob:` module made of source text: the engine
- * (`load.ts`), the classes of `schedule.ts` and the latency histogram, each
+ * (`load.ts`), the classes of `schedule.ts` and `tally.ts` and the latency
+ * histogram (`histogram.ts`), each
  * self-contained, since a worker started from a module file needs read
  * permission and sockecho runs with `-N` only. The engine is put together
  * here twice, in this thread's code and in the worker's text: the two must
@@ -31,14 +32,16 @@
  */
 
 import { Buffer } from "node:buffer";
-import { LatencyHistogram } from "./latency.ts";
+import { Histogram } from "./histogram.ts";
 import { loadEngine } from "./load.ts";
 import { Budget, Pacer } from "./schedule.ts";
+import { Tally } from "./tally.ts";
 import type { BenchProgress, LoadFailure, LoadShare, ShareResult } from "./share.ts";
 
 /**
- * Runs `share` over `workers` threads (1: this one), connections, count and
- * rate divided as evenly as they go, and resolves with each thread's result.
+ * Runs `share` over `workers` threads (1: this one), connections and count
+ * divided as evenly as they go (each thread sends its connections' arrivals
+ * of the schedule), and resolves with each thread's result.
  * Rejects with the first thread's {@linkcode LoadFailure}.
  */
 export async function runLoad(
@@ -46,30 +49,55 @@ export async function runLoad(
   workers: number,
   onProgress?: (progress: BenchProgress) => void,
   signal?: AbortSignal,
-): Promise<ShareResult<LatencyHistogram>[]> {
+): Promise<ShareResult<Histogram>[]> {
   const shares = splitShare(share, workers);
   if (shares.length > 1) return await runInWorkers(shares, onProgress, signal);
-  const engine = loadEngine(Buffer.compare, () => new LatencyHistogram(), { Budget, Pacer });
+  const engine = loadEngine(Buffer.compare, () => new Histogram(), { Budget, Pacer, Tally });
   return [await engine.runShare(shares[0], onProgress, signal)];
 }
 
-/** `parts` shares of `share`, the first ones a connection (and message) more when it does not divide. */
+/**
+ * `parts` shares of `share`, the first ones a connection (and message) more
+ * when it does not divide; each keeps its connections' arrivals of the
+ * schedule, so together they send exactly what `share` would.
+ */
 function splitShare(share: LoadShare, parts: number): LoadShare[] {
-  const split = (total: number, i: number) =>
-    Math.floor(total / parts) + (i < total % parts ? 1 : 0);
-  return Array.from({ length: parts }, (_, i) => ({
-    ...share,
-    connections: split(share.connections, i),
-    count: share.count === undefined ? undefined : split(share.count, i),
-    rate: share.rate === undefined ? undefined : (share.rate * split(share.connections, i)) /
-      share.connections,
-  }));
+  const { first, step, stride } = share.arrivals ??
+    { first: 0, step: 1, stride: share.connections };
+  let connectionsBefore = 0;
+  return Array.from({ length: parts }, (_, i) => {
+    const connections = splitEvenly(share.connections, parts, i);
+    const part = {
+      ...share,
+      connections,
+      count: share.count === undefined ? undefined : splitEvenly(share.count, parts, i),
+      arrivals: { first: first + step * connectionsBefore, step, stride },
+    };
+    connectionsBefore += connections;
+    return part;
+  });
+}
+
+/**
+ * Part `i` of `total` split in `parts` as evenly as it goes, the first parts
+ * one more when it does not divide: also how many of the arrivals 0 … total−1
+ * are ≡ i (mod parts).
+ *
+ * @example
+ * ```ts
+ * import { splitEvenly } from "./workers.ts";
+ *
+ * [0, 1, 2].map((i) => splitEvenly(10, 3, i)); // [4, 3, 3]
+ * ```
+ */
+export function splitEvenly(total: number, parts: number, i: number): number {
+  return Math.floor(total / parts) + (i < total % parts ? 1 : 0);
 }
 
 /** A message from a worker running `workerSource()`: latencies come encoded. */
 interface WorkerMessage {
   progress?: BenchProgress;
-  result?: ShareResult<LatencyHistogram>;
+  result?: ShareResult<Histogram>;
   error?: LoadFailure;
 }
 
@@ -78,7 +106,7 @@ async function runInWorkers(
   shares: LoadShare[],
   onProgress?: (progress: BenchProgress) => void,
   signal?: AbortSignal,
-): Promise<ShareResult<LatencyHistogram>[]> {
+): Promise<ShareResult<Histogram>[]> {
   const source = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
   const latest = shares.map(() => ({ elapsedMs: 0, operations: 0, bytes: 0 }));
   const workers = shares.map(() => new Worker(source, { type: "module" }));
@@ -87,12 +115,12 @@ async function runInWorkers(
   try {
     return await Promise.all(
       workers.map((worker, i) =>
-        new Promise<ShareResult<LatencyHistogram>>((resolve, reject) => {
+        new Promise<ShareResult<Histogram>>((resolve, reject) => {
           worker.onmessage = ({ data }: MessageEvent<WorkerMessage>) => {
             if (data.result) {
               return resolve({
                 ...data.result,
-                latencies: LatencyHistogram.from(data.result.latencies),
+                latencies: Histogram.from(data.result.latencies),
               });
             }
             if (data.error) return reject(data.error);
@@ -125,14 +153,18 @@ async function runInWorkers(
 /**
  * The source of a worker module that runs `loadEngine`: it answers a posted
  * `LoadShare` with progress messages and then `{ result }` (its latencies as
- * a `LatencyHistogram`'s plain fields) or `{ error }`; a posted
+ * a `Histogram`'s plain fields) or `{ error }`; a posted
  * `{ stop: true }` ends the load early.
  */
 function workerSource(): string {
   return `import { Buffer } from "node:buffer";
-const LatencyHistogram = (${LatencyHistogram.toString()});
-const schedule = { Budget: (${Budget.toString()}), Pacer: (${Pacer.toString()}) };
-const { runShare } = (${loadEngine.toString()})(Buffer.compare, () => new LatencyHistogram(), schedule);
+const Histogram = (${Histogram.toString()});
+const schedule = {
+  Budget: (${Budget.toString()}),
+  Pacer: (${Pacer.toString()}),
+  Tally: (${Tally.toString()}),
+};
+const { runShare } = (${loadEngine.toString()})(Buffer.compare, () => new Histogram(), schedule);
 const stop = new AbortController();
 self.onmessage = async ({ data }) => {
   if (data.stop) return stop.abort();
