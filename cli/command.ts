@@ -42,8 +42,8 @@ export interface Command<T extends ParseArgsOptionsConfig = ParseArgsOptionsConf
   readonly options: T;
   /** The whole `--help` text. */
   readonly help: string;
-  /** Runs it and resolves with the exit code; throws typed errors. */
-  run(parsed: Parsed<T>, io: MainIo): Promise<number>;
+  /** Runs it (`args` as given, for the record) and resolves with the exit code; throws typed errors. */
+  run(parsed: Parsed<T>, io: MainIo, args: string[]): Promise<number>;
 }
 
 /**
@@ -61,7 +61,7 @@ export async function runCommand<T extends ParseArgsOptionsConfig>(
       io.out(command.help);
       return EXIT.ok;
     }
-    return await command.run(parsed, io);
+    return await command.run(parsed, io, args);
   } catch (error) {
     throw withHelpHint(error, command.name);
   }

@@ -17,6 +17,7 @@
 import type { ParseArgsOptionsConfig } from "node:util";
 import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "../../bench/bench.ts";
 import { missedThresholds, needsLatency, parseThresholds } from "../../bench/expect.ts";
+import { formatHlog } from "../../bench/hlog.ts";
 import { jsonStream } from "../../bench/stream.ts";
 import { parseHostArgument } from "../address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../args.ts";
@@ -24,6 +25,9 @@ import type { Command } from "../command.ts";
 import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../exit.ts";
 import { inform, type MainIo } from "../io.ts";
 import { interruption } from "../interrupt.ts";
+import { runFacts } from "../facts.ts";
+import { parseShard, parseStartAt, SHARD_HELP, SHARD_OPTIONS } from "../shard_options.ts";
+import { MissingPermissionError } from "../../net/errors.ts";
 
 import { ThresholdError } from "../../bench/expect.ts";
 import { formatCount, formatSeconds, plural } from "../../net/format.ts";
@@ -56,6 +60,8 @@ const OPTIONS = {
   rate: { type: "string" },
   expect: { type: "string" },
   "json-stream": { type: "boolean", default: false },
+  hlog: { type: "string" },
+  ...SHARD_OPTIONS,
   ...CLIENT_TRANSPORT_OPTIONS,
   udp: { type: "boolean", default: false },
 } satisfies ParseArgsOptionsConfig;
@@ -80,7 +86,11 @@ Options:
   -w, --workers N          spread connections over N worker threads,
                            at most one per connection                   [1]
   -p, --port PORT          server port                                  [${DEFAULT_PORT}]
-      --json               print the report as JSON
+      --json               print the report as JSON, with its latencies and
+                           each second's as HdrHistogram V2 compressed
+                           histograms (ns), and the command and machine
+      --hlog FILE          write the latencies of each second to FILE as an
+                           HdrHistogram interval log (needs -W)
       --udp                pingpong over UDP, one socket per connection:
                            a datagram not echoed within 1 s is counted
                            lost and the next one sent; size ${MIN_DATAGRAM_BYTES} to
@@ -97,11 +107,13 @@ Options:
                            'p99<5ms,rate>10000,errors=0' (figures: min p50
                            p90 p99 p99.9 max in us/ms/s, rate, mbps,
                            shortfall %, errors); a miss exits 14
+${SHARD_HELP}
 ${clientTransportHelp(27)}
   -h, --help               this text
 
 A live progress line is shown once a second when stdout is a terminal.
-Latency percentiles come from an HDR histogram (3 significant digits).
+Latency percentiles come from an HdrHistogram of ns (3 significant digits:
+within 0.1 %). Shards' JSON reports add up with sockecho merge.
 Ctrl+C ends the load early: the summary of what was measured is printed,
 marked as cut short, and bench exits 130; a second Ctrl+C or SIGTERM exits
 at once.
@@ -127,6 +139,7 @@ export const benchCommand: Command<typeof OPTIONS> = {
 async function runBench(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
+  args: string[],
 ): Promise<number> {
   const { target: { hostname, port } } = parseHostArgument(positionals, {
     command: "bench",
@@ -158,6 +171,7 @@ async function runBench(
   }
   if (values.udp) checkUdpLoad(mode, values.workers, values.size);
   const measure = parseMeasureOptions(values, mode);
+  const split = parseSplitOptions(values, mode, connections);
   const size = values.size === undefined ? undefined : parseWhole(values.size, "--size");
   const workers = parseWhole(values.workers, "--workers");
   if (workers > connections) {
@@ -182,6 +196,7 @@ async function runBench(
       workers,
       warmupMs: measure.warmupMs,
       rate: measure.rate,
+      ...split,
       ...await clientTransport(values, io),
       udp: values.udp,
       signal: interrupt.signal,
@@ -206,7 +221,8 @@ async function runBench(
         `${formatCount(report.operations)} of --count ${plural(count, ...nounsOf(mode))}`,
     );
   }
-  const final = cutShort ? { ...report, cutShort } : report;
+  const final = { ...report, ...cutShort && { cutShort }, ...runFacts(["bench", ...args]) };
+  if (values.hlog !== undefined) await Deno.writeTextFile(values.hlog, formatHlog(report));
   if (stream) stream.end(final);
   else if (values.json) io.out(JSON.stringify(final, null, 2));
   else formatReport(report, cutShort).forEach((line) => io.out(line));
@@ -243,6 +259,37 @@ function parseMeasureOptions(values: Parsed<typeof OPTIONS>["values"], mode: Ben
     throw new UsageError(`invalid --expect: bulk measures no latency ("${latencyOnly.text}")`);
   }
   return { warmupMs, rate, thresholds };
+}
+
+/** Checks --shard, --shards, --start-at and --hlog; the shard and start time for bench(). */
+function parseSplitOptions(
+  values: Parsed<typeof OPTIONS>["values"],
+  mode: BenchMode,
+  connections: number,
+) {
+  const shard = parseShard(values);
+  const startText = values["start-at"];
+  if (values.udp && (shard !== undefined || startText !== undefined)) {
+    const flag = startText === undefined ? "--shard" : "--start-at";
+    throw new UsageError(`${flag} applies to TCP, TLS and Unix sockets, not --udp`);
+  }
+  if (shard && connections < shard.count) {
+    throw new UsageError(
+      `${shard.count} shards need at least ${shard.count} connections (-c ${connections})`,
+    );
+  }
+  if (values.hlog !== undefined) {
+    if (mode === "bulk") throw new UsageError("--hlog: bulk measures no latency");
+    // Asked now, not after the run: a missing -W must not cost the load.
+    const path = values.hlog;
+    if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
+      throw new MissingPermissionError(
+        `no write permission for "${path}": run with -W (--allow-write)`,
+      );
+    }
+  }
+  const startAt = startText === undefined ? undefined : parseStartAt(startText, Date.now());
+  return { shard, startAt };
 }
 
 function parsePositive(text: string, flag: string): number {
