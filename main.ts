@@ -18,6 +18,7 @@ import { EXIT, EXIT_CODE_HELP, reportError } from "./cli/exit.ts";
 import { consoleIo, type MainIo } from "./cli/io.ts";
 import { benchCommand } from "./cli/commands/bench.ts";
 import { checkCommand } from "./cli/commands/check.ts";
+import { mergeCommand } from "./cli/commands/merge.ts";
 import { sendCommand } from "./cli/commands/send.ts";
 import { serveCommand } from "./cli/commands/serve.ts";
 
@@ -27,7 +28,13 @@ export type { MainIo } from "./cli/io.ts";
 /** The version `--version` prints. */
 export const VERSION = "0.1.0";
 
-const COMMANDS: readonly Command[] = [serveCommand, sendCommand, benchCommand, checkCommand];
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  sendCommand,
+  benchCommand,
+  checkCommand,
+  mergeCommand,
+];
 
 const MAIN_HELP = `sockecho ${VERSION}: a TCP echo server and client
 

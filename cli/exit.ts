@@ -28,6 +28,7 @@ import {
   TlsVerifyError,
 } from "../net/errors.ts";
 import { ThresholdError } from "../bench/expect.ts";
+import { ReportFileError } from "../bench/merge.ts";
 import {
   EchoCorruptedError,
   EchoIncompleteError,
@@ -61,6 +62,7 @@ export const EXIT = {
   halfClose: 17,
   oneClientAtATime: 18,
   idleCut: 19,
+  badReport: 20,
   interrupted: 130,
 } as const;
 
@@ -85,6 +87,7 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [OneClientAtATimeError, EXIT.oneClientAtATime, "a second client was not served"],
   [IdleCutError, EXIT.idleCut, "idle connections are cut before MAX"],
   [ThresholdError, EXIT.threshold, "a run missed an --expect threshold"],
+  [ReportFileError, EXIT.badReport, "a report file cannot be merged (unreadable, foreign, cut)"],
 ];
 
 /** The codes of a command that sends and checks an echo (send, bench), over any transport. */
@@ -140,7 +143,8 @@ export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
     EXIT.oneClientAtATime,
   ]),
   ...commandNamed("check --idle", [EXIT.idleCut]),
-  ...commandNamed("bench", [EXIT.threshold]),
+  ...commandNamed("bench, merge", [EXIT.threshold]),
+  ...commandNamed("merge", [EXIT.badReport]),
   [EXIT.interrupted]: "stopped by a second Ctrl+C or SIGTERM; bench: cut short by Ctrl+C",
 });
 

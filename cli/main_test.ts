@@ -83,6 +83,7 @@ const DOCUMENTED_EXITS: Record<number, keyof typeof EXIT> = {
   17: "halfClose",
   18: "oneClientAtATime",
   19: "idleCut",
+  20: "badReport",
   130: "interrupted",
 };
 
@@ -128,6 +129,7 @@ Deno.test({
     assert.match(meaning[EXIT.halfClose], /half-close/);
     assert.match(meaning[EXIT.oneClientAtATime], /second client/);
     assert.match(meaning[EXIT.idleCut], /idle connections are cut/);
+    assert.match(meaning[EXIT.badReport], /merge: .*cannot be merged/);
     assert.match(meaning[EXIT.interrupted], /second Ctrl\+C/);
   },
 });
