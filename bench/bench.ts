@@ -26,8 +26,15 @@ import { isIP } from "node:net";
 import { Histogram, type LatencySummary } from "./histogram.ts";
 import { encodeHistogram } from "./histogram_codec.ts";
 import { type BenchInterval, combineIntervals } from "./intervals.ts";
-import type { BenchMode, BenchProgress, LoadFailure, LoadShare, ShareResult } from "./share.ts";
-import { runLoad, splitEvenly } from "./workers.ts";
+import type {
+  BenchMode,
+  BenchProgress,
+  LoadFailure,
+  LoadShare,
+  Shard,
+  ShareResult,
+} from "./share.ts";
+import { runLoad, shardOf } from "./workers.ts";
 import { udpPingpong, type UdpResult } from "./udp.ts";
 import {
   ClosedEarlyError,
@@ -42,13 +49,7 @@ import { resolveHost } from "../net/resolve.ts";
 import { DEFAULT_PORT } from "../net/listen.ts";
 import { connectTls, type TlsClientOptions } from "../net/tls/client.ts";
 
-export type { BenchInterval, BenchMode, BenchProgress, LatencySummary };
-
-/** This machine's part of a load split over several: shard `index` (from 0) of `count`. */
-export interface Shard {
-  index: number;
-  count: number;
-}
+export type { BenchInterval, BenchMode, BenchProgress, LatencySummary, Shard };
 
 /** The workloads {@linkcode bench} can generate. */
 export const BENCH_MODES: readonly BenchMode[] = ["pingpong", "bulk", "connect"];
@@ -167,15 +168,7 @@ export interface BenchReport {
  */
 export async function bench(options: BenchOptions): Promise<BenchReport> {
   const mode = options.mode ?? "pingpong";
-  const { index, count: shards } = options.shard ?? { index: 0, count: 1 };
-  if (!(Number.isInteger(index) && index >= 0 && index < shards)) {
-    throw new RangeError(`shard ${index} of ${shards}: expected 0 to ${shards - 1}`);
-  }
-  if ((options.connections ?? 1) < shards) {
-    throw new RangeError(`${shards} shards need at least as many connections`);
-  }
-  const connections = splitEvenly(options.connections ?? 1, shards, index);
-  const workers = Math.max(1, Math.min(options.workers ?? 1, connections));
+  const shard = options.shard ?? { index: 0, count: 1 };
   if (options.rate !== undefined && mode === "bulk") {
     throw new RangeError("a rate applies to pingpong and connect, not bulk");
   }
@@ -184,23 +177,23 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   }
   const port = options.port ?? DEFAULT_PORT;
   const [address] = options.path === undefined ? await resolveHost(options.hostname) : [""];
-  const share: LoadShare = {
+  const share: LoadShare = shardOf({
     mode,
     hostname: address,
     port,
     path: options.path,
     tls: options.tls && await loadTrust(options.hostname, address, port, options.tls),
-    connections,
+    connections: options.connections ?? 1,
     size: options.size ?? (mode === "bulk" ? 65536 : 64),
     durationMs: options.durationMs ?? (options.count === undefined ? 5000 : undefined),
-    count: options.count === undefined ? undefined : splitEvenly(options.count, shards, index),
+    count: options.count,
     warmupMs: options.warmupMs ?? 0,
     rate: options.rate,
-    // Shard K's connection j sends arrivals K + N·j, then every N·connections-th.
-    arrivals: { first: index, step: shards, stride: shards * connections },
     startAt: options.startAt,
     overrunMs: options.overrunMs ?? 5000,
-  };
+  }, shard);
+  const { connections } = share;
+  const workers = Math.max(1, Math.min(options.workers ?? 1, connections));
   let results: ShareResult<Histogram>[];
   try {
     results = options.udp
@@ -226,7 +219,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const perSecond = (amount: number) => elapsedMs > 0 ? amount / (elapsedMs / 1000) : 0;
   const operationsPerSecond = perSecond(operations);
   const latencies = mergeLatencies(results);
-  const offered = share.rate === undefined ? undefined : share.rate / shards;
+  const offered = share.rate === undefined ? undefined : share.rate / shard.count;
   return {
     mode,
     target: share.path ?? formatAddress(share),

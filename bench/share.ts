@@ -24,6 +24,12 @@
  * @module
  */
 
+/** One machine's part of a load split over several: shard `index` (from 0) of `count`. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
 /** One of the workloads. */
 export type BenchMode = "pingpong" | "bulk" | "connect";
 

@@ -36,7 +36,7 @@ import { Histogram } from "./histogram.ts";
 import { loadEngine } from "./load.ts";
 import { Budget, Pacer } from "./schedule.ts";
 import { Tally } from "./tally.ts";
-import type { BenchProgress, LoadFailure, LoadShare, ShareResult } from "./share.ts";
+import type { BenchProgress, LoadFailure, LoadShare, Shard, ShareResult } from "./share.ts";
 
 /**
  * Runs `share` over `workers` threads (1: this one), connections and count
@@ -57,11 +57,68 @@ export async function runLoad(
 }
 
 /**
+ * The part of the whole load `share` that shard `shard.index` of
+ * `shard.count` runs: its part of the connections and the count and, under a
+ * rate, the arrivals i ≡ index (mod count) of the one schedule, so that the
+ * shards add up to exactly one machine's load. Throws a `RangeError` for a
+ * shard that does not exist or would have no connection.
+ *
+ * @example
+ * ```ts
+ * import { shardOf } from "./workers.ts";
+ *
+ * const whole = {
+ *   mode: "pingpong",
+ *   hostname: "127.0.0.1",
+ *   port: 4321,
+ *   connections: 10,
+ *   size: 64,
+ *   rate: 1000,
+ *   warmupMs: 0,
+ *   overrunMs: 5000,
+ * } as const;
+ * shardOf(whole, { index: 1, count: 4 }).arrivals; // { first: 1, step: 4, stride: 12 }
+ * ```
+ */
+export function shardOf(share: LoadShare, { index, count }: Shard): LoadShare {
+  if (!(Number.isInteger(index) && index >= 0 && index < count)) {
+    throw new RangeError(`shard ${index} of ${count}: expected 0 to ${count - 1}`);
+  }
+  if (share.connections < count) {
+    throw new RangeError(`${count} shards need at least as many connections`);
+  }
+  const connections = splitEvenly(share.connections, count, index);
+  return {
+    ...share,
+    connections,
+    count: share.count === undefined ? undefined : splitEvenly(share.count, count, index),
+    // Shard K's connection j sends arrivals K + N·j, then every N·connections-th.
+    arrivals: { first: index, step: count, stride: count * connections },
+  };
+}
+
+/**
  * `parts` shares of `share`, the first ones a connection (and message) more
  * when it does not divide; each keeps its connections' arrivals of the
  * schedule, so together they send exactly what `share` would.
+ *
+ * @example
+ * ```ts
+ * import { splitShare } from "./workers.ts";
+ *
+ * const share = {
+ *   mode: "pingpong",
+ *   hostname: "127.0.0.1",
+ *   port: 4321,
+ *   connections: 5,
+ *   size: 64,
+ *   warmupMs: 0,
+ *   overrunMs: 5000,
+ * } as const;
+ * splitShare(share, 2).map((part) => part.arrivals?.first); // [0, 3]
+ * ```
  */
-function splitShare(share: LoadShare, parts: number): LoadShare[] {
+export function splitShare(share: LoadShare, parts: number): LoadShare[] {
   const { first, step, stride } = share.arrivals ??
     { first: 0, step: 1, stride: share.connections };
   let connectionsBefore = 0;
