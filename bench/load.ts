@@ -197,8 +197,10 @@ export function loadEngine<H extends LatencyRecorder>(
     const echo = new Uint8Array(size);
     for (let sent = 0;; sent += size) {
       // Awaited only under a rate: an await of a plain number still costs a turn.
-      const began = pacer ? await pacer.wait() : performance.now();
-      const phase = budget.take(began);
+      const due = pacer ? await pacer.wait() : performance.now();
+      const phase = budget.take(due);
+      // Under a rate a send may go out a little early: its latency counts from then.
+      const began = pacer ? Math.min(due, performance.now()) : due;
       if (phase === "stop") return;
       const message = patternAt(sent, size);
       await roundTrip(conn, message, echo);
@@ -242,8 +244,10 @@ export function loadEngine<H extends LatencyRecorder>(
   async function connectLoop(share: LoadShare, budget: Budget, tally: Tally<H>, pacer?: Pacer) {
     const echo = new Uint8Array(share.size);
     for (let sent = 0;; sent += share.size) {
-      const began = pacer ? await pacer.wait() : performance.now();
-      const phase = budget.take(began);
+      const due = pacer ? await pacer.wait() : performance.now();
+      const phase = budget.take(due);
+      // Under a rate a send may go out a little early: its latency counts from then.
+      const began = pacer ? Math.min(due, performance.now()) : due;
       if (phase === "stop") return;
       const conn = await connect(share);
       try {

@@ -110,9 +110,10 @@ export class Pacer {
   }
 
   /**
-   * Waits until the current slot is due, moves to the next and returns
-   * when it was due (when it went out, if that was earlier); Infinity once
-   * the time is up, even with slots left over that a slow server made late.
+   * Waits until the current slot is due (or up to 2 ms before), moves to the
+   * next and returns when it was due, which says its phase (a slot due as the
+   * measured window opens is in it, though sent a little early); Infinity
+   * once the time is up, even with slots left over that a slow server made late.
    */
   async wait(): Promise<number> {
     const due = this.#first + this.#slot++ * this.#intervalMs;
@@ -122,6 +123,6 @@ export class Pacer {
     // ms early and send then, a little early, its latency counted from when
     // it went out, rather than charge the timer's lateness to the server.
     if (due - now >= 2) await new Promise((resolve) => setTimeout(resolve, due - now - 1));
-    return Math.min(due, performance.now());
+    return due;
   }
 }

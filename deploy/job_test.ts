@@ -1,0 +1,175 @@
+/**
+ * deploy/: the Indexed Job manifest is checked field by field, and then run
+ * the way Kubernetes would run it, as N local processes (the image's
+ * entrypoint, the manifest's arguments with `$(VAR)` expanded, each with its
+ * own JOB_COMPLETION_INDEX) against a local server; their reports must merge
+ * into exactly the one schedule. The image itself cannot be built here.
+ */
+
+import assert from "node:assert/strict";
+import { decodeHistogram } from "../bench/histogram_codec.ts";
+import { Histogram } from "../bench/histogram.ts";
+import { parseCommand } from "../cli/args.ts";
+import { benchCommand } from "../cli/commands/bench.ts";
+import { EXIT } from "../main.ts";
+import { outputOf, runMain, withServer } from "../cli/testing.ts";
+
+const JOB = new URL("./job.yaml", import.meta.url);
+const DOCKERFILE = new URL("./Dockerfile", import.meta.url);
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+type Yaml = string | number | boolean | Yaml[] | { [key: string]: Yaml };
+
+/**
+ * Reads the YAML the manifest is written in, and only that: block mappings
+ * and sequences by indentation, comments on lines of their own, plain,
+ * double-quoted and numeric scalars. Anything else throws, rather than be
+ * misread.
+ */
+function parseYaml(text: string): Yaml {
+  const lines = text.split("\n").filter((line) => !/^\s*(#.*)?$/.test(line)).map((line) => {
+    if (/\t|^\s*[&*!|>]|: [&*!|>]/.test(line)) throw new SyntaxError(`unsupported: ${line}`);
+    return { indent: line.search(/\S/), text: line.trim() };
+  });
+  let at = 0;
+  const scalar = (text: string): Yaml =>
+    text.startsWith('"') ? JSON.parse(text) : /^-?\d+$/.test(text) ? Number(text) : text;
+  const block = (indent: number): Yaml => {
+    const list = lines[at].text.startsWith("- ");
+    const out: Yaml = list ? [] : {};
+    while (at < lines.length && lines[at].indent === indent) {
+      const line = lines[at];
+      if (list !== line.text.startsWith("- ")) throw new SyntaxError(`mixed block: ${line.text}`);
+      if (list) {
+        const item = line.text.slice(2);
+        if (/^[\w./-]+:( |$)/.test(item)) {
+          lines[at] = { indent: indent + 2, text: item }; // a mapping inside the item
+          (out as Yaml[]).push(block(indent + 2));
+        } else {
+          at++;
+          (out as Yaml[]).push(scalar(item));
+        }
+        continue;
+      }
+      const [, key, value] = line.text.match(/^([\w./-]+):(?: (.*))?$/) ??
+        (() => {
+          throw new SyntaxError(`not key: value: ${line.text}`);
+        })();
+      at++;
+      (out as Record<string, Yaml>)[key] = value !== undefined
+        ? scalar(value)
+        : at < lines.length && lines[at].indent > indent
+        ? block(lines[at].indent)
+        : "";
+    }
+    return out;
+  };
+  const document = block(0);
+  if (at !== lines.length) throw new SyntaxError(`unexpected indent: ${lines[at].text}`);
+  return document;
+}
+
+// deno-lint-ignore no-explicit-any
+type Manifest = any; // walked field by field below, each asserted
+
+const job: Manifest = parseYaml(await Deno.readTextFile(JOB));
+const container = job.spec.template.spec.containers[0];
+
+/** `args` with `$(NAME)` replaced by `env`'s value, as the kubelet expands them. */
+const expand = (args: string[], env: Record<string, string>) =>
+  args.map((arg) => arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_, name) => env[name]));
+
+/** `args` with the values after `flag` set to `value` (a local, shorter load). */
+function withOption(args: string[], flag: string, value: string): string[] {
+  const at = args.indexOf(flag);
+  assert.ok(at > 0, `${flag} in the manifest`);
+  return args.toSpliced(at + 1, 1, value);
+}
+
+Deno.test("deploy/job.yaml is an Indexed Job whose pods each run one shard of one load", () => {
+  assert.deepEqual([job.apiVersion, job.kind], ["batch/v1", "Job"]);
+  const { spec } = job;
+  assert.equal(spec.completionMode, "Indexed");
+  assert.ok(Number.isInteger(spec.completions) && spec.completions > 1, "completions");
+  assert.equal(spec.parallelism, spec.completions, "all shards run at once");
+  assert.equal(spec.backoffLimit, 0, "a failed shard is not rerun off its schedule");
+  assert.equal(spec.template.spec.restartPolicy, "Never");
+  assert.equal(spec.template.spec.containers.length, 1);
+  assert.match(container.image, /^[\w./-]+:[\w.-]+$/);
+  const args: string[] = container.args;
+  assert.ok(args.every((arg) => typeof arg === "string"), "args are strings");
+  assert.equal(args[0], "bench");
+  // Each pod's shard comes from JOB_COMPLETION_INDEX, set by the Job controller.
+  assert.equal(args[args.indexOf("--shards") + 1], String(spec.completions));
+  assert.equal(args[args.indexOf("--start-at") + 1], "$(START_AT)");
+  const startAt = container.env.find((e: { name: string }) => e.name === "START_AT");
+  assert.match(startAt.value, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.ok(args.includes("--json"), "the report goes to stdout, for kubectl logs");
+  // Every flag is one bench takes, with a value where it needs one.
+  const parsed = parseCommand(
+    expand(args.slice(1), { START_AT: startAt.value }),
+    benchCommand.options,
+  );
+  assert.notEqual(parsed, "help");
+  assert.ok(Number(args[args.indexOf("--connections") + 1]) >= spec.completions);
+});
+
+Deno.test("the manifest's YAML reader refuses what it does not read", () => {
+  assert.deepEqual(parseYaml('a:\n  - 1\n  - b: "x"\n    c: y\n'), { a: [1, { b: "x", c: "y" }] });
+  for (const text of ["a: &anchor 1", "a: |\n  text", "a:\n\t- 1", "- a\nb: c"]) {
+    assert.throws(() => parseYaml(text), SyntaxError, text);
+  }
+});
+
+Deno.test("the Job's shards, run as local processes, merge into exactly the one schedule", async () => {
+  const entrypoint: string[] = JSON.parse(
+    (await Deno.readTextFile(DOCKERFILE)).match(/^ENTRYPOINT (\[.*\])$/m)![1],
+  );
+  const [deno, ...flags] = entrypoint.map((word) => word === "/app/main.ts" ? MAIN : word);
+  assert.equal(deno, "deno");
+  const shards: number = job.spec.completions;
+  // Two connections a shard, each sending every 40 ms: a slot is lost (the run ends on time,
+  // not when a late echo comes back) only if an echo near the end takes longer than that.
+  const [rate, seconds] = [50 * shards, 1];
+  await withServer({}, async ({ addr }) => {
+    // Far enough ahead for every process to start and connect on a loaded machine.
+    const startAt = Date.now() + 4000;
+    let args = withOption(container.args, "--rate", String(rate));
+    args = withOption(args, "--duration", String(seconds));
+    args = withOption(args, "--workers", "1");
+    args = withOption(args, "--connections", String(2 * shards));
+    args = args.map((arg) => arg === container.args[1] ? `127.0.0.1:${addr.port}` : arg);
+    const env = { START_AT: (startAt / 1000).toFixed(3) };
+    const runs = await Promise.all(
+      Array.from({ length: shards }, (_, index) =>
+        outputOf(Deno.execPath(), {
+          args: [...flags, ...expand(args, env)],
+          env: { ...env, JOB_COMPLETION_INDEX: String(index), NO_COLOR: "1" },
+          stdin: "null",
+        })),
+    );
+    const dir = await Deno.makeTempDir();
+    try {
+      const files: string[] = [];
+      const reports = await Promise.all(runs.map(async ({ code, stdout, stderr }, index) => {
+        const text = new TextDecoder().decode(stdout);
+        assert.equal(code, 0, new TextDecoder().decode(stderr));
+        files.push(`${dir}/shard-${index}.json`);
+        await Deno.writeTextFile(files[index], text);
+        return JSON.parse(text);
+      }));
+      assert.deepEqual(reports.map((r) => r.shard.index), [...reports.keys()]);
+      const skews = reports.map((report) => report.startTimeMs - startAt);
+      assert.ok(skews.every((skew) => skew >= -1 && skew <= 20), `start skews ${skews} ms`);
+      const merged = await runMain(["merge", ...files, "--json", "--expect", "shortfall<5"]);
+      assert.equal(merged.code, EXIT.ok, merged.err.join("\n"));
+      const total = JSON.parse(merged.out.join("\n"));
+      assert.equal(total.operations, rate * seconds);
+      const sum = new Histogram();
+      reports.forEach((report) => sum.add(decodeHistogram(report.histogram)));
+      assert.deepEqual([...decodeHistogram(total.histogram).counts], [...sum.counts]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
