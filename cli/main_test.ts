@@ -1,23 +1,17 @@
 import assert from "node:assert/strict";
-import net from "node:net";
 import { EXIT, main, VERSION } from "../main.ts";
 import { writeAll } from "../net/io.ts";
 import { formatAddress } from "../net/format.ts";
 import { serve } from "../server.ts";
 import {
-  echoOf,
   NO_SUCH_HOST,
-  pattern,
   readExactly,
   readToEnd,
   recorder,
   runMain,
-  startServe,
-  WAIT_MS,
   withFakeServer,
   withResettingServer,
   withServer,
-  withTimeout,
 } from "./testing.ts";
 
 const canRead = (await Deno.permissions.query({ name: "read" })).state === "granted";
@@ -357,81 +351,6 @@ Deno.test("main send maps each failure to its exit code", async () => {
   });
 });
 
-Deno.test("main serve logs each connection and chunk, and a summary when stopped", async () => {
-  const server = await startServe();
-  const closed = server.printed(/ closed: /);
-  const code = await main(["send", "127.0.0.1", "-p", server.port], recorder().io);
-  await closed;
-  assert.equal(code, EXIT.ok);
-  assert.equal(await server.stopped(), EXIT.ok);
-  const { out, err } = server;
-  assert.equal(out.length, 4);
-  assert.match(
-    out[1],
-    /^You got a connection from client's ip 127\.0\.0\.1, port \d+ at time \d+\.\d{6}$/,
-  );
-  assert.match(out[2], /^127\.0\.0\.1:\d+ sent 21 bytes: 你好啊服务器!\\n$/);
-  assert.match(out[3], /^127\.0\.0\.1:\d+ closed: 21 bytes echoed in \d+\.\d{3} s$/);
-  assert.deepEqual(err, [
-    "stopping: no new connections; 0 open, 5 s to finish (Ctrl+C again to exit at once)",
-    "stopped: 1 connection, 21 bytes echoed",
-  ]);
-});
-
-Deno.test("main serve keeps a flood of chunks from flooding its log", async () => {
-  const server = await startServe("--log-rate", "5");
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
-  try {
-    for (let i = 0; i < 50; i++) {
-      await writeAll(conn, new TextEncoder().encode(`chunk ${i}\x1b[31m`));
-      await readExactly(conn, `chunk ${i}\x1b[31m`.length);
-    }
-  } finally {
-    conn.close();
-  }
-  await server.printed(/ closed: |log lines not shown/);
-  assert.equal(await server.stopped(), EXIT.ok);
-  const logged = server.out.slice(1);
-  const dropped = logged.map((line) => Number(line.match(/^… (\d+) log lines not shown/)?.[1] ?? 0))
-    .reduce((sum, n) => sum + n, 0);
-  const shown = logged.filter((line) => !line.startsWith("… ")).length;
-  // 1 connection line + 50 chunk lines + 1 close line, each shown or counted.
-  assert.equal(shown + dropped, 52);
-  assert.ok(dropped > 0, "most lines were dropped");
-  assert.ok(logged.every((line) => !line.includes("\x1b")), "no raw escape reached the log");
-});
-
-Deno.test("main serve logs a connection refused past --max-connections", async () => {
-  const server = await startServe("--max-connections", "1");
-  const first = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
-  try {
-    await server.printed(/^You got a connection/);
-    const extra = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
-    const [, port] = await server.printed(/^refused 127\.0\.0\.1:(\d+): 1 connection open/);
-    assert.equal(Number(port), (extra.localAddr as Deno.NetAddr).port);
-    extra.close();
-  } finally {
-    first.close();
-  }
-  assert.equal(await server.stopped(), EXIT.ok);
-});
-
-Deno.test("main serve exits 8 on a taken port and 10 on a foreign address", async () => {
-  await withServer({}, async ({ addr }) => {
-    assert.deepEqual(await run(["serve", "-H", "127.0.0.1", "-p", String(addr.port)]), {
-      code: EXIT.addressInUse,
-      out: [],
-      err: [`cannot listen on 127.0.0.1:${addr.port}: address already in use`],
-    });
-  });
-  assert.deepEqual(await run(["serve", "-H", "192.0.2.1", "-p", "0"]), {
-    code: EXIT.addressUnavailable,
-    out: [],
-    err: ["cannot listen on 192.0.2.1:0: address not available on this machine"],
-  });
-  assert.equal((await run(["serve", "-H", "no-such-host.invalid"])).code, EXIT.resolve);
-});
-
 Deno.test("main bench prints a summary table, or JSON with --json", async () => {
   await withServer({}, async ({ addr }) => {
     const port = String(addr.port);
@@ -599,23 +518,6 @@ Deno.test({
   },
 });
 
-Deno.test("main serve takes a lone PORT as nc -l PORT does", async () => {
-  const stop = new AbortController();
-  const { io, out } = recorder(stop.signal);
-  const listening = Promise.withResolvers<void>();
-  const serving = main(["serve", "-H", "127.0.0.1", "0"], {
-    ...io,
-    out(line) {
-      io.out(line);
-      listening.resolve();
-    },
-  });
-  await listening.promise;
-  stop.abort();
-  assert.equal(await serving, EXIT.ok);
-  assert.match(out[0], /^Listening on 127\.0\.0\.1:\d+$/);
-});
-
 Deno.test("main bench against a server that resets exits 6 with one line, like send", async () => {
   await withResettingServer(async (port) => {
     const reset = `127.0.0.1:${port} failed (connection reset by peer) after echoing 0 of`;
@@ -630,87 +532,4 @@ Deno.test("main bench against a server that resets exits 6 with one line, like s
       err: [`${reset} 21 bytes`],
     });
   });
-});
-
-Deno.test("main serve with -m 0 sets no connection limit", async () => {
-  const server = await startServe("-m", "0");
-  const port = Number(server.port);
-  const held = await Promise.all(
-    Array.from({ length: 3 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
-  );
-  try {
-    for (const conn of held) {
-      await writeAll(conn, new TextEncoder().encode("held"));
-      assert.deepEqual(await readExactly(conn, 4), new TextEncoder().encode("held"));
-    }
-    const hello = new TextEncoder().encode("one more");
-    assert.deepEqual(await echoOf(port, hello), hello);
-  } finally {
-    held.forEach((conn) => conn.close());
-  }
-  assert.equal(await server.stopped(), EXIT.ok);
-  assert.ok(!server.out.some((line) => line.startsWith("refused")), server.out.join("\n"));
-});
-
-Deno.test("main serve's summary counts connections closed at the end of the grace period", async () => {
-  const server = await startServe("--grace", "0.2");
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
-  try {
-    await writeAll(conn, new TextEncoder().encode("xy"));
-    await readExactly(conn, 2);
-    assert.equal(await server.stopped(), EXIT.ok);
-    assert.deepEqual(await readToEnd(conn), new Uint8Array(), "the server closed it");
-  } finally {
-    conn.close();
-  }
-  assert.deepEqual(server.err, [
-    "stopping: no new connections; 1 open, 0.2 s to finish (Ctrl+C again to exit at once)",
-    "stopped: 1 connection, 2 bytes echoed, 1 closed at the end of the grace period",
-  ]);
-  assert.match(
-    server.out.at(-1)!,
-    /^127\.0\.0\.1:\d+ closed: 2 bytes echoed in \d+\.\d{3} s \(closed at the end of the grace period\)$/,
-  );
-});
-
-Deno.test("main serve logs a client's reset as 'reset by the client'", async () => {
-  const server = await startServe();
-  const closed = server.printed(/ closed: /);
-  // node:net can send a reset (SO_LINGER 0); Deno's close() sends a FIN.
-  const socket = net.connect({ host: "127.0.0.1", port: Number(server.port) });
-  const gone = new Promise((resolve) => socket.on("close", resolve));
-  socket.on("error", () => {});
-  socket.once("data", () => socket.resetAndDestroy());
-  socket.write("hi");
-  await withTimeout(gone, WAIT_MS, "the reset socket to close");
-  const [line] = await closed;
-  assert.equal(await server.stopped(), EXIT.ok);
-  assert.match(
-    server.out.at(-1)!,
-    /^127\.0\.0\.1:\d+ closed: 2 bytes echoed in \d+\.\d{3} s \(reset by the client\)$/,
-    line,
-  );
-});
-
-Deno.test("main serve logs an echo the client no longer takes as 'client stopped reading'", async () => {
-  const server = await startServe();
-  const closed = server.printed(/ closed: /);
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.port) });
-  let first = true;
-  // The client closes (a FIN) as soon as the server has read the first chunk,
-  // before any echo: writing that echo then meets a closed socket, whose
-  // reset arrives after the FIN, so the server's next write fails with EPIPE.
-  server.onLine((line) => {
-    if (first && / sent [\d,]+ bytes: /.test(line)) {
-      first = false;
-      conn.close();
-    }
-  });
-  await writeAll(conn, pattern(8 * 1024)).catch(() => {});
-  await closed;
-  assert.equal(await server.stopped(), EXIT.ok);
-  assert.match(
-    server.out.at(-1)!,
-    /^127\.0\.0\.1:\d+ closed: [\d,]+ bytes echoed in \d+\.\d{3} s \(client stopped reading\)$/,
-  );
 });

@@ -21,7 +21,6 @@
  */
 
 import assert from "node:assert/strict";
-import { EXIT } from "../main.ts";
 import { concat, outputOf, WAIT_MS, withTimeout } from "./testing.ts";
 
 /** The program's entry point, as a path for `deno run`. */
@@ -200,23 +199,30 @@ export function spawnSockecho(
 
 /**
  * Spawns `sockecho serve ARGS` on 127.0.0.1 and a free port; resolves once it
- * listens, with the port. With `--tls` (an ephemeral certificate) also with the
- * fingerprint and the send command it prints; with `--udp` once UDP listens too.
+ * listens (with `--udp`, once UDP listens too), with the port.
  */
-export async function spawnServe(...args: string[]): Promise<
-  Spawned & { port: string; fingerprint?: string; command?: string }
-> {
+export async function spawnServe(...args: string[]): Promise<Spawned & { port: string }> {
   const server = spawnSockecho(["serve", "-H", "127.0.0.1", "-p", "0", ...args]);
   const tls = args.includes("--tls") ? " \\(TLS\\)" : "";
   const [, port] = await server.out.match(
     new RegExp(`^Listening on 127\\.0\\.0\\.1:(\\d+)${tls}$`),
   );
   if (args.includes("--udp")) await server.out.match(/^Listening on 127\.0\.0\.1:\d+ \(UDP\)$/);
-  if (!tls) return { ...server, port };
+  return { ...server, port };
+}
+
+/**
+ * Spawns `sockecho serve --tls ARGS` (an ephemeral certificate) like
+ * {@linkcode spawnServe}; resolves with the fingerprint and the send command it prints.
+ */
+export async function spawnTlsServe(
+  ...args: string[]
+): Promise<Spawned & { port: string; fingerprint: string; command: string }> {
+  const server = await spawnServe("--tls", ...args);
   const [, fingerprint, command] = await server.out.match(
     /^TLS certificate: self-signed, SHA-256 ([0-9A-F:]{95}); connect with: sockecho (.*)$/,
   );
-  return { ...server, port, fingerprint, command };
+  return { ...server, fingerprint, command };
 }
 
 /** Spawns `sockecho serve --unix PATH` with the permissions it needs; resolves once it listens. */
@@ -292,23 +298,6 @@ export async function runWithInput(
     peer.kill("SIGKILL");
     throw error;
   });
-}
-
-/**
- * Runs a client program (`nc`, `socat`) against a fresh `sockecho serve` with
- * `input` on its stdin, and checks that it exits 0 having printed the echo.
- */
-export async function assertPeerGetsEcho(
-  command: string,
-  argsFor: (port: string) => string[],
-  input: Uint8Array,
-): Promise<void> {
-  const server = await spawnServe();
-  const { code, stdout } = await runWithInput(command, argsFor(server.port), input);
-  server.child.kill("SIGINT");
-  assert.equal(await server.finish(), EXIT.ok);
-  assert.equal(code, 0);
-  assert.deepEqual(new Uint8Array(stdout), input);
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago, for peers that cannot be told "port 0". */
