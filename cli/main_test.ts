@@ -1,18 +1,6 @@
 import assert from "node:assert/strict";
 import { EXIT, main, VERSION } from "../main.ts";
-import { writeAll } from "../net/io.ts";
-import { formatAddress } from "../net/format.ts";
-import { serve } from "../server.ts";
-import {
-  NO_SUCH_HOST,
-  readExactly,
-  readToEnd,
-  recorder,
-  runMain,
-  withFakeServer,
-  withResettingServer,
-  withServer,
-} from "./testing.ts";
+import { recorder, runMain, withResettingServer, withServer } from "./testing.ts";
 
 const canRead = (await Deno.permissions.query({ name: "read" })).state === "granted";
 
@@ -294,63 +282,6 @@ Deno.test("main: each command's help lists only the exit codes it can end with",
   assert.deepEqual(await codesOf("check"), [0, 1, 2, 3, 4, 5, 11, 12, 13, 15, 16, 17, 18, 19, 130]);
 });
 
-Deno.test("main send prints the echo as the C client does and exits 0", async () => {
-  await withServer({}, async ({ addr }) => {
-    const { code, out, err } = await run(["send", "127.0.0.1", "-p", String(addr.port)]);
-    assert.deepEqual({ code, out, err }, {
-      code: EXIT.ok,
-      out: ["server message: 你好啊服务器!"],
-      err: [],
-    });
-  });
-});
-
-Deno.test("main send escapes control bytes of the echo and reports with --verbose", async () => {
-  await withServer({}, async ({ addr }) => {
-    const port = String(addr.port);
-    const { code, out, err } = await run(["send", "127.0.0.1", "\x1b[2Jhi\n", "-p", port, "-v"]);
-    assert.equal(code, EXIT.ok);
-    assert.deepEqual(out, ["server message: \\x1b[2Jhi"]);
-    assert.match(
-      err[0],
-      new RegExp(`^7 bytes echoed by 127\\.0\\.0\\.1:${port} in \\d+\\.\\d{3} ms$`),
-    );
-  });
-});
-
-Deno.test("main send maps each failure to its exit code", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const closedPort = String(listener.addr.port);
-  listener.close();
-  assert.deepEqual(await run(["send", "127.0.0.1", "-p", closedPort]), {
-    code: EXIT.connect,
-    out: [],
-    err: [`cannot connect to 127.0.0.1:${closedPort}: connection refused`],
-  });
-  const unresolved = await run(["send", "no-such-host.invalid"]);
-  assert.deepEqual([unresolved.code, unresolved.out, unresolved.err.length], [3, [], 1]);
-  assert.match(unresolved.err[0], NO_SUCH_HOST);
-  await withFakeServer(async (conn) => void await readToEnd(conn), async (port) => {
-    const { code, err } = await run(["send", "127.0.0.1", "-p", String(port), "-t", "0.1"]);
-    assert.equal(code, EXIT.timeout);
-    assert.match(err[0], /^timed out after 0\.1 s waiting for the echo/);
-  });
-  await withFakeServer(async (conn) => void await readExactly(conn, 1), async (port) => {
-    const { code } = await run(["send", "127.0.0.1", "-p", String(port)]);
-    assert.equal(code, EXIT.closedEarly);
-  });
-  await withFakeServer(async (conn) => {
-    await writeAll(conn, new TextEncoder().encode("x".repeat(21)));
-    await readToEnd(conn);
-  }, async (port) => {
-    const { code, err } = await run(["send", "127.0.0.1", "-p", String(port)]);
-    assert.equal(code, EXIT.mismatch);
-    assert.deepEqual(err, [
-      'echo differs from what was sent at byte 0: sent 0xe4, got 0x78; received "xxxxxxxxxxxxxxxxxxxxx" (21 bytes)',
-    ]);
-  });
-});
-
 Deno.test("main bench prints a summary table, or JSON with --json", async () => {
   await withServer({}, async ({ addr }) => {
     const port = String(addr.port);
@@ -466,56 +397,6 @@ Deno.test("main bench says on stderr that workers are capped by connections", as
     ]);
     assert.match(out[2], /, 1 worker, /);
   });
-});
-
-Deno.test("main send takes HOST:PORT and [IPv6]:PORT as the server prints them", async () => {
-  await withServer({}, async ({ addr }) => {
-    const { code, out } = await run(["send", `127.0.0.1:${addr.port}`, "hi"]);
-    assert.deepEqual({ code, out }, { code: EXIT.ok, out: ["server message: hi"] });
-  });
-  const server = await serve({ hostname: "::1", port: 0 });
-  try {
-    const { code, out } = await run(["send", formatAddress(server.addr), "hi"]);
-    assert.deepEqual({ code, out }, { code: EXIT.ok, out: ["server message: hi"] });
-  } finally {
-    await server.shutdown({ graceMs: 0 });
-  }
-});
-
-Deno.test("main send gives no -p hint when the port was given", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = String(listener.addr.port);
-  listener.close();
-  assert.deepEqual(await run(["send", "127.0.0.1", "4400", "-p", port]), {
-    code: EXIT.connect,
-    out: [],
-    err: [`cannot connect to 127.0.0.1:${port}: connection refused`],
-  });
-});
-
-/** True when nothing listens on 127.0.0.1:4321, the default port a test may not own. */
-async function defaultPortIsFree(): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port: 4321 })).close();
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-Deno.test({
-  name: "main send without a port hints -p PORT when the refused message is a number" +
-    " (ignored when something listens on 4321)",
-  ignore: !await defaultPortIsFree(),
-  async fn() {
-    // A number where MESSAGE goes is the netcat habit for a port.
-    const hinted = await run(["send", "127.0.0.1", "4400", "-t", "2"]);
-    assert.deepEqual(hinted, {
-      code: EXIT.connect,
-      out: [],
-      err: ["cannot connect to 127.0.0.1:4321: connection refused (did you mean -p 4400?)"],
-    });
-  },
 });
 
 Deno.test("main bench against a server that resets exits 6 with one line, like send", async () => {

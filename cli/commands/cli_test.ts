@@ -5,23 +5,9 @@
  * `deno task test` grants them; under plain `deno test -N` they are ignored.
  */
 import assert from "node:assert/strict";
-import { C_CLIENT_MESSAGE } from "../../diag/send.ts";
 import { EXIT } from "../../main.ts";
-import { writeAll } from "../../net/io.ts";
-import {
-  concat,
-  echoFrom,
-  echoOf,
-  NO_SUCH_HOST,
-  outputOf,
-  readExactly,
-  readToEnd,
-  WAIT_MS,
-  withFakeServer,
-  withServer,
-  withTimeout,
-} from "../testing.ts";
-import { canBindUdp, freeUdpPort, Peer, udpPortWithFreeTcp } from "../testing_udp.ts";
+import { concat, echoFrom, echoOf, WAIT_MS, withServer, withTimeout } from "../testing.ts";
+import { canBindUdp, Peer, udpPortWithFreeTcp } from "../testing_udp.ts";
 
 import {
   canRun,
@@ -43,72 +29,12 @@ import {
   spawnServe,
   spawnTlsServe,
   spawnUnixServe,
-  untilListening,
 } from "../testing_process.ts";
 
 const haveNc = await hasCommand("nc");
 const haveSocat = await hasCommand("socat");
-const haveCc = canWrite && await hasCommand("cc");
 
 const ESC = "\x1b";
-
-Deno.test({
-  name: "cli: send failures print one plain line each, with their exit codes",
-  ignore: !canRun,
-  async fn() {
-    const port = String(freePort());
-    // Literal numbers: scripts depend on them, whatever the EXIT table says.
-    assert.deepEqual(await sockecho("send", "127.0.0.1", "-p", port), {
-      code: 4,
-      stdout: "",
-      stderr: `sockecho: cannot connect to 127.0.0.1:${port}: connection refused\n`,
-    });
-    const unresolved = await sockecho("send", "no-such-host.invalid");
-    assert.deepEqual({ ...unresolved, stderr: undefined }, {
-      code: 3,
-      stdout: "",
-      stderr: undefined,
-    });
-    assert.match(unresolved.stderr.replace(/^sockecho: (.*)\n$/, "$1"), NO_SUCH_HOST);
-    assert.deepEqual(await sockecho("send"), {
-      code: 2,
-      stdout: "",
-      stderr: "sockecho: send needs a HOST (try: sockecho send --help)\n",
-    });
-  },
-});
-
-Deno.test({
-  name: "cli: send's timeout, early close and wrong echo exit 5, 6 and 7 with one plain line",
-  ignore: !canRun,
-  async fn() {
-    // Only the timeout case has a short timeout: in the others a stalled
-    // machine must not turn the peer's answer into a timeout.
-    const cases: [(conn: Deno.Conn) => Promise<void>, number, RegExp, string][] = [
-      [async (conn) => void await readToEnd(conn), 5, /^timed out after 0\.3 s/, "0.3"],
-      [async (conn) => void await readExactly(conn, 21), 6, /closed the connection/, "10"],
-      [
-        async (conn) => {
-          await writeAll(conn, new Uint8Array(21));
-          await readToEnd(conn);
-        },
-        7,
-        /^echo differs from what was sent at byte 0: sent 0xe4, got 0x00; received "(\\0){21}" \(21 bytes\)$/,
-        "10",
-      ],
-    ];
-    for (const [peer, code, message, timeout] of cases) {
-      await withFakeServer(peer, async (port) => {
-        const sent = await sockecho("send", "127.0.0.1", "-p", String(port), "-t", timeout);
-        assert.equal(sent.code, code);
-        assert.equal(sent.stdout, "");
-        const lines = sent.stderr.split("\n");
-        assert.deepEqual(lines.length, 2, sent.stderr); // one line and its newline
-        assert.match(lines[0].replace(/^sockecho: /, ""), message);
-      });
-    }
-  },
-});
 
 Deno.test({
   name: "cli: bench into a pipe prints the table only, with no progress line or colour",
@@ -124,48 +50,6 @@ Deno.test({
         ["mode", "target", "load", "round trips", "throughput", "latency ms"],
       );
     });
-  },
-});
-
-Deno.test({
-  name: "interop: sockecho send passes against a socat echo server" +
-    skipped(needs(haveSocat, "socat")),
-  ignore: !haveSocat,
-  async fn() {
-    const port = freePort();
-    const socat = spawn("socat", [
-      "-d",
-      "-d",
-      `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`,
-      "PIPE",
-    ]);
-    await socat.err.match(/listening on/);
-    const sent = await sockecho("send", "127.0.0.1", "-p", String(port), "hello socat");
-    assert.deepEqual(sent, { code: EXIT.ok, stdout: "server message: hello socat\n", stderr: "" });
-    assert.equal(await socat.finish(), 0);
-  },
-});
-
-Deno.test({
-  name: "interop: sockecho send against an nc server that replies with the right bytes" +
-    skipped(needs(haveNc, "nc")),
-  ignore: !haveNc,
-  async fn() {
-    const port = String(freePort());
-    const nc = spawn("nc", ["-v", "-l", "127.0.0.1", port], "piped");
-    await nc.err.match(/Listening on/);
-    const writer = nc.child.stdin.getWriter();
-    await writer.write(C_CLIENT_MESSAGE);
-    await writer.close();
-    const sent = await sockecho("send", "127.0.0.1", "-p", port);
-    assert.deepEqual(sent, {
-      code: EXIT.ok,
-      stdout: "server message: 你好啊服务器!\n",
-      stderr: "",
-    });
-    // nc exits when the client closes, having printed exactly the 21 bytes it received.
-    assert.equal(await nc.finish(), 0);
-    assert.deepEqual(nc.out.lines, ["你好啊服务器!", "\0"]);
   },
 });
 
@@ -214,47 +98,6 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "interop: sockecho send and bench against the seed's C server" +
-    skipped(needs(haveCc, "cc")),
-  ignore: !haveCc,
-  async fn() {
-    const dir = await Deno.makeTempDir();
-    const seed = new URL("../testdata/seed_server.c", import.meta.url);
-    // The seed listens on every interface; tests bind loopback only.
-    const source = (await Deno.readTextFile(seed))
-      .replace("htonl(INADDR_ANY)", "htonl(INADDR_LOOPBACK)");
-    assert.ok(source.includes("INADDR_LOOPBACK"), "the seed still binds INADDR_ANY");
-    let server: ReturnType<typeof spawn> | undefined;
-    try {
-      await Deno.writeTextFile(`${dir}/server.c`, source);
-      const built = await outputOf("cc", {
-        args: ["-O2", "-o", `${dir}/server`, `${dir}/server.c`],
-      });
-      assert.ok(built.success, new TextDecoder().decode(built.stderr));
-      const port = freePort();
-      server = spawn(`${dir}/server`, [String(port)]);
-      await untilListening(port, "the seed server");
-      assert.deepEqual(await sockecho("send", "127.0.0.1", "-p", String(port)), {
-        code: 0,
-        stdout: "server message: 你好啊服务器!\n",
-        stderr: "",
-      });
-      for (const mode of ["pingpong", "connect"]) {
-        const args = ["bench", "127.0.0.1", "-p", String(port), "-m", mode, "-n", "200", "--json"];
-        const counted = await sockecho(...args);
-        assert.equal(counted.code, 0, counted.stderr);
-        const report = JSON.parse(counted.stdout);
-        assert.deepEqual([report.mode, report.operations, report.bytes], [mode, 200, 200 * 64]);
-      }
-    } finally {
-      server?.child.kill("SIGTERM");
-      await server?.finish();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
-
 // UDP echo (RFC 862) and --allow/--deny, as processes.
 
 const haveSecondLoopback = await canBindUdp("127.0.0.2");
@@ -279,48 +122,6 @@ Deno.test({
       server.err.lines.at(-1),
       "sockecho: stopped: 0 connections, 0 bytes echoed; UDP: 1 datagram, 9 bytes echoed",
     );
-  },
-});
-
-Deno.test({
-  name: "cli: send --udp exits 5 with no answer and 7 for a different datagram, in one line",
-  ignore: !canRun,
-  async fn() {
-    const silent = await Peer.bind();
-    const liar = await Peer.bind();
-    liar.socket.on("message", (datagram: Uint8Array, from: { address: string; port: number }) => {
-      liar.send(datagram.map((byte, i) => i === 2 ? byte + 1 : byte), from.port, from.address);
-    });
-    try {
-      const quiet = await sockecho(
-        "send",
-        "--udp",
-        "127.0.0.1",
-        "-p",
-        String(silent.port),
-        "-t",
-        "0.6",
-      );
-      assert.deepEqual(quiet, {
-        code: EXIT.timeout,
-        stdout: "",
-        stderr:
-          `sockecho: timed out after 0.6 s: no echo from 127.0.0.1:${silent.port} (3 tries)\n`,
-      });
-      await silent.next(3); // the first try and two retries
-      assert.equal(silent.received.length, 3);
-      const wrong = await sockecho("send", "--udp", "127.0.0.1", "-p", String(liar.port), "abc");
-      assert.deepEqual(wrong, {
-        code: EXIT.mismatch,
-        stdout: "",
-        stderr:
-          `sockecho: echo from 127.0.0.1:${liar.port} differs from what was sent at byte 2: ` +
-          'sent 0x63, got 0x64; received "abd" (3 bytes)\n',
-      });
-    } finally {
-      await silent.close();
-      await liar.close();
-    }
   },
 });
 
@@ -360,35 +161,6 @@ Deno.test({
       code: EXIT.usage,
       stdout: "",
       stderr: "sockecho: --udp runs pingpong only, not --mode bulk (try: sockecho bench --help)\n",
-    });
-  },
-});
-
-Deno.test({
-  name: "cli: send and bench against a web server show what it answered",
-  ignore: !canRun,
-  async fn() {
-    const answer = new TextEncoder().encode(
-      "HTTP/1.0 400 Bad request\r\nContent-Type: text/html\r\n\r\n" + "x".repeat(80),
-    );
-    const webServer = async (conn: Deno.Conn) => {
-      await readExactly(conn, 1);
-      await writeAll(conn, answer);
-    };
-    await withFakeServer(webServer, async (port) => {
-      assert.deepEqual(await sockecho("send", `127.0.0.1:${port}`), {
-        code: EXIT.mismatch,
-        stdout: "",
-        stderr: "sockecho: echo differs from what was sent at byte 0: sent 0xe4, got 0x48; " +
-          'received "HTTP/1.0 400 Bad request\\r\\nContent-Type: …" (133 bytes)\n',
-      });
-      const bench = await sockecho("bench", `127.0.0.1:${port}`, "-d", "5");
-      assert.equal(bench.code, EXIT.mismatch);
-      assert.equal(
-        bench.stderr,
-        "sockecho: echo differs from what was sent at byte 0: sent 0x00, got 0x48; " +
-          'received "HTTP/1.0 400 Bad request\\r\\nContent-Type: …" (64 bytes)\n',
-      );
     });
   },
 });
@@ -547,37 +319,6 @@ Deno.test({
     server.child.kill("SIGINT");
     assert.equal(await server.finish(), EXIT.ok);
     assert.match(server.err.lines.at(-1)!, /; UDP: 2 datagrams, 18 bytes echoed$/);
-  },
-});
-
-Deno.test({
-  name: "interop: sockecho send --udp passes against socat's UDP echo servers" +
-    skipped(needs(haveSocat, "socat")),
-  ignore: !haveSocat,
-  async fn() {
-    for (
-      const [address, ready] of [
-        ["UDP-RECVFROM:%d,bind=127.0.0.1,fork EXEC:cat", /receiving on/],
-        ["UDP-LISTEN:%d,bind=127.0.0.1,fork PIPE", /listening on/],
-      ] as const
-    ) {
-      const port = String(await freeUdpPort());
-      const [from, to] = address.replace("%d", port).split(" ");
-      // -T 1: each forked child ends a second after its datagram, so none outlives the test.
-      const socat = spawn("socat", ["-d", "-d", "-T", "1", from, to]);
-      try {
-        await socat.err.match(ready);
-        const sent = await sockecho("send", "--udp", "127.0.0.1", "-p", port, "hello socat");
-        assert.deepEqual(sent, {
-          code: EXIT.ok,
-          stdout: "server message: hello socat\n",
-          stderr: "",
-        }, address);
-      } finally {
-        socat.child.kill("SIGTERM");
-        await withTimeout(socat.finish(), WAIT_MS, "socat's exit");
-      }
-    }
   },
 });
 
