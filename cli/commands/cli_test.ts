@@ -37,23 +37,6 @@ const haveSocat = await hasCommand("socat");
 const ESC = "\x1b";
 
 Deno.test({
-  name: "cli: bench into a pipe prints the table only, with no progress line or colour",
-  ignore: !canRun,
-  async fn() {
-    await withServer({}, async ({ addr }) => {
-      const run = await sockecho("bench", "127.0.0.1", "-p", String(addr.port), "-d", "1.2");
-      assert.equal(run.code, EXIT.ok);
-      assert.equal(run.stderr, "");
-      assert.ok(!run.stdout.includes("\r") && !run.stdout.includes(ESC), run.stdout);
-      assert.deepEqual(
-        run.stdout.trimEnd().split("\n").map((line) => line.split(/ {2,}/)[0]),
-        ["mode", "target", "load", "round trips", "throughput", "latency ms"],
-      );
-    });
-  },
-});
-
-Deno.test({
   name: "cli: without -N every command exits 13 with one line naming the flag",
   ignore: !canRun,
   async fn() {
@@ -204,31 +187,6 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "cli: Ctrl+C during bench prints the summary of what was measured and exits 130",
-  ignore: !canRun,
-  async fn() {
-    const loaded = Promise.withResolvers<void>();
-    await withServer({ onData: () => loaded.resolve() }, async ({ addr }) => {
-      const bench = spawn(Deno.execPath(), [
-        "run",
-        "-N",
-        MAIN,
-        "bench",
-        `127.0.0.1:${addr.port}`,
-        "-d",
-        "30",
-      ]);
-      await loaded.promise;
-      bench.child.kill("SIGINT");
-      assert.equal(await bench.finish(), EXIT.interrupted);
-      assert.deepEqual(bench.err.lines, []);
-      assert.match(bench.out.lines[2], /^load .* s \(cut short by Ctrl\+C\)$/);
-      assert.match(bench.out.lines[3], /^round trips {2}[\d,]+ /);
-    });
-  },
-});
-
 const haveScript = await hasCommand("script");
 
 Deno.test({
@@ -276,26 +234,6 @@ Deno.test({
     )!;
     assert.equal(Number(echoed) + Number(dropped), 51);
     assert.ok(Number(dropped) >= 30, `${dropped} dropped`); // at most 5 a second get through
-  },
-});
-
-Deno.test({
-  name: "cli: bench --udp prints its table with the lost datagrams",
-  ignore: !canRun,
-  async fn() {
-    const server = await spawnServe("--udp", "--udp-rate", "0", "-q");
-    const run = await sockecho("bench", "--udp", "127.0.0.1", "-p", server.port, "-n", "200");
-    server.child.kill("SIGINT");
-    assert.equal(await server.finish(), EXIT.ok);
-    assert.equal(run.code, EXIT.ok, run.stderr);
-    const rows = Object.fromEntries(
-      run.stdout.trimEnd().split("\n").map((line) => {
-        const [name, value] = line.split(/ {2,}/);
-        return [name, value];
-      }),
-    );
-    assert.equal(rows["round trips"].split(" ")[0], "200");
-    assert.equal(rows.lost, "0 datagrams");
   },
 });
 
