@@ -12,7 +12,6 @@ import { writeAll } from "../io.ts";
 import { type ConnectionSummary, serve, type ServeOptions } from "../../server.ts";
 import { readToEnd, withServer } from "../../cli/testing.ts";
 import { type CertificatePair, selfSignedCertificate } from "./cert.ts";
-import { serveTransport } from "../../cli/commands/transport_options.ts";
 
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
 const pair = await selfSignedCertificate(LOOPBACK_NAMES);
@@ -222,17 +221,5 @@ Deno.test("tls: serve over TLS can shut down while a handshake is pending", asyn
     assert.equal(summary.forced, 1);
   } finally {
     silent.close();
-  }
-});
-
-Deno.test("tls: serve's ephemeral certificate also names the --host address", async () => {
-  const { tls } = await serveTransport({ tls: true, host: "127.0.0.2" });
-  const server = await serve({ hostname: "127.0.0.2", port: 0, tls });
-  try {
-    const target = { hostname: "127.0.0.2", port: server.addr.port, message: every };
-    const { echo } = await send({ ...target, tls: { ca: [tls!.cert] } });
-    assert.deepEqual(echo, every);
-  } finally {
-    await server.shutdown({ graceMs: 0 });
   }
 });
