@@ -30,6 +30,8 @@ export const ROOT = new URL("../", import.meta.url).pathname;
 
 /** Whether this test run may start processes (`--allow-run`). */
 export const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
+/** Whether this test run may read files (`--allow-read`), e.g. deno.json and README.md. */
+export const canRead = (await Deno.permissions.query({ name: "read" })).state === "granted";
 /** Whether this test run may write files (`--allow-write`), e.g. to build a C program. */
 export const canWrite = (await Deno.permissions.query({ name: "write" })).state === "granted";
 
