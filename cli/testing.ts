@@ -49,6 +49,9 @@ export function testCertificate(): Promise<CertificatePair> {
   return loopbackCertificate;
 }
 
+/** A `--pin` that matches no certificate: SHA-256 fingerprint AB:AB:…:AB. */
+export const WRONG_PIN = Array(32).fill("AB").join(":");
+
 /**
  * Runs `body` with a TLS echo server on 127.0.0.1 and a free port, using
  * `certificate` ({@linkcode testCertificate} when not given).

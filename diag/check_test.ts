@@ -5,8 +5,21 @@
 import assert from "node:assert/strict";
 import { check, type CheckReport } from "./check.ts";
 import { EXIT, main } from "../main.ts";
+import { tlsDialer } from "../net/dial.ts";
+import { NotTlsError, TlsVerifyError } from "../net/errors.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
-import { readToEnd, runMain, withFakeServer, withServer } from "../cli/testing.ts";
+import { patternPayload } from "./payload.ts";
+import { probeSeries } from "./probe.ts";
+import {
+  readToEnd,
+  runMain,
+  testCertificate,
+  withFakeServer,
+  withServer,
+  withTlsServer,
+  withUnixServer,
+  WRONG_PIN,
+} from "../cli/testing.ts";
 
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
 const canWrite = (await Deno.permissions.query({ name: "write" })).state === "granted";
@@ -24,6 +37,9 @@ const haveSocat = haveSetsid && await hasCommand("socat");
 const haveNcat = haveSetsid && await hasCommand("ncat");
 
 const run = (args: string[]) => runMain(["check", "127.0.0.1", ...args]);
+
+const pair = await testCertificate();
+const pinned = tlsDialer({ pin: pair.fingerprint });
 
 const verdicts = (report: CheckReport) => report.rows.map((row) => `${row.name}: ${row.verdict}`);
 
@@ -216,6 +232,66 @@ Deno.test("check rejects bad arguments with exit 2", async () => {
       err: [`${message} (try: sockecho check --help)`],
     });
   }
+});
+
+// Over TLS (through tlsDialer) and a Unix socket.
+
+Deno.test("check over TLS passes every check and reports the handshake as its own row", async () => {
+  await withTlsServer({}, async (port) => {
+    const report = await check({ target: { hostname: "127.0.0.1", port }, dial: pinned });
+    assert.equal(report.failure, undefined, report.failure?.message);
+    assert.deepEqual(report.rows.map((row) => `${row.name}: ${row.verdict}`), [
+      "connect: pass",
+      "tls handshake: pass",
+      "byte values: pass",
+      "bulk: pass",
+      "segments: info",
+      "second client: pass",
+      "half-close: pass",
+    ]);
+    const handshake = report.rows[1];
+    assert.ok(handshake.ms! > 0);
+    assert.match(
+      handshake.detail,
+      new RegExp(`^TLSv1\\.[23], \\w+, certificate SHA-256 ${pair.fingerprint}$`),
+    );
+  });
+});
+
+Deno.test("check over TLS with a wrong pin fails the handshake row and skips the rest", async () => {
+  await withTlsServer({}, async (port) => {
+    const report = await check({
+      target: { hostname: "127.0.0.1", port },
+      dial: tlsDialer({ pin: WRONG_PIN }),
+    });
+    assert.ok(report.failure instanceof TlsVerifyError);
+    assert.deepEqual(report.rows.map((row) => `${row.name}: ${row.verdict}`).slice(0, 2), [
+      "tls handshake: fail",
+      "byte values: skip",
+    ]);
+  });
+});
+
+Deno.test("check over a Unix socket passes every check", async () => {
+  await withUnixServer({}, async (path) => {
+    const report = await check({ target: { path } });
+    assert.equal(report.failure, undefined, report.failure?.message);
+    assert.equal(report.rows[0].detail, `connected to ${path}`);
+    assert.deepEqual(report.rows.filter((row) => row.verdict === "pass").length, 5);
+  });
+});
+
+Deno.test("plain series and check against a TLS server: NotTlsError (exit 12), not a mismatch", async () => {
+  await withTlsServer({}, async (port) => {
+    const target = { hostname: "127.0.0.1", port };
+    const summary = await probeSeries({ target, payload: patternPayload(10), count: 1 });
+    assert.ok(summary.firstError instanceof NotTlsError, String(summary.firstError));
+    assert.equal(summary.firstError.message, `127.0.0.1:${port} answered with TLS: use --tls`);
+    const report = await check({ target });
+    assert.ok(report.failure instanceof NotTlsError, String(report.failure));
+    const { code } = await run(["-p", `${port}`]);
+    assert.equal(code, EXIT.notTls);
+  });
 });
 
 /**

@@ -1,8 +1,18 @@
 import assert from "node:assert/strict";
-import { discoverIdleTimeout } from "./idle.ts";
+import { discoverIdleTimeout, type IdleReport } from "./idle.ts";
+import { dialStream, tlsDialer } from "../net/dial.ts";
 import { EXIT, main, type MainIo } from "../main.ts";
 import { writeAll } from "../net/io.ts";
-import { runMain, withFakeServer, withServer } from "../cli/testing.ts";
+import {
+  runMain,
+  testCertificate,
+  withFakeServer,
+  withServer,
+  withTlsServer,
+  withUnixServer,
+} from "../cli/testing.ts";
+
+const pinned = tlsDialer({ pin: (await testCertificate()).fingerprint });
 
 const run = (args: string[], stop?: AbortSignal) => runMain(["check", "127.0.0.1", ...args], stop);
 
@@ -44,6 +54,36 @@ Deno.test("--idle tells a flow dropped in silence by its unanswered probe", asyn
     assert.equal(report.shortestCutMs, 200);
   });
 });
+
+// The server's sweeper looks for idle flows every quarter of its timeout: a cut comes after
+// 1 to 1.25 s; the band is wide since a loaded machine runs timers late.
+for (const transport of ["TLS", "a Unix socket"]) {
+  Deno.test(`idle discovery over ${transport} finds the server's 1 s idle timeout`, async () => {
+    const discover = (target: { hostname: string; port: number } | { path: string }) =>
+      discoverIdleTimeout({
+        target,
+        maxMs: 2500,
+        flows: 5,
+        dial: "path" in target ? dialStream : pinned,
+      });
+    let report: IdleReport | undefined;
+    if (transport === "TLS") {
+      await withTlsServer({ idleTimeoutMs: 1000 }, async (port) => {
+        report = await discover({ hostname: "127.0.0.1", port });
+      });
+    } else {
+      await withUnixServer({ idleTimeoutMs: 1000 }, async (path) => {
+        report = await discover({ path });
+      });
+    }
+    assert.ok(report);
+    assert.ok(report.flows.every((flow) => flow.error === undefined), "every flow started");
+    assert.equal(report.flows[0].survived, true, "0.5 s idle survives");
+    const cut = report.shortestCutMs!;
+    assert.ok(cut >= 950 && cut <= 2200, `cut after ${cut} ms`);
+    assert.ok(report.flows.filter((flow) => flow.death === "fin").length >= 2);
+  });
+}
 
 Deno.test("check --idle exits 0 when no flow is cut", async () => {
   await withServer({}, async ({ addr }) => {

@@ -6,11 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { EXIT } from "../../main.ts";
-import { runMain, testCertificate, withTlsServer, withUnixServer } from "../testing.ts";
+import { runMain, testCertificate, withTlsServer, withUnixServer, WRONG_PIN } from "../testing.ts";
 import { canRun, sockecho, sockechoWith } from "../testing_process.ts";
 
 const pair = await testCertificate();
-const WRONG_PIN = Array(32).fill("AB").join(":");
 
 /** Runs `sockecho ARGS` in-process. */
 const run = (args: string[]) => runMain(args);
