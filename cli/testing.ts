@@ -223,6 +223,21 @@ export async function withFakeServer(
   }
 }
 
+/** Echoes every chunk back, like a good server: a peer for {@linkcode withFakeServer}. */
+export async function echoPeer(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(64 * 1024);
+  for (let n; (n = await conn.read(buffer)) !== null;) await writeAll(conn, buffer.subarray(0, n));
+}
+
+/** A fake server that serves connection number `bad` (from 1) with `peer`, the rest well. */
+export function nthBroken(
+  bad: number,
+  peer: (conn: Deno.Conn) => Promise<void>,
+): (conn: Deno.Conn) => Promise<void> {
+  let connections = 0;
+  return (conn: Deno.Conn) => ++connections === bad ? peer(conn) : echoPeer(conn);
+}
+
 /**
  * A listener on 127.0.0.1 whose connections read one chunk and then reset
  * (RST, as `SO_LINGER 0` does): what a crashing or hostile server looks like.
