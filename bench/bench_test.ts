@@ -2,15 +2,19 @@ import assert from "node:assert/strict";
 import { bench } from "./bench.ts";
 import { LatencyHistogram } from "./latency.ts";
 import type { BenchProgress } from "./load.ts";
-import { ClosedEarlyError, MismatchError, TimeoutError } from "../net/errors.ts";
+import { ClosedEarlyError, MismatchError, TimeoutError, TlsVerifyError } from "../net/errors.ts";
 import { writeAll } from "../net/io.ts";
 import {
   readExactly,
   readToEnd,
+  testCertificate,
   withFakeServer,
   withResettingServer,
   withServer,
+  withTlsServer,
 } from "../cli/testing.ts";
+
+const pair = await testCertificate();
 
 Deno.test("bench pingpong completes exactly the counted round trips, all verified", async () => {
   let echoed = 0;
@@ -213,6 +217,20 @@ Deno.test("bench progress adds up every worker's totals", async () => {
     assert.deepEqual(
       { operations: progress.at(-1)!.operations, bytes: progress.at(-1)!.bytes },
       { operations: 2 * ROUND_TRIPS, bytes: 2 * ROUND_TRIPS * 64 },
+    );
+  });
+});
+
+Deno.test("tls: bench loads a TLS server, pinned or with --ca, verifying every byte", async () => {
+  await withTlsServer({}, async (port) => {
+    for (const tls of [{ pin: pair.fingerprint }, { ca: [pair.cert] }, { insecure: true }]) {
+      const report = await bench({ hostname: "127.0.0.1", port, count: 50, connections: 2, tls });
+      assert.equal(report.operations, 50);
+      assert.equal(report.bytes, 50 * 64);
+    }
+    await assert.rejects(
+      () => bench({ hostname: "127.0.0.1", port, count: 1, tls: {} }),
+      TlsVerifyError,
     );
   });
 });

@@ -4,7 +4,9 @@ import { missedThresholds, parseThresholds } from "./expect.ts";
 import { LatencyHistogram } from "./latency.ts";
 import { jsonStream } from "./stream.ts";
 import { writeAll } from "../net/io.ts";
-import { withFakeServer, withServer } from "../cli/testing.ts";
+import { testCertificate, withFakeServer, withServer, withTlsServer } from "../cli/testing.ts";
+
+const pair = await testCertificate();
 
 Deno.test("bench leaves the warm-up out of the count and the figures", async () => {
   let echoed = 0;
@@ -184,4 +186,22 @@ Deno.test("--json-stream writes each interval's own figures, then the report", (
     },
   });
   assert.deepEqual(events[2], { event: "end", data: REPORT });
+});
+
+Deno.test("tls: bench --rate and --warmup pace and measure a TLS load", async () => {
+  await withTlsServer({}, async (port) => {
+    const report = await bench({
+      hostname: "127.0.0.1",
+      port,
+      connections: 2,
+      durationMs: 500,
+      warmupMs: 100,
+      rate: 100,
+      tls: { pin: pair.fingerprint },
+    });
+    // 100/s for 0.5 s is 50 slots; as fast as possible would be thousands.
+    assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
+    assert.deepEqual([report.rate?.offered, report.warmupMs], [100, 100]);
+    assert.equal(report.latencyMs?.count, report.operations);
+  });
 });

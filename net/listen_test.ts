@@ -1,12 +1,17 @@
 /**
- * Unix domain sockets at the library level: the echo, a stale socket file
- * replaced, a live one refused, the file removed at shutdown.
+ * The listeners at the library level: a Unix socket's file (a stale one
+ * replaced, a live one refused, removed at shutdown), and the TLS listener's
+ * handshakes (timed out, garbage, pending at shutdown).
  */
 import assert from "node:assert/strict";
 import { bench } from "../bench/bench.ts";
 import { send } from "../diag/send.ts";
-import { AddressInUseError, ClosedEarlyError } from "./errors.ts";
-import { serve } from "../server.ts";
+import { AddressInUseError, ClosedEarlyError, TlsHandshakeError } from "./errors.ts";
+import { writeAll } from "./io.ts";
+import { type ConnectionSummary, serve, type ServeOptions } from "../server.ts";
+import { readToEnd, testCertificate, withTlsServer } from "../cli/testing.ts";
+
+const pair = await testCertificate();
 
 /** Runs `body` with the path of a socket in a fresh temporary directory. */
 async function withSocketPath(body: (path: string) => Promise<void>): Promise<void> {
@@ -166,4 +171,87 @@ Deno.test("unix: bench --rate paces a Unix socket load", async () => {
       await server.shutdown({ graceMs: 0 });
     }
   });
+});
+
+// The TLS listener: handshakes that never finish or are garbage, and shutdown with one pending.
+
+/** Runs `body` with a TLS server whose closed connections' summaries are awaited one by one. */
+async function withWatchedTlsServer(
+  options: ServeOptions,
+  body: (port: number, nextClose: () => Promise<ConnectionSummary>) => Promise<void>,
+): Promise<void> {
+  const closes: ConnectionSummary[] = [];
+  let wake = () => {};
+  // Bounded: a connection the server never closes must fail the test, not hang it.
+  const nextClose = async () => {
+    const deadline = performance.now() + 10_000;
+    while (closes.length === 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve, reject) => {
+        wake = resolve;
+        timer = setTimeout(
+          () => reject(new Error("no connection closed within 10 s")),
+          deadline - performance.now(),
+        );
+      }).finally(() => clearTimeout(timer));
+    }
+    return closes.shift()!;
+  };
+  await withTlsServer({
+    ...options,
+    onClose: (_, summary) => {
+      closes.push(summary);
+      wake();
+    },
+  }, (port) => body(port, nextClose));
+}
+
+Deno.test("tls: the server closes a client that never finishes its handshake", async () => {
+  await withWatchedTlsServer({ handshakeTimeoutMs: 200 }, async (port, nextClose) => {
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const { error, bytes } = await nextClose();
+      assert.equal(bytes, 0);
+      assert.ok(error instanceof TlsHandshakeError);
+      assert.equal(error.message, "TLS handshake failed: not finished within 0.2 s");
+      // Deno keeps the socket of a cancelled handshake until the client sends
+      // something: then it gets an alert at most, and the end.
+      await writeAll(silent, new Uint8Array([0]));
+      assert.ok((await readToEnd(silent)).length <= 7);
+    } finally {
+      silent.close();
+    }
+  });
+});
+
+Deno.test("tls: garbage or plain text to the TLS port closes that connection only", async () => {
+  await withWatchedTlsServer({}, async (port, nextClose) => {
+    for (const garbage of [new TextEncoder().encode("hello, plain text\n"), every]) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await writeAll(conn, garbage);
+        await readToEnd(conn).catch(() => {}); // an alert, then the end (or a reset)
+      } finally {
+        conn.close();
+      }
+      const { error, reason } = await nextClose();
+      assert.equal(reason, "handshake_failure");
+      assert.ok(error instanceof TlsHandshakeError, String(error));
+      assert.match(error.message, /^TLS handshake failed: /);
+    }
+    // The server is unharmed.
+    const { echo } = await send({ hostname: "127.0.0.1", port, tls: { insecure: true } });
+    assert.equal(echo.length, 21);
+  });
+});
+
+Deno.test("tls: serve over TLS can shut down while a handshake is pending", async () => {
+  const server = await serve({ hostname: "127.0.0.1", port: 0, tls: pair });
+  const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    const summary = await server.shutdown({ graceMs: 0 });
+    assert.equal(summary.forced, 1);
+  } finally {
+    silent.close();
+  }
 });
