@@ -4,7 +4,14 @@ import { missedThresholds, parseThresholds } from "./expect.ts";
 import { LatencyHistogram } from "./latency.ts";
 import { jsonStream } from "./stream.ts";
 import { writeAll } from "../net/io.ts";
-import { testCertificate, withFakeServer, withServer, withTlsServer } from "../cli/testing.ts";
+import { serve } from "../server.ts";
+import {
+  testCertificate,
+  withFakeServer,
+  withServer,
+  withSocketPath,
+  withTlsServer,
+} from "../cli/testing.ts";
 
 const pair = await testCertificate();
 
@@ -203,5 +210,25 @@ Deno.test("tls: bench --rate and --warmup pace and measure a TLS load", async ()
     assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
     assert.deepEqual([report.rate?.offered, report.warmupMs], [100, 100]);
     assert.equal(report.latencyMs?.count, report.operations);
+  });
+});
+
+Deno.test("unix: bench --rate paces a Unix socket load", async () => {
+  await withSocketPath(async (path) => {
+    const server = await serve({ path });
+    try {
+      const report = await bench({
+        hostname: "",
+        path,
+        connections: 2,
+        durationMs: 500,
+        rate: 100,
+      });
+      // 100/s for 0.5 s is 50 slots; as fast as possible would be thousands.
+      assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
+      assert.equal(report.latencyMs?.count, report.operations);
+    } finally {
+      await server.shutdown({ graceMs: 0 });
+    }
   });
 });

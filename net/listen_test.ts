@@ -4,24 +4,13 @@
  * handshakes (timed out, garbage, pending at shutdown).
  */
 import assert from "node:assert/strict";
-import { bench } from "../bench/bench.ts";
 import { send } from "../diag/send.ts";
-import { AddressInUseError, ClosedEarlyError, TlsHandshakeError } from "./errors.ts";
+import { AddressInUseError, TlsHandshakeError } from "./errors.ts";
 import { writeAll } from "./io.ts";
 import { type ConnectionSummary, serve, type ServeOptions } from "../server.ts";
-import { readToEnd, testCertificate, withTlsServer } from "../cli/testing.ts";
+import { readToEnd, testCertificate, withSocketPath, withTlsServer } from "../cli/testing.ts";
 
 const pair = await testCertificate();
-
-/** Runs `body` with the path of a socket in a fresh temporary directory. */
-async function withSocketPath(body: (path: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await body(`${dir}/echo.sock`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Leaves what a killed server leaves: a socket file nobody listens on. */
 async function leaveStaleSocket(path: string): Promise<void> {
@@ -51,25 +40,6 @@ async function assertEchoes(path: string): Promise<void> {
   const { echo } = await send({ hostname: "", path, message: every });
   assert.deepEqual(echo, every);
 }
-
-Deno.test("unix: serve and send echo all 256 byte values over a Unix socket", async () => {
-  await withSocketPath(async (path) => {
-    const names: string[] = [];
-    const server = await serve({
-      path,
-      onConnection: ({ remoteAddr }) => names.push(remoteAddr.transport),
-    });
-    try {
-      assert.equal(server.addr.path, path);
-      const { echo, remoteAddr } = await send({ hostname: "", path, message: every });
-      assert.deepEqual(echo, every);
-      assert.deepEqual(remoteAddr, { transport: "unix", path });
-      assert.deepEqual(names, ["unix"]);
-    } finally {
-      await server.shutdown({ graceMs: 0 });
-    }
-  });
-});
 
 Deno.test("unix: the socket file is removed at shutdown", async () => {
   await withSocketPath(async (path) => {
@@ -113,63 +83,6 @@ Deno.test("unix: a file that is not a socket is never replaced", async () => {
       new AddressInUseError(`cannot listen on ${path}: the file exists and is not a socket`),
     );
     assert.equal(await Deno.readTextFile(path), "precious");
-  });
-});
-
-Deno.test("unix: bench loads a Unix socket server, verifying every byte", async () => {
-  await withSocketPath(async (path) => {
-    const server = await serve({ path });
-    try {
-      const report = await bench({ hostname: "", path, count: 40, connections: 2, workers: 2 });
-      assert.equal(report.target, path);
-      assert.equal(report.operations, 40);
-      assert.equal(report.bytes, 40 * 64);
-    } finally {
-      await server.shutdown({ graceMs: 0 });
-    }
-  });
-});
-
-Deno.test("unix: bench reports a server that resets as ClosedEarlyError naming the socket", async () => {
-  await withSocketPath(async (path) => {
-    const listener = Deno.listen({ transport: "unix", path });
-    // Closing with bytes still unread resets the client's side of a Unix stream socket.
-    const resetting = (async () => {
-      const conn = await listener.accept();
-      await conn.read(new Uint8Array(1));
-      conn.close();
-    })();
-    try {
-      await assert.rejects(
-        () => bench({ hostname: "", path, count: 5, durationMs: 5000 }),
-        (error) =>
-          error instanceof ClosedEarlyError &&
-          error.message === `${path} failed (connection reset by peer) after echoing 0 of 64 bytes`,
-      );
-    } finally {
-      listener.close();
-      await resetting;
-    }
-  });
-});
-
-Deno.test("unix: bench --rate paces a Unix socket load", async () => {
-  await withSocketPath(async (path) => {
-    const server = await serve({ path });
-    try {
-      const report = await bench({
-        hostname: "",
-        path,
-        connections: 2,
-        durationMs: 500,
-        rate: 100,
-      });
-      // 100/s for 0.5 s is 50 slots; as fast as possible would be thousands.
-      assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
-      assert.equal(report.latencyMs?.count, report.operations);
-    } finally {
-      await server.shutdown({ graceMs: 0 });
-    }
   });
 });
 
