@@ -120,3 +120,25 @@ export async function canBindUdp(address: string, port = 0): Promise<boolean> {
     return false;
   }
 }
+
+/** A UDP port on 127.0.0.1 nobody listens on right now. */
+export async function freeUdpPort(): Promise<number> {
+  const peer = await Peer.bind();
+  const port = peer.port;
+  await peer.close();
+  return port;
+}
+
+/** A UDP socket on a port whose TCP side is free (other tests run beside this one). */
+export async function udpPortWithFreeTcp(): Promise<Peer> {
+  for (;;) {
+    const peer = await Peer.bind();
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: peer.port }).close();
+      return peer;
+    } catch (error) {
+      await peer.close();
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
+}
