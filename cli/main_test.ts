@@ -14,7 +14,11 @@ Deno.test("main prints help and the version with exit code 0", async () => {
   assert.deepEqual(await run(["-V"]), { code: 0, out: ["sockecho 0.1.0"], err: [] });
   assert.deepEqual(await run(["--version"]), { code: 0, out: [`sockecho ${VERSION}`], err: [] });
   const mainHelp = await printed();
-  assert.ok(mainHelp.startsWith("sockecho 0.1.0: a TCP echo server and client\n\nUsage:\n"));
+  assert.ok(
+    mainHelp.startsWith(
+      "sockecho 0.1.0: an echo server, client, path checker and load tester over TCP, TLS, UDP and Unix sockets\n\nUsage:\n",
+    ),
+  );
   for (const command of ["serve", "send", "bench"]) {
     assert.match(mainHelp, new RegExp(`^  sockecho ${command} `, "m"));
   }
