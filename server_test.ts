@@ -18,7 +18,7 @@ import {
   WAIT_MS,
   withServer,
   withTimeout,
-} from "./cli/testing.ts";
+} from "./cli/test_util.ts";
 import { parseAccessList } from "./net/access/acl.ts";
 
 const encoder = new TextEncoder();

@@ -11,7 +11,7 @@ import {
   withServer,
   withSocketPath,
   withTlsServer,
-} from "../cli/testing.ts";
+} from "../cli/test_util.ts";
 
 const pair = await testCertificate();
 

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { outputOf, WAIT_MS, withServer } from "./testing.ts";
-import { canRun, canWrite, MAIN } from "./testing_process.ts";
+import { outputOf, WAIT_MS, withServer } from "./test_util.ts";
+import { canRun, canWrite, MAIN } from "./test_util_process.ts";
 
 const canBuild = canRun && canWrite;
 const mayReadDenortBin =

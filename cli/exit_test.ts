@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { EXIT, main } from "../main.ts";
-import { runMain } from "./testing.ts";
-import { canRead, canRun, freePort, runDeno, spawnSockecho } from "./testing_process.ts";
+import { runMain } from "./test_util.ts";
+import { canRead, canRun, freePort, runDeno, spawnSockecho } from "./test_util_process.ts";
 
 const run = (args: string[]) => runMain(args);
 

@@ -3,8 +3,8 @@
  * plain and errors have a red "sockecho:"; in a pipe, Deno drops the styling.
  */
 import assert from "node:assert/strict";
-import { withServer } from "./testing.ts";
-import { freePort, hasCommand, needs, skipped, sockechoOnTerminal } from "./testing_process.ts";
+import { withServer } from "./test_util.ts";
+import { freePort, hasCommand, needs, skipped, sockechoOnTerminal } from "./test_util_process.ts";
 
 const haveScript = await hasCommand("script");
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { EXIT, VERSION } from "../main.ts";
-import { runMain, withServer } from "./testing.ts";
-import { canRead, canRun, sockecho } from "./testing_process.ts";
+import { runMain, withServer } from "./test_util.ts";
+import { canRead, canRun, sockecho } from "./test_util_process.ts";
 
 const run = (args: string[]) => runMain(args);
 

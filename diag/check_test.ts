@@ -21,8 +21,8 @@ import {
   withTlsServer,
   withUnixServer,
   WRONG_PIN,
-} from "../cli/testing.ts";
-import { canWrite, freePort, hasCommand, untilListening } from "../cli/testing_process.ts";
+} from "../cli/test_util.ts";
+import { canWrite, freePort, hasCommand, untilListening } from "../cli/test_util_process.ts";
 
 // Peer processes run under setsid (util-linux), so that their forked children can be stopped.
 const haveSetsid = await hasCommand("setsid");

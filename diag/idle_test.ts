@@ -8,7 +8,7 @@ import {
   withServer,
   withTlsServer,
   withUnixServer,
-} from "../cli/testing.ts";
+} from "../cli/test_util.ts";
 
 const pinned = tlsDialer({ pin: (await testCertificate()).fingerprint });
 

@@ -19,7 +19,7 @@ import {
   withTlsServer,
   withUnixServer,
   WRONG_PIN,
-} from "../cli/testing.ts";
+} from "../cli/test_util.ts";
 
 const PING = bytesPayload(new TextEncoder().encode("ping\n"));
 const pair = await testCertificate();

@@ -19,7 +19,7 @@ import {
   withServer,
   withSocketPath,
   withTimeout,
-} from "../cli/testing.ts";
+} from "../cli/test_util.ts";
 
 const every = Uint8Array.from({ length: 256 }, (_, i) => i);
 

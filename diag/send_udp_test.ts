@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { sendUdp } from "./send_udp.ts";
 import { ConnectError, MismatchError, TimeoutError } from "../net/errors.ts";
-import { Peer, withFakeUdp, withUdpServer } from "../cli/testing_udp.ts";
+import { Peer, withFakeUdp, withUdpServer } from "../cli/test_util_udp.ts";
 
 const encoder = new TextEncoder();
 

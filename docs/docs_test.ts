@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runMain } from "../cli/testing.ts";
+import { runMain } from "../cli/test_util.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const DOCS = new URL("./", import.meta.url);

@@ -8,7 +8,7 @@ import { send } from "../diag/send.ts";
 import { AddressInUseError, TlsHandshakeError } from "./errors.ts";
 import { writeAll } from "./io.ts";
 import { type ConnectionSummary, serve, type ServeOptions } from "../server.ts";
-import { readToEnd, testCertificate, withSocketPath, withTlsServer } from "../cli/testing.ts";
+import { readToEnd, testCertificate, withSocketPath, withTlsServer } from "../cli/test_util.ts";
 
 const pair = await testCertificate();
 

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { parseAccessList } from "./access/acl.ts";
 import { type DropReason, serveUdp } from "./udp.ts";
 import { sendUdp } from "../diag/send_udp.ts";
-import { pattern, WAIT_MS, withTimeout } from "../cli/testing.ts";
-import { canBindUdp, Peer, withUdpServer } from "../cli/testing_udp.ts";
+import { pattern, WAIT_MS, withTimeout } from "../cli/test_util.ts";
+import { canBindUdp, Peer, withUdpServer } from "../cli/test_util_udp.ts";
 
 const encoder = new TextEncoder();
 

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { EXIT, main } from "../../main.ts";
-import { recorder, runMain, withResettingServer, withServer } from "../testing.ts";
-import { canRun, sockecho, spawnServe, spawnSockecho } from "../testing_process.ts";
+import { recorder, runMain, withResettingServer, withServer } from "../test_util.ts";
+import { canRun, sockecho, spawnServe, spawnSockecho } from "../test_util_process.ts";
 
 const run = (args: string[]) => runMain(args);
 

@@ -18,8 +18,8 @@ import {
   withTlsServer,
   withUnixServer,
   WRONG_PIN,
-} from "../testing.ts";
-import { canRun, sockecho, sockechoWith } from "../testing_process.ts";
+} from "../test_util.ts";
+import { canRun, sockecho, sockechoWith } from "../test_util_process.ts";
 
 const pair = await testCertificate();
 

@@ -15,8 +15,8 @@ import {
   withServer,
   withTlsServer,
   withUnixServer,
-} from "../testing.ts";
-import { canRun, sockecho, spawnSockecho } from "../testing_process.ts";
+} from "../test_util.ts";
+import { canRun, sockecho, spawnSockecho } from "../test_util_process.ts";
 
 const pair = await testCertificate();
 

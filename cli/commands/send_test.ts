@@ -21,7 +21,7 @@ import {
   withFakeServer,
   withServer,
   withTimeout,
-} from "../testing.ts";
+} from "../test_util.ts";
 import {
   canRun,
   canWrite,
@@ -32,8 +32,8 @@ import {
   sockecho,
   spawn,
   untilListening,
-} from "../testing_process.ts";
-import { freeUdpPort, Peer } from "../testing_udp.ts";
+} from "../test_util_process.ts";
+import { freeUdpPort, Peer } from "../test_util_udp.ts";
 
 const run = (args: string[]) => runMain(args);
 

@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { closeQuietly, writeAll } from "../../net/io.ts";
-import { outputOf, pattern, readExactly, readToEnd } from "../testing.ts";
-import { canRun, spawnServe } from "../testing_process.ts";
+import { outputOf, pattern, readExactly, readToEnd } from "../test_util.ts";
+import { canRun, spawnServe } from "../test_util_process.ts";
 
 /** Deno's own RSS is about 60 MiB; 300 never-reading, resetting or idle clients may add little. */
 const RSS_BOUND_BYTES = 160 * 1024 * 1024;

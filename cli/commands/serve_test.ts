@@ -21,7 +21,7 @@ import {
   WAIT_MS,
   withServer,
   withTimeout,
-} from "../testing.ts";
+} from "../test_util.ts";
 import {
   AS_NOBODY,
   canRun,
@@ -39,7 +39,7 @@ import {
   spawnServe,
   spawnSockecho,
   whyNotAsNobody,
-} from "../testing_process.ts";
+} from "../test_util_process.ts";
 
 const run = (args: string[]) => runMain(args);
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { EXIT } from "../../main.ts";
-import { echoFrom, echoOf, startServe, WAIT_MS, withTimeout } from "../testing.ts";
+import { echoFrom, echoOf, startServe, WAIT_MS, withTimeout } from "../test_util.ts";
 import {
   canRun,
   hasCommand,
@@ -14,8 +14,8 @@ import {
   skipped,
   sockecho,
   spawnServe,
-} from "../testing_process.ts";
-import { canBindUdp, Peer, udpPortWithFreeTcp } from "../testing_udp.ts";
+} from "../test_util_process.ts";
+import { canBindUdp, Peer, udpPortWithFreeTcp } from "../test_util_udp.ts";
 
 /** Linux routes all of 127/8 to lo, so 127.0.0.2 can be a second source address. */
 const haveSecondLoopback = await canBindUdp("127.0.0.2");

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { send } from "../../diag/send.ts";
 import { EXIT } from "../../main.ts";
 import { serve } from "../../server.ts";
-import { concat } from "../testing.ts";
+import { concat } from "../test_util.ts";
 import {
   canRun,
   canWrite,
@@ -26,7 +26,7 @@ import {
   spawnServe,
   spawnTlsServe,
   spawnUnixServe,
-} from "../testing_process.ts";
+} from "../test_util_process.ts";
 import { serveTransport } from "./transport_options.ts";
 
 const haveNc = await hasCommand("nc");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CidrSyntaxError, parseAccessList } from "./acl.ts";
-import { echoOf, withServer } from "../../cli/testing.ts";
+import { echoOf, withServer } from "../../cli/test_util.ts";
 import { sendUdp } from "../../diag/send_udp.ts";
 import { serveUdp } from "../udp.ts";
 

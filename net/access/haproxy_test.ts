@@ -14,8 +14,8 @@ import {
   startServe,
   withServer,
   withTimeout,
-} from "../../cli/testing.ts";
-import { canRun, freePort, hasCommand, sockecho } from "../../cli/testing_process.ts";
+} from "../../cli/test_util.ts";
+import { canRun, freePort, hasCommand, sockecho } from "../../cli/test_util_process.ts";
 
 /** haproxy's path, or undefined: it lives in /usr/sbin, often not on a user's PATH. */
 async function findHaproxy(): Promise<string | undefined> {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { send } from "../../diag/send.ts";
 import { NotTlsError, TlsVerifyError } from "../errors.ts";
-import { testCertificate, withServer, withTlsServer } from "../../cli/testing.ts";
+import { testCertificate, withServer, withTlsServer } from "../../cli/test_util.ts";
 import { type CertificatePair, selfSignedCertificate } from "./cert.ts";
 
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];

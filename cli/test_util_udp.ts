@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { Peer, withUdpServer } from "./testing_udp.ts";
+ * import { Peer, withUdpServer } from "./test_util_udp.ts";
  *
  * await withUdpServer({}, async (server) => {
  *   const peer = await Peer.bind();
@@ -19,7 +19,7 @@
  */
 
 import dgram from "node:dgram";
-import { WAIT_MS, withTimeout } from "./testing.ts";
+import { WAIT_MS, withTimeout } from "./test_util.ts";
 import { serveUdp, type UdpEchoServer, type UdpServeOptions, type UdpSummary } from "../net/udp.ts";
 
 /** A UDP socket on loopback that records every datagram it receives. */

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { echoOf, withServer } from "./testing.ts";
+ * import { echoOf, withServer } from "./test_util.ts";
  *
  * await withServer({}, async (server) => {
  *   await echoOf(server.addr.port, new Uint8Array([1, 2, 3]));
@@ -273,7 +273,7 @@ export const NO_SUCH_HOST =
  * @example
  * ```ts
  * import { main } from "../main.ts";
- * import { recorder } from "./testing.ts";
+ * import { recorder } from "./test_util.ts";
  *
  * const { io, out } = recorder();
  * await main(["--version"], io); // out: ["sockecho 0.1.0"]
@@ -292,7 +292,7 @@ export function recorder(stop?: AbortSignal): { io: MainIo; out: string[]; err: 
  *
  * @example
  * ```ts
- * import { runMain } from "./testing.ts";
+ * import { runMain } from "./test_util.ts";
  *
  * const { code, out } = await runMain(["--version"]); // 0, ["sockecho 0.1.0"]
  * ```
@@ -315,7 +315,7 @@ const LISTENING =
  *
  * @example
  * ```ts
- * import { startServe } from "./testing.ts";
+ * import { startServe } from "./test_util.ts";
  *
  * const server = await startServe("--log-format", "json");
  * console.log(server.port, await server.stopped());

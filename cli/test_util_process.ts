@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { canRun, sockecho, spawnServe } from "./testing_process.ts";
+ * import { canRun, sockecho, spawnServe } from "./test_util_process.ts";
  *
  * if (canRun) {
  *   const server = await spawnServe();
@@ -21,12 +21,12 @@
  */
 
 import assert from "node:assert/strict";
-import { concat, outputOf, WAIT_MS, withTimeout } from "./testing.ts";
+import { concat, outputOf, WAIT_MS, withTimeout } from "./test_util.ts";
 
 /** The program's entry point, as a path for `deno run`. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 /** The checkout's root folder (where deno.json is), ending in a slash. */
-export const ROOT = new URL("../", import.meta.url).pathname;
+export const ROOT = new URL("..", import.meta.url).pathname;
 
 /** Whether this test run may start processes (`--allow-run`). */
 export const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
