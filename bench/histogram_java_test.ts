@@ -11,17 +11,17 @@ import assert from "node:assert/strict";
 import { Histogram } from "./histogram.ts";
 import { decodeHistogram, encodeHistogram } from "./histogram_codec.ts";
 import { javaFixed } from "./hlog.ts";
-import { installed } from "./compare_servers.ts";
+import { hasCommand, needs, skipped } from "../cli/test_util_process.ts";
 import { EXIT } from "../main.ts";
-import { runMain, WAIT_MS, withServer, withTimeout } from "../cli/testing.ts";
+import { runMain, WAIT_MS, withServer, withTimeout } from "../cli/test_util.ts";
 
 const JAR = "/usr/share/java/hdrhistogram.jar";
 const PROBE = new URL("./testdata/HdrProbe.java", import.meta.url).pathname;
-const haveJava = await installed("java") && await installed("javac") &&
+const haveJava = await hasCommand("java") && await hasCommand("javac") &&
   await Deno.stat(JAR).then(() => true, () => false);
 const needsJava = {
   ignore: !haveJava,
-  suffix: haveJava ? "" : " (skipped: needs java, javac and libhdrhistogram-java)",
+  suffix: skipped(needs(haveJava, "java, javac and libhdrhistogram-java")),
 };
 
 /** Runs Java with the jar on the class path, `input` on stdin; resolves with stdout's lines. */

@@ -6,7 +6,7 @@ import { mergeReports, parseReport } from "./merge.ts";
 import { shardOf, splitShare } from "./workers.ts";
 import type { LoadShare } from "./share.ts";
 import { EXIT } from "../main.ts";
-import { runMain, withServer } from "../cli/testing.ts";
+import { runMain, withServer } from "../cli/test_util.ts";
 
 const WHOLE: LoadShare = {
   mode: "pingpong",

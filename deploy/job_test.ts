@@ -12,7 +12,7 @@ import { Histogram } from "../bench/histogram.ts";
 import { parseCommand } from "../cli/args.ts";
 import { benchCommand } from "../cli/commands/bench.ts";
 import { EXIT } from "../main.ts";
-import { outputOf, runMain, withServer } from "../cli/testing.ts";
+import { outputOf, runMain, withServer } from "../cli/test_util.ts";
 
 const JOB = new URL("./job.yaml", import.meta.url);
 const DOCKERFILE = new URL("./Dockerfile", import.meta.url);
