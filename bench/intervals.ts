@@ -24,26 +24,30 @@
  * @module
  */
 
-import type { Histogram, LatencySummary } from "./histogram.ts";
+import type { BenchReport } from "./bench.ts";
+import type { Histogram } from "./histogram.ts";
 import { encodeHistogram } from "./histogram_codec.ts";
 
-/** One interval of a run (about a second) in a report. */
-export interface BenchInterval {
+/**
+ * One interval of a run (about a second) in a report: the report's figures
+ * for that second alone (in the warm-up, `operations` counts latencies and
+ * no bytes are counted).
+ */
+export interface BenchInterval extends
+  Pick<
+    BenchReport,
+    | "operations"
+    | "bytes"
+    | "operationsPerSecond"
+    | "megabytesPerSecond"
+    | "latencyMs"
+    | "histogram"
+  > {
   /** The warm-up (latencies only) or the measured window. */
   phase: "warmup" | "measure";
   /** When it began and ended, in ms since the epoch. */
   startMs: number;
   endMs: number;
-  /** Round trips, connections or writes completed in it (in the warm-up: latencies). */
-  operations: number;
-  /** Bytes echoed and verified in it (none counted in the warm-up). */
-  bytes: number;
-  operationsPerSecond: number;
-  megabytesPerSecond: number;
-  /** Its latency percentiles; null for bulk. */
-  latencyMs: LatencySummary | null;
-  /** Its latencies in ns, HdrHistogram's V2 compressed encoding; null for bulk. */
-  histogram: string | null;
 }
 
 /** One thread's or one machine's part of an interval, its histogram decoded. */

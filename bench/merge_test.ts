@@ -120,27 +120,14 @@ Deno.test("sockecho merge prints a row per shard and the total, and judges --exp
 });
 
 Deno.test("merge refuses a cut, foreign or mismatched report with one line naming the file", () => {
+  // The smallest whole report, and variations of it.
+  const base = JSON.parse(
+    '{"mode":"pingpong","target":"127.0.0.1:4321","connections":1,"size":64,"workers":1,' +
+      '"elapsedMs":1000,"operations":1,"bytes":64,"operationsPerSecond":1,"megabytesPerSecond":0,' +
+      '"latencyMs":null,"intervals":[],"startTimeMs":0,"shard":null,"warmupMs":0,"rate":null}',
+  );
   const report = (fields: Partial<BenchReport>): string =>
-    JSON.stringify({
-      mode: "pingpong",
-      target: "127.0.0.1:4321",
-      connections: 1,
-      size: 64,
-      workers: 1,
-      elapsedMs: 1000,
-      operations: 1,
-      bytes: 64,
-      operationsPerSecond: 1,
-      megabytesPerSecond: 0,
-      latencyMs: null,
-      histogram: encodeHistogram(new Histogram()),
-      intervals: [],
-      startTimeMs: 0,
-      shard: null,
-      warmupMs: 0,
-      rate: null,
-      ...fields,
-    });
+    JSON.stringify({ ...base, histogram: encodeHistogram(new Histogram()), ...fields });
   const good = parseReport(report({}), "good.json");
   const refusal = (text: string, file = "bad.json") => {
     try {
