@@ -78,6 +78,36 @@ Deno.test("check finds a corrupted byte, shows it in hex and exits 15", async ()
   });
 });
 
+Deno.test("check names a wrong bulk byte by its connection offset, then its bulk offset", async () => {
+  // Connection byte 5,000 comes after the 256 byte values: byte 4,744 of the bulk pattern.
+  await withFakeServer(
+    nthBroken(1, async (conn) => {
+      const buffer = new Uint8Array(64 * 1024);
+      for (let n, seen = 0; (n = await conn.read(buffer)) !== null; seen += n) {
+        if (seen <= 5000 && 5000 < seen + n) buffer[5000 - seen] ^= 0xff;
+        await writeAll(conn, buffer.subarray(0, n));
+      }
+    }),
+    async (port) => {
+      const { code, out, err } = await run(["-p", `${port}`]);
+      assert.equal(code, EXIT.echoCorrupted);
+      const detail = "echo differs from what was sent at byte 5,000 of the connection " +
+        "(byte 4,744 of the payload): sent 0xe2, got 0x1d";
+      assert.deepEqual(err, [`bulk: ${detail}`]);
+      assert.match(out[2], /^ {2}byte values +pass /);
+      assert.match(out[3], /^ {2}bulk +fail +echo differs/);
+      assert.deepEqual(
+        out.slice(3, 6).map((line) => line.replace(/^ {2}bulk +fail +/, "").trim()),
+        [
+          detail,
+          "sent  00001380  da db dc dd de df e0 e1 [e2] e3 e4 e5 e6 e7 e8 e9",
+          "got   00001380  da db dc dd de df e0 e1 [1d] e3 e4 e5 e6 e7 e8 e9",
+        ],
+      );
+    },
+  );
+});
+
 Deno.test("check reports an echo cut short as incomplete, exit 16", async () => {
   await withFakeServer(async (conn) => {
     const buffer = new Uint8Array(300_000);
