@@ -1,7 +1,8 @@
 /**
- * The `sockecho` command line: a table of subcommands (each in `commands/`),
- * the general help, and the guard that turns any escaped error into one line
- * and an exit code.
+ * sockecho: an echo server, client, path checker and load tester over TCP,
+ * TLS, UDP and Unix sockets. This is its command line: a table of
+ * subcommands (each in `cli/commands/`), the general help, and the guard
+ * that turns any escaped error into one line and an exit code.
  *
  * @example
  * ```sh
@@ -29,7 +30,11 @@ export const VERSION = "0.1.0";
 
 const COMMANDS: readonly Command[] = [serveCommand, sendCommand, benchCommand, checkCommand];
 
-const MAIN_HELP = `sockecho ${VERSION}: a TCP echo server and client
+/** What sockecho is, in the one line that opens the general help. */
+const DESCRIPTION =
+  "an echo server, client, path checker and load tester over TCP, TLS, UDP and Unix sockets";
+
+const MAIN_HELP = `sockecho ${VERSION}: ${DESCRIPTION}
 
 Usage:
 ${

@@ -10,6 +10,7 @@ import {
   type ServeOptions,
 } from "./server.ts";
 import {
+  echoFrom,
   echoOf,
   pattern,
   readExactly,
@@ -17,7 +18,8 @@ import {
   WAIT_MS,
   withServer,
   withTimeout,
-} from "./cli/testing.ts";
+} from "./cli/test_util.ts";
+import { parseAccessList } from "./net/access/acl.ts";
 
 const encoder = new TextEncoder();
 
@@ -30,6 +32,13 @@ const haveIpv6 = (() => {
     return false;
   }
 })();
+
+/** Linux routes all of 127/8 to lo, so 127.0.0.2 can be a second client address. */
+const haveSecondLoopback = await new Promise<boolean>((resolve) => {
+  const probe = net.createServer();
+  probe.once("error", () => resolve(false));
+  probe.listen(0, "127.0.0.2", () => probe.close(() => resolve(true)));
+});
 
 /** Runs `body` against a server made with `options`; resolves with why each connection ended. */
 async function closeReasons(
@@ -322,6 +331,36 @@ Deno.test("server past maxConnections closes the extra connection at once and re
       [a, b, extra].forEach(closeQuietly);
     }
   });
+});
+
+Deno.test({
+  name: "server closes a client refused by acceptFrom at once, unread, and reports it" +
+    (haveSecondLoopback ? "" : " (skipped: needs to bind 127.0.0.2)"),
+  ignore: !haveSecondLoopback,
+  async fn() {
+    const acl = parseAccessList({ allow: "127.0.0.1/32" });
+    const denied: string[] = [];
+    const served: string[] = [];
+    await withServer({
+      acceptFrom: ({ hostname }) => acl.allows(hostname),
+      onDeny: ({ hostname }) => denied.push(hostname),
+      onConnection: ({ remoteAddr }) => served.push((remoteAddr as Deno.NetAddr).hostname),
+      onData: () => assert.fail("a denied client's bytes were read"),
+    }, async ({ addr }) => {
+      const hello = new TextEncoder().encode("let me in");
+      assert.deepEqual(
+        await withTimeout(echoFrom("127.0.0.2", addr.port, hello), WAIT_MS, "close"),
+        new Uint8Array(),
+      );
+      assert.deepEqual(denied, ["127.0.0.2"]);
+      assert.deepEqual(served, []);
+    });
+    // The allowed address is still served.
+    await withServer({ acceptFrom: ({ hostname }) => acl.allows(hostname) }, async ({ addr }) => {
+      const hello = new TextEncoder().encode("hello");
+      assert.deepEqual(await echoOf(addr.port, hello), hello);
+    });
+  },
 });
 
 Deno.test("server closes a connection idle past idleTimeoutMs with IdleTimeoutError", async () => {

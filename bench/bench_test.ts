@@ -2,15 +2,21 @@ import assert from "node:assert/strict";
 import { bench } from "./bench.ts";
 import { LatencyHistogram } from "./latency.ts";
 import type { BenchProgress } from "./share.ts";
-import { ClosedEarlyError, MismatchError, TimeoutError } from "../net/errors.ts";
+import { ClosedEarlyError, MismatchError, TimeoutError, TlsVerifyError } from "../net/errors.ts";
 import { writeAll } from "../net/io.ts";
+import { serve } from "../server.ts";
 import {
   readExactly,
   readToEnd,
+  testCertificate,
   withFakeServer,
   withResettingServer,
   withServer,
-} from "../cli/testing.ts";
+  withSocketPath,
+  withTlsServer,
+} from "../cli/test_util.ts";
+
+const pair = await testCertificate();
 
 Deno.test("bench pingpong completes exactly the counted round trips, all verified", async () => {
   let echoed = 0;
@@ -214,5 +220,56 @@ Deno.test("bench progress adds up every worker's totals", async () => {
       { operations: progress.at(-1)!.operations, bytes: progress.at(-1)!.bytes },
       { operations: 2 * ROUND_TRIPS, bytes: 2 * ROUND_TRIPS * 64 },
     );
+  });
+});
+
+Deno.test("tls: bench loads a TLS server, pinned or with --ca, verifying every byte", async () => {
+  await withTlsServer({}, async (port) => {
+    for (const tls of [{ pin: pair.fingerprint }, { ca: [pair.cert] }, { insecure: true }]) {
+      const report = await bench({ hostname: "127.0.0.1", port, count: 50, connections: 2, tls });
+      assert.equal(report.operations, 50);
+      assert.equal(report.bytes, 50 * 64);
+    }
+    await assert.rejects(
+      () => bench({ hostname: "127.0.0.1", port, count: 1, tls: {} }),
+      TlsVerifyError,
+    );
+  });
+});
+
+Deno.test("unix: bench loads a Unix socket server, verifying every byte", async () => {
+  await withSocketPath(async (path) => {
+    const server = await serve({ path });
+    try {
+      const report = await bench({ hostname: "", path, count: 40, connections: 2, workers: 2 });
+      assert.equal(report.target, path);
+      assert.equal(report.operations, 40);
+      assert.equal(report.bytes, 40 * 64);
+    } finally {
+      await server.shutdown({ graceMs: 0 });
+    }
+  });
+});
+
+Deno.test("unix: bench reports a server that resets as ClosedEarlyError naming the socket", async () => {
+  await withSocketPath(async (path) => {
+    const listener = Deno.listen({ transport: "unix", path });
+    // Closing with bytes still unread resets the client's side of a Unix stream socket.
+    const resetting = (async () => {
+      const conn = await listener.accept();
+      await conn.read(new Uint8Array(1));
+      conn.close();
+    })();
+    try {
+      await assert.rejects(
+        () => bench({ hostname: "", path, count: 5, durationMs: 5000 }),
+        (error) =>
+          error instanceof ClosedEarlyError &&
+          error.message === `${path} failed (connection reset by peer) after echoing 0 of 64 bytes`,
+      );
+    } finally {
+      listener.close();
+      await resetting;
+    }
   });
 });

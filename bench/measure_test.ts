@@ -3,11 +3,17 @@ import { bench, type BenchReport } from "./bench.ts";
 import { missedThresholds, parseThresholds } from "./expect.ts";
 import { LatencyHistogram } from "./latency.ts";
 import { jsonStream } from "./stream.ts";
-import { EXIT, main } from "../main.ts";
 import { writeAll } from "../net/io.ts";
-import { recorder, runMain, withFakeServer, withServer } from "../cli/testing.ts";
+import { serve } from "../server.ts";
+import {
+  testCertificate,
+  withFakeServer,
+  withServer,
+  withSocketPath,
+  withTlsServer,
+} from "../cli/test_util.ts";
 
-const run = (args: string[]) => runMain(args);
+const pair = await testCertificate();
 
 Deno.test("bench leaves the warm-up out of the count and the figures", async () => {
   let echoed = 0;
@@ -189,72 +195,40 @@ Deno.test("--json-stream writes each interval's own figures, then the report", (
   assert.deepEqual(events[2], { event: "end", data: REPORT });
 });
 
-Deno.test("main bench --json-stream prints JSON lines only, the report last", async () => {
-  await withServer({}, async ({ addr }) => {
-    const args = ["bench", "127.0.0.1", "-p", String(addr.port), "-d", "2.5", "--warmup", "0"];
-    const { code, out } = await run([...args, "--json-stream"]);
-    assert.equal(code, EXIT.ok);
-    const events = out.map((line) => JSON.parse(line));
-    assert.ok(events.length >= 2, out.join("\n"));
-    assert.ok(events.slice(0, -1).every((event) => event.event === "interval"));
-    assert.equal(events.at(-1).event, "end");
-    assert.equal(events.at(-1).data.mode, "pingpong");
-  });
-});
-
-Deno.test("main bench --json-stream cut short by Ctrl+C still ends with the report, marked", async () => {
-  const stop = new AbortController();
-  // Ctrl+C once the load is running: when the server has echoed its first bytes.
-  await withServer({ onData: () => stop.abort() }, async ({ addr }) => {
-    const { io, out, err } = recorder(stop.signal);
-    const args = ["bench", `127.0.0.1:${addr.port}`, "-d", "30", "--warmup", "0", "--json-stream"];
-    const code = await main([...args, "--expect", "p50<0.0001us"], io);
-    // Cut short exits 130 even with a threshold missed: its figures are not the whole run.
-    assert.deepEqual({ code, err }, { code: EXIT.interrupted, err: [] });
-    const end = JSON.parse(out.at(-1)!);
-    assert.equal(end.event, "end");
-    assert.equal(end.data.cutShort, true);
-    assert.ok(end.data.elapsedMs < 30_000);
-  });
-});
-
-Deno.test("main bench exits 14 naming the --expect threshold it missed", async () => {
-  await withServer({}, async ({ addr }) => {
-    const args = ["bench", "127.0.0.1", "-p", String(addr.port), "-n", "20", "--warmup", "0"];
-    const missed = await run([...args, "--expect", "errors=0,p50<0.0001us"]);
-    assert.equal(missed.code, EXIT.threshold);
-    assert.match(
-      missed.err.join("\n"),
-      /^bench missed --expect p50<0\.0001us \(p50 was [\d.]+ ms\)$/,
-    );
-    assert.match(missed.out[0], /^mode +pingpong$/);
-    const met = await run([...args, "--expect", "errors=0,rate>0"]);
-    assert.deepEqual([met.code, met.err], [EXIT.ok, []]);
-  });
-});
-
-Deno.test("main bench rejects bad measuring options with exit code 2", async () => {
-  const cases: [string[], string][] = [
-    [["--rate", "0"], 'invalid --rate "0": expected a number above 0'],
-    [["-m", "bulk", "--rate", "10"], "--rate applies to pingpong and connect, not bulk"],
-    [["--warmup=-1"], 'invalid --warmup "-1": expected a number of at least 0'],
-    [["--json", "--json-stream"], "--json and --json-stream do not go together: pick one"],
-    [["--udp", "--rate", "10"], "--rate applies to TCP, TLS and Unix sockets, not --udp"],
-    [["--udp", "--warmup", "1"], "--warmup applies to TCP, TLS and Unix sockets, not --udp"],
-    [
-      ["--expect", "p99"],
-      'invalid --expect: "p99" is not FIGURE<NUMBER (e.g. p99<5ms, rate>=1000)',
-    ],
-    [
-      ["-m", "bulk", "--expect", "p99<1ms"],
-      'invalid --expect: bulk measures no latency ("p99<1ms")',
-    ],
-  ];
-  for (const [args, message] of cases) {
-    assert.deepEqual(await run(["bench", "127.0.0.1", ...args]), {
-      code: EXIT.usage,
-      out: [],
-      err: [`${message} (try: sockecho bench --help)`],
+Deno.test("tls: bench --rate and --warmup pace and measure a TLS load", async () => {
+  await withTlsServer({}, async (port) => {
+    const report = await bench({
+      hostname: "127.0.0.1",
+      port,
+      connections: 2,
+      durationMs: 500,
+      warmupMs: 100,
+      rate: 100,
+      tls: { pin: pair.fingerprint },
     });
-  }
+    // 100/s for 0.5 s is 50 slots; as fast as possible would be thousands.
+    assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
+    assert.deepEqual([report.rate?.offered, report.warmupMs], [100, 100]);
+    assert.equal(report.latencyMs?.count, report.operations);
+  });
+});
+
+Deno.test("unix: bench --rate paces a Unix socket load", async () => {
+  await withSocketPath(async (path) => {
+    const server = await serve({ path });
+    try {
+      const report = await bench({
+        hostname: "",
+        path,
+        connections: 2,
+        durationMs: 500,
+        rate: 100,
+      });
+      // 100/s for 0.5 s is 50 slots; as fast as possible would be thousands.
+      assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
+      assert.equal(report.latencyMs?.count, report.operations);
+    } finally {
+      await server.shutdown({ graceMs: 0 });
+    }
+  });
 });

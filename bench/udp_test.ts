@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { bench } from "./bench.ts";
 import { MismatchError, TimeoutError } from "../net/errors.ts";
-import { withFakeUdp, withUdpServer } from "../cli/testing_udp.ts";
+import { withFakeUdp, withUdpServer } from "../cli/test_util_udp.ts";
 
 Deno.test("bench --udp completes exactly the counted round trips, all verified", async () => {
   let echoed = 0;

@@ -6,7 +6,7 @@
  * Needs `--allow-run` (`deno task test`).
  */
 import assert from "node:assert/strict";
-import { WAIT_MS, withTimeout } from "./testing.ts";
+import { WAIT_MS, withTimeout } from "./test_util.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";

@@ -5,15 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { outputOf, WAIT_MS, withServer } from "./testing.ts";
+import { outputOf, WAIT_MS, withServer } from "./test_util.ts";
+import { canRun, canWrite, MAIN } from "./test_util_process.ts";
 
-const granted = async (descriptor: Deno.PermissionDescriptor) =>
-  (await Deno.permissions.query(descriptor)).state === "granted";
-const canBuild = await granted({ name: "run" }) && await granted({ name: "write" });
-const denortBin = await granted({ name: "env", variable: "DENORT_BIN" })
-  ? Deno.env.get("DENORT_BIN")
-  : undefined;
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const canBuild = canRun && canWrite;
+const mayReadDenortBin =
+  (await Deno.permissions.query({ name: "env", variable: "DENORT_BIN" })).state === "granted";
+const denortBin = mayReadDenortBin ? Deno.env.get("DENORT_BIN") : undefined;
 
 /** Runs `command send 127.0.0.1 -p PORT` against a fresh server and returns its output. */
 async function sendWith(command: string, env?: Record<string, string>) {

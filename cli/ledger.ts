@@ -4,7 +4,7 @@
  * `event`, so that a log shipper or `jq` can read it without parsing prose.
  * This module only formats: the serve command decides where lines go and
  * passes them through the same rate limit as the text log. The schema is in
- * README.md ("The JSON ledger").
+ * docs/json.md ("The JSON ledger").
  *
  * @example
  * ```ts

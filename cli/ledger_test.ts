@@ -4,7 +4,14 @@ import { closeQuietly, writeAll } from "../net/io.ts";
 import { Ledger } from "./ledger.ts";
 import { EXIT } from "../main.ts";
 import type { CloseReason, ConnectionInfo, ConnectionSummary, ServeOptions } from "../server.ts";
-import { readExactly, readToEnd, runMain, startServe, withServer, withTimeout } from "./testing.ts";
+import {
+  readExactly,
+  readToEnd,
+  runMain,
+  startServe,
+  withServer,
+  withTimeout,
+} from "./test_util.ts";
 
 const T0 = Date.UTC(2026, 10, 25, 21, 30, 0, 250);
 const info: ConnectionInfo = {

@@ -1,21 +1,28 @@
 /**
- * `check` against sockecho's own server, scripted fake servers (each broken
- * in one way), and, where installed, the seed's C server, socat and ncat.
+ * `check` against sockecho's own server (over TCP, TLS and a Unix socket),
+ * scripted fake servers (each broken in one way), and, where installed, the
+ * seed's C server, socat and ncat. (The command's output is tested in
+ * cli/commands/check_test.ts.)
  */
 import assert from "node:assert/strict";
 import { check, type CheckReport } from "./check.ts";
-import { EXIT, main } from "../main.ts";
+import { EXIT } from "../main.ts";
+import { tlsDialer } from "../net/dial.ts";
+import { NotTlsError, TlsVerifyError } from "../net/errors.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
-import { readToEnd, runMain, withFakeServer, withServer } from "../cli/testing.ts";
-
-const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
-const canWrite = (await Deno.permissions.query({ name: "write" })).state === "granted";
-
-async function hasCommand(name: string): Promise<boolean> {
-  if (!canRun) return false;
-  const probe = new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" });
-  return (await probe.output()).success;
-}
+import { patternPayload } from "./payload.ts";
+import { probeSeries } from "./probe.ts";
+import {
+  echoPeer,
+  nthBroken,
+  runMain,
+  testCertificate,
+  withFakeServer,
+  withTlsServer,
+  withUnixServer,
+  WRONG_PIN,
+} from "../cli/test_util.ts";
+import { canWrite, freePort, hasCommand, untilListening } from "../cli/test_util_process.ts";
 
 // Peer processes run under setsid (util-linux), so that their forked children can be stopped.
 const haveSetsid = await hasCommand("setsid");
@@ -25,58 +32,10 @@ const haveNcat = haveSetsid && await hasCommand("ncat");
 
 const run = (args: string[]) => runMain(["check", "127.0.0.1", ...args]);
 
+const pair = await testCertificate();
+const pinned = tlsDialer({ pin: pair.fingerprint });
+
 const verdicts = (report: CheckReport) => report.rows.map((row) => `${row.name}: ${row.verdict}`);
-
-/** Echoes every chunk back, like a good server. */
-async function echoPeer(conn: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(64 * 1024);
-  for (let n; (n = await conn.read(buffer)) !== null;) await writeAll(conn, buffer.subarray(0, n));
-}
-
-/** A fake server that serves connection number `bad` (from 1) with `peer`, the rest well. */
-function nthBroken(bad: number, peer: (conn: Deno.Conn) => Promise<void>) {
-  let connections = 0;
-  return (conn: Deno.Conn) => ++connections === bad ? peer(conn) : echoPeer(conn);
-}
-
-Deno.test("check passes sockecho serve on every check", async () => {
-  await withServer({}, async ({ addr }) => {
-    const { code, out, err } = await run(["-p", `${addr.port}`]);
-    assert.deepEqual({ code, err }, { code: EXIT.ok, err: [] });
-    assert.equal(out[0], `check 127.0.0.1:${addr.port}`);
-    assert.deepEqual(out.slice(1, -1).map((line) => line.slice(2, 23).trimEnd()), [
-      "connect        pass",
-      "byte values    pass",
-      "bulk           pass",
-      "segments       info",
-      "second client  pass",
-      "half-close     pass",
-    ]);
-    assert.match(out[6], /all 65,536 bytes came back after our FIN, then the server's FIN$/);
-    assert.equal(out.at(-1), "verdict: the echo path is whole");
-  });
-});
-
-Deno.test("check finds a corrupted byte, shows it in hex and exits 15", async () => {
-  await withFakeServer(async (conn) => {
-    const buffer = new Uint8Array(64 * 1024);
-    for (let n, seen = 0; (n = await conn.read(buffer)) !== null; seen += n) {
-      if (seen <= 200 && 200 < seen + n) buffer[200 - seen] = 0x00;
-      await writeAll(conn, buffer.subarray(0, n));
-    }
-  }, async (port) => {
-    const { code, out, err } = await run(["-p", `${port}`]);
-    assert.equal(code, EXIT.echoCorrupted);
-    assert.deepEqual(err, [
-      "byte values: echo differs from what was sent at byte 200: sent 0xc8, got 0x00",
-    ]);
-    assert.deepEqual(out.slice(2, 5).map((line) => line.trim()), [
-      "byte values    fail                echo differs from what was sent at byte 200: sent 0xc8, got 0x00",
-      "sent  000000c0  c0 c1 c2 c3 c4 c5 c6 c7 [c8] c9 ca cb cc cd ce cf",
-      "got   000000c0  c0 c1 c2 c3 c4 c5 c6 c7 [00] c9 ca cb cc cd ce cf",
-    ]);
-  });
-});
 
 Deno.test("check names a wrong bulk byte by its connection offset, then its bulk offset", async () => {
   // Connection byte 5,000 comes after the 256 byte values: byte 4,744 of the bulk pattern.
@@ -89,21 +48,18 @@ Deno.test("check names a wrong bulk byte by its connection offset, then its bulk
       }
     }),
     async (port) => {
-      const { code, out, err } = await run(["-p", `${port}`]);
-      assert.equal(code, EXIT.echoCorrupted);
+      const report = await check({ target: { hostname: "127.0.0.1", port } });
+      assert.deepEqual(verdicts(report).slice(1, 3), ["byte values: pass", "bulk: fail"]);
       const detail = "echo differs from what was sent at byte 5,000 of the connection " +
         "(byte 4,744 of the payload): sent 0xe2, got 0x1d";
-      assert.deepEqual(err, [`bulk: ${detail}`]);
-      assert.match(out[2], /^ {2}byte values +pass /);
-      assert.match(out[3], /^ {2}bulk +fail +echo differs/);
-      assert.deepEqual(
-        out.slice(3, 6).map((line) => line.replace(/^ {2}bulk +fail +/, "").trim()),
-        [
-          detail,
-          "sent  00001380  da db dc dd de df e0 e1 [e2] e3 e4 e5 e6 e7 e8 e9",
+      assert.equal(report.rows[2].detail, detail);
+      assert.equal(
+        report.rows[2].view,
+        "sent  00001380  da db dc dd de df e0 e1 [e2] e3 e4 e5 e6 e7 e8 e9\n" +
           "got   00001380  da db dc dd de df e0 e1 [1d] e3 e4 e5 e6 e7 e8 e9",
-        ],
       );
+      assert.equal(report.failure?.message, `bulk: ${detail}`);
+      assert.equal(report.failure?.constructor.name, "EchoCorruptedError");
     },
   );
 });
@@ -147,32 +103,6 @@ Deno.test("check exits 18 when a second client is not served while the first is 
   );
 });
 
-Deno.test("check exits 17 when the echo after our half-close is lost", async () => {
-  // Echoes each chunk 50 ms late; at our FIN it closes at once, dropping what is pending.
-  await withFakeServer(
-    nthBroken(3, async (conn) => {
-      const buffer = new Uint8Array(64 * 1024);
-      const late: Promise<void>[] = [];
-      for (let n; (n = await conn.read(buffer)) !== null;) {
-        const chunk = buffer.slice(0, n);
-        late.push(
-          new Promise((resolve) => setTimeout(resolve, 50)).then(() => writeAll(conn, chunk)),
-        );
-      }
-      closeQuietly(conn);
-      await Promise.allSettled(late);
-    }),
-    async (port) => {
-      const { code, out } = await run(["-p", `${port}`]);
-      assert.equal(code, EXIT.halfClose);
-      assert.match(
-        out[6],
-        /half-close +fail +only 0 of 65,536 bytes came back, then the server's FIN \(the rest was lost\)$/,
-      );
-    },
-  );
-});
-
 Deno.test("check tells a half-closed echo that never ends with a FIN", async () => {
   const release = Promise.withResolvers<void>();
   await withFakeServer(
@@ -192,60 +122,64 @@ Deno.test("check tells a half-closed echo that never ends with a FIN", async () 
   );
 });
 
-Deno.test("check: a refused connect fails the first row, skips the rest, exit 4", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  const { code, out, err } = await run(["-p", `${port}`]);
-  assert.equal(code, EXIT.connect);
-  assert.deepEqual(err, [`cannot connect to 127.0.0.1:${port}: connection refused`]);
-  assert.equal(out.filter((line) => / skip /.test(line)).length, 5);
-});
+// Over TLS (through tlsDialer) and a Unix socket.
 
-Deno.test("check --json prints one object with every verdict and exit code", async () => {
-  await withFakeServer(nthBroken(3, (conn) => readToEnd(conn).then(() => {})), async (port) => {
-    const { code, out } = await run(["-p", `${port}`, "--json", "-t", "0.5"]);
-    assert.equal(code, EXIT.halfClose);
-    const report = JSON.parse(out.join("\n"));
-    assert.deepEqual(Object.keys(report), ["target", "ok", "exitCode", "checks"]);
-    assert.deepEqual([report.target, report.ok, report.exitCode], [`127.0.0.1:${port}`, false, 17]);
-    assert.deepEqual(report.checks.map((c: { name: string }) => c.name), [
-      "connect",
-      "byte values",
-      "bulk",
-      "segments",
-      "second client",
-      "half-close",
+Deno.test("check over TLS passes every check and reports the handshake as its own row", async () => {
+  await withTlsServer({}, async (port) => {
+    const report = await check({ target: { hostname: "127.0.0.1", port }, dial: pinned });
+    assert.equal(report.failure, undefined, report.failure?.message);
+    assert.deepEqual(report.rows.map((row) => `${row.name}: ${row.verdict}`), [
+      "connect: pass",
+      "tls handshake: pass",
+      "byte values: pass",
+      "bulk: pass",
+      "segments: info",
+      "second client: pass",
+      "half-close: pass",
     ]);
-    assert.deepEqual(Object.keys(report.checks[0]), [
-      "name",
-      "verdict",
-      "ms",
-      "detail",
-      "view",
-      "exitCode",
-    ]);
-    assert.deepEqual(
-      [report.checks[5].verdict, report.checks[5].exitCode, report.checks[1].exitCode],
-      ["fail", 17, null],
+    const handshake = report.rows[1];
+    assert.ok(handshake.ms! > 0);
+    assert.match(
+      handshake.detail,
+      new RegExp(`^TLSv1\\.[23], \\w+, certificate SHA-256 ${pair.fingerprint}$`),
     );
   });
 });
 
-Deno.test("check rejects bad arguments with exit 2", async () => {
-  const cases: [string[], string][] = [
-    [["check"], "check needs a HOST"],
-    [["check", "a", "b"], 'check takes one HOST, not also "b"'],
-    [["check", "a", "-t", "0"], 'invalid --timeout "0": expected a number of at least 0.001'],
-  ];
-  for (const [args, message] of cases) {
-    const err: string[] = [];
-    const code = await main(args, { out() {}, err: (line) => err.push(line) });
-    assert.deepEqual({ code, err }, {
-      code: EXIT.usage,
-      err: [`${message} (try: sockecho check --help)`],
+Deno.test("check over TLS with a wrong pin fails the handshake row and skips the rest", async () => {
+  await withTlsServer({}, async (port) => {
+    const report = await check({
+      target: { hostname: "127.0.0.1", port },
+      dial: tlsDialer({ pin: WRONG_PIN }),
     });
-  }
+    assert.ok(report.failure instanceof TlsVerifyError);
+    assert.deepEqual(report.rows.map((row) => `${row.name}: ${row.verdict}`).slice(0, 2), [
+      "tls handshake: fail",
+      "byte values: skip",
+    ]);
+  });
+});
+
+Deno.test("check over a Unix socket passes every check", async () => {
+  await withUnixServer({}, async (path) => {
+    const report = await check({ target: { path } });
+    assert.equal(report.failure, undefined, report.failure?.message);
+    assert.equal(report.rows[0].detail, `connected to ${path}`);
+    assert.deepEqual(report.rows.filter((row) => row.verdict === "pass").length, 5);
+  });
+});
+
+Deno.test("plain series and check against a TLS server: NotTlsError (exit 12), not a mismatch", async () => {
+  await withTlsServer({}, async (port) => {
+    const target = { hostname: "127.0.0.1", port };
+    const summary = await probeSeries({ target, payload: patternPayload(10), count: 1 });
+    assert.ok(summary.firstError instanceof NotTlsError, String(summary.firstError));
+    assert.equal(summary.firstError.message, `127.0.0.1:${port} answered with TLS: use --tls`);
+    const report = await check({ target });
+    assert.ok(report.failure instanceof NotTlsError, String(report.failure));
+    const { code } = await run(["-p", `${port}`]);
+    assert.equal(code, EXIT.notTls);
+  });
 });
 
 /**
@@ -257,9 +191,7 @@ async function withPeerProcess(
   command: (port: number) => [string, string[]],
   body: (port: number) => Promise<void>,
 ): Promise<void> {
-  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = free.addr.port;
-  free.close();
+  const port = freePort();
   const [name, args] = command(port);
   const child = new Deno.Command("setsid", {
     args: [name, ...args],
@@ -268,15 +200,7 @@ async function withPeerProcess(
   })
     .spawn();
   try {
-    for (let tries = 0;; tries++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        break;
-      } catch (error) {
-        if (tries === 100) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50)); // polling a process's listen
-      }
-    }
+    await untilListening(port, name);
     await body(port);
   } finally {
     await new Deno.Command("kill", { args: ["-TERM", "--", `-${child.pid}`] }).output();

@@ -1,13 +1,29 @@
 import assert from "node:assert/strict";
-import { dialTcp } from "../net/dial.ts";
+import { type Dialer, dialStream, dialTcp, tlsDialer } from "../net/dial.ts";
 import { EchoMismatchError, echoPayload, hexView } from "./echo.ts";
-import { ClosedEarlyError, ConnectError, TimeoutError } from "../net/errors.ts";
+import {
+  ClosedEarlyError,
+  ConnectError,
+  NotTlsError,
+  TimeoutError,
+  TlsVerifyError,
+} from "../net/errors.ts";
 import { writeAll } from "../net/io.ts";
 import { bytesPayload, patternBytes, patternPayload, streamPayload } from "./payload.ts";
 import { type ProbeResult, probeSeries, type SeriesSummary, stats } from "./probe.ts";
-import { readToEnd, withFakeServer, withServer } from "../cli/testing.ts";
+import {
+  readToEnd,
+  testCertificate,
+  withFakeServer,
+  withServer,
+  withTlsServer,
+  withUnixServer,
+  WRONG_PIN,
+} from "../cli/test_util.ts";
 
 const PING = bytesPayload(new TextEncoder().encode("ping\n"));
+const pair = await testCertificate();
+const pinned = tlsDialer({ pin: pair.fingerprint });
 
 /** A server that echoes everything but replaces the byte at `offset` with 0xee. */
 function corruptingPeer(offset: number) {
@@ -239,4 +255,79 @@ Deno.test("hexView marks the first wrong byte", () => {
 
 Deno.test("the pattern has a prime period of 251", () => {
   assert.deepEqual([...patternBytes(249, 4)], [249, 250, 0, 1]);
+});
+
+// Over TLS (through tlsDialer) and a Unix socket (through dialStream).
+
+Deno.test("series over TLS with --reconnect: every probe exact, connect and handshake timed apart", async () => {
+  await withTlsServer({}, async (port) => {
+    const probes: { connectMs?: number; handshakeMs?: number; bytes: number }[] = [];
+    const summary = await probeSeries({
+      target: { hostname: "127.0.0.1", port },
+      payload: patternPayload(100_000),
+      count: 3,
+      intervalMs: 0,
+      reconnect: true,
+      dial: pinned,
+      onProbe: (probe) => probes.push(probe),
+    });
+    assert.deepEqual([summary.sent, summary.echoed, summary.firstError], [3, 3, undefined]);
+    for (const probe of probes) {
+      assert.equal(probe.bytes, 100_000);
+      assert.ok(probe.connectMs! >= 0 && probe.handshakeMs! > 0, JSON.stringify(probe));
+    }
+    assert.ok(summary.handshake && summary.connect, "both summarised");
+  });
+});
+
+Deno.test("series over plain TCP has no handshake time", async () => {
+  await withServer({}, async ({ addr }) => {
+    const summary = await probeSeries({
+      target: { hostname: "127.0.0.1", port: addr.port },
+      payload: patternPayload(10),
+      count: 2,
+      intervalMs: 0,
+      reconnect: true,
+    });
+    assert.equal(summary.echoed, 2);
+    assert.ok(summary.connect);
+    assert.equal(summary.handshake, undefined);
+  });
+});
+
+Deno.test("series over TLS: a wrong pin fails every probe with TlsVerifyError, a plain server with NotTlsError", async () => {
+  const series = (port: number, dial: Dialer) =>
+    probeSeries({
+      target: { hostname: "127.0.0.1", port },
+      payload: patternPayload(10),
+      count: 2,
+      intervalMs: 0,
+      dial,
+    });
+  await withTlsServer({}, async (port) => {
+    const summary = await series(port, tlsDialer({ pin: WRONG_PIN }));
+    assert.deepEqual([summary.sent, summary.failed], [2, 2]);
+    assert.ok(summary.firstError instanceof TlsVerifyError, String(summary.firstError));
+  });
+  await withServer({}, async ({ addr }) => {
+    const summary = await series(addr.port, pinned);
+    assert.ok(summary.firstError instanceof NotTlsError, String(summary.firstError));
+  });
+});
+
+Deno.test("series over a Unix socket: every probe exact, from the socket's path", async () => {
+  await withUnixServer({}, async (path) => {
+    const remotes: (string | undefined)[] = [];
+    const summary = await probeSeries({
+      target: { path },
+      payload: patternPayload(70_000),
+      count: 3,
+      intervalMs: 0,
+      reconnect: true,
+      dial: dialStream,
+      onProbe: (probe) => remotes.push(probe.remote),
+    });
+    assert.deepEqual([summary.sent, summary.echoed], [3, 3]);
+    assert.deepEqual(remotes, [path, path, path]);
+  });
 });

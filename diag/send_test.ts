@@ -8,6 +8,7 @@ import {
   TimeoutError,
 } from "../net/errors.ts";
 import { writeAll } from "../net/io.ts";
+import { serve } from "../server.ts";
 import {
   NO_SUCH_HOST,
   pattern,
@@ -16,8 +17,11 @@ import {
   WAIT_MS,
   withFakeServer,
   withServer,
+  withSocketPath,
   withTimeout,
-} from "../cli/testing.ts";
+} from "../cli/test_util.ts";
+
+const every = Uint8Array.from({ length: 256 }, (_, i) => i);
 
 Deno.test("send sends the C client's 21 bytes and gets them back", async () => {
   const received: Uint8Array[] = [];
@@ -243,5 +247,24 @@ Deno.test("send names every address it tried when none accepts", async () => {
     name: "ConnectError",
     message: `cannot connect to three.test:${port} (tried ${addresses.join(", ")}): ` +
       "connection refused",
+  });
+});
+
+Deno.test("unix: serve and send echo all 256 byte values over a Unix socket", async () => {
+  await withSocketPath(async (path) => {
+    const names: string[] = [];
+    const server = await serve({
+      path,
+      onConnection: ({ remoteAddr }) => names.push(remoteAddr.transport),
+    });
+    try {
+      assert.equal(server.addr.path, path);
+      const { echo, remoteAddr } = await send({ hostname: "", path, message: every });
+      assert.deepEqual(echo, every);
+      assert.deepEqual(remoteAddr, { transport: "unix", path });
+      assert.deepEqual(names, ["unix"]);
+    } finally {
+      await server.shutdown({ graceMs: 0 });
+    }
   });
 });

@@ -1,22 +1,16 @@
 /**
- * Unix domain sockets at the library level: the echo, a stale socket file
- * replaced, a live one refused, the file removed at shutdown.
+ * The listeners at the library level: a Unix socket's file (a stale one
+ * replaced, a live one refused, removed at shutdown), and the TLS listener's
+ * handshakes (timed out, garbage, pending at shutdown).
  */
 import assert from "node:assert/strict";
-import { bench } from "../bench/bench.ts";
 import { send } from "../diag/send.ts";
-import { AddressInUseError, ClosedEarlyError } from "./errors.ts";
-import { serve } from "../server.ts";
+import { AddressInUseError, TlsHandshakeError } from "./errors.ts";
+import { writeAll } from "./io.ts";
+import { type ConnectionSummary, serve, type ServeOptions } from "../server.ts";
+import { readToEnd, testCertificate, withSocketPath, withTlsServer } from "../cli/test_util.ts";
 
-/** Runs `body` with the path of a socket in a fresh temporary directory. */
-async function withSocketPath(body: (path: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await body(`${dir}/echo.sock`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const pair = await testCertificate();
 
 /** Leaves what a killed server leaves: a socket file nobody listens on. */
 async function leaveStaleSocket(path: string): Promise<void> {
@@ -46,25 +40,6 @@ async function assertEchoes(path: string): Promise<void> {
   const { echo } = await send({ hostname: "", path, message: every });
   assert.deepEqual(echo, every);
 }
-
-Deno.test("unix: serve and send echo all 256 byte values over a Unix socket", async () => {
-  await withSocketPath(async (path) => {
-    const names: string[] = [];
-    const server = await serve({
-      path,
-      onConnection: ({ remoteAddr }) => names.push(remoteAddr.transport),
-    });
-    try {
-      assert.equal(server.addr.path, path);
-      const { echo, remoteAddr } = await send({ hostname: "", path, message: every });
-      assert.deepEqual(echo, every);
-      assert.deepEqual(remoteAddr, { transport: "unix", path });
-      assert.deepEqual(names, ["unix"]);
-    } finally {
-      await server.shutdown({ graceMs: 0 });
-    }
-  });
-});
 
 Deno.test("unix: the socket file is removed at shutdown", async () => {
   await withSocketPath(async (path) => {
@@ -111,59 +86,85 @@ Deno.test("unix: a file that is not a socket is never replaced", async () => {
   });
 });
 
-Deno.test("unix: bench loads a Unix socket server, verifying every byte", async () => {
-  await withSocketPath(async (path) => {
-    const server = await serve({ path });
+// The TLS listener: handshakes that never finish or are garbage, and shutdown with one pending.
+
+/** Runs `body` with a TLS server whose closed connections' summaries are awaited one by one. */
+async function withWatchedTlsServer(
+  options: ServeOptions,
+  body: (port: number, nextClose: () => Promise<ConnectionSummary>) => Promise<void>,
+): Promise<void> {
+  const closes: ConnectionSummary[] = [];
+  let wake = () => {};
+  // Bounded: a connection the server never closes must fail the test, not hang it.
+  const nextClose = async () => {
+    const deadline = performance.now() + 10_000;
+    while (closes.length === 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve, reject) => {
+        wake = resolve;
+        timer = setTimeout(
+          () => reject(new Error("no connection closed within 10 s")),
+          deadline - performance.now(),
+        );
+      }).finally(() => clearTimeout(timer));
+    }
+    return closes.shift()!;
+  };
+  await withTlsServer({
+    ...options,
+    onClose: (_, summary) => {
+      closes.push(summary);
+      wake();
+    },
+  }, (port) => body(port, nextClose));
+}
+
+Deno.test("tls: the server closes a client that never finishes its handshake", async () => {
+  await withWatchedTlsServer({ handshakeTimeoutMs: 200 }, async (port, nextClose) => {
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
-      const report = await bench({ hostname: "", path, count: 40, connections: 2, workers: 2 });
-      assert.equal(report.target, path);
-      assert.equal(report.operations, 40);
-      assert.equal(report.bytes, 40 * 64);
+      const { error, bytes } = await nextClose();
+      assert.equal(bytes, 0);
+      assert.ok(error instanceof TlsHandshakeError);
+      assert.equal(error.message, "TLS handshake failed: not finished within 0.2 s");
+      // Deno keeps the socket of a cancelled handshake until the client sends
+      // something: then it gets an alert at most, and the end.
+      await writeAll(silent, new Uint8Array([0]));
+      assert.ok((await readToEnd(silent)).length <= 7);
     } finally {
-      await server.shutdown({ graceMs: 0 });
+      silent.close();
     }
   });
 });
 
-Deno.test("unix: bench reports a server that resets as ClosedEarlyError naming the socket", async () => {
-  await withSocketPath(async (path) => {
-    const listener = Deno.listen({ transport: "unix", path });
-    // Closing with bytes still unread resets the client's side of a Unix stream socket.
-    const resetting = (async () => {
-      const conn = await listener.accept();
-      await conn.read(new Uint8Array(1));
-      conn.close();
-    })();
-    try {
-      await assert.rejects(
-        () => bench({ hostname: "", path, count: 5, durationMs: 5000 }),
-        (error) =>
-          error instanceof ClosedEarlyError &&
-          error.message === `${path} failed (connection reset by peer) after echoing 0 of 64 bytes`,
-      );
-    } finally {
-      listener.close();
-      await resetting;
+Deno.test("tls: garbage or plain text to the TLS port closes that connection only", async () => {
+  await withWatchedTlsServer({}, async (port, nextClose) => {
+    for (const garbage of [new TextEncoder().encode("hello, plain text\n"), every]) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await writeAll(conn, garbage);
+        await readToEnd(conn).catch(() => {}); // an alert, then the end (or a reset)
+      } finally {
+        conn.close();
+      }
+      const { error, reason } = await nextClose();
+      assert.equal(reason, "handshake_failure");
+      assert.ok(error instanceof TlsHandshakeError, String(error));
+      assert.match(error.message, /^TLS handshake failed: /);
     }
+    // The server is unharmed.
+    const { echo } = await send({ hostname: "127.0.0.1", port, tls: { insecure: true } });
+    assert.equal(echo.length, 21);
   });
 });
 
-Deno.test("unix: bench --rate paces a Unix socket load", async () => {
-  await withSocketPath(async (path) => {
-    const server = await serve({ path });
-    try {
-      const report = await bench({
-        hostname: "",
-        path,
-        connections: 2,
-        durationMs: 500,
-        rate: 100,
-      });
-      // 100/s for 0.5 s is 50 slots; as fast as possible would be thousands.
-      assert.ok(report.operations > 0 && report.operations <= 50, `${report.operations} sent`);
-      assert.equal(report.latencyMs?.count, report.operations);
-    } finally {
-      await server.shutdown({ graceMs: 0 });
-    }
-  });
+Deno.test("tls: serve over TLS can shut down while a handshake is pending", async () => {
+  const server = await serve({ hostname: "127.0.0.1", port: 0, tls: pair });
+  const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    const summary = await server.shutdown({ graceMs: 0 });
+    assert.equal(summary.forced, 1);
+  } finally {
+    silent.close();
+  }
 });

@@ -92,7 +92,7 @@ Options:
                            in all on a fixed schedule; latency counts from
                            when each was due (not for bulk or --udp)
       --json-stream        one JSON line a second while running, the
-                           report last (see README for the schema)
+                           report last (schema: docs/json.md)
       --expect LIST        thresholds the run must meet, e.g.
                            'p99<5ms,rate>10000,errors=0' (figures: min p50
                            p90 p99 p99.9 max in us/ms/s, rate, mbps,

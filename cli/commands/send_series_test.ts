@@ -1,26 +1,31 @@
+/**
+ * `sockecho send --count` (the probe series), in-process through `main` over
+ * TCP, TLS and a Unix socket; and as a real process: Ctrl+C prints the
+ * summary, `--file -` streams stdin, `--tls --count` with the permissions a
+ * user would give.
+ */
 import assert from "node:assert/strict";
-import { EXIT, main, type MainIo } from "../../main.ts";
+import { EXIT, main } from "../../main.ts";
 import { writeAll } from "../../net/io.ts";
-import { withFakeServer, withServer } from "../testing.ts";
+import {
+  recorder,
+  runMain,
+  testCertificate,
+  withFakeServer,
+  withServer,
+  withTlsServer,
+  withUnixServer,
+} from "../test_util.ts";
+import { canRun, sockecho, spawnSockecho } from "../test_util_process.ts";
+
+const pair = await testCertificate();
+
+/** Runs `sockecho ARGS` in-process. */
+const run = (args: string[]) => runMain(args);
 
 /** Runs `sockecho send 127.0.0.1 -p PORT ARGS…` in-process. */
 function send(port: number, ...args: string[]) {
   return run(["send", "127.0.0.1", "-p", `${port}`, ...args]);
-}
-
-async function run(args: string[], stop?: AbortController) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: MainIo = {
-    out: (line) => {
-      out.push(line);
-      if (stop && line.includes("seq=1")) stop.abort();
-    },
-    err: (line) => err.push(line),
-    stop: stop?.signal,
-  };
-  const code = await main(args, io);
-  return { code, out, err };
 }
 
 Deno.test("send -c prints a line per probe and ping's summary, exit 0", async () => {
@@ -119,8 +124,16 @@ Deno.test("send -c exits 7 on a corrupted echo and shows the first wrong byte", 
 Deno.test("send --count 0 runs until Ctrl+C, then prints the summary", async () => {
   await withServer({}, async ({ addr }) => {
     const stop = new AbortController();
+    const { io, out } = recorder(stop.signal);
     const args = ["send", "127.0.0.1", "-p", `${addr.port}`, "-c", "0", "-i", "600"];
-    const { code, out } = await run(args, stop);
+    // Ctrl+C once the first probe is in.
+    const code = await main(args, {
+      ...io,
+      out(line) {
+        io.out(line);
+        if (line.includes("seq=1")) stop.abort();
+      },
+    });
     assert.equal(code, EXIT.ok);
     assert.equal(out[2], "1 sent, 1 echoed, 0 failed (interrupted)");
   });
@@ -145,4 +158,144 @@ Deno.test("send's series options reject bad values with one line and exit 2", as
   const { code, err } = await run(["send", "127.0.0.1", "--file", "/nonexistent/x"]);
   assert.equal(code, EXIT.usage);
   assert.match(err[0], /^cannot read --file \/nonexistent\/x: /);
+});
+
+Deno.test("main: send --tls --count --reconnect prints connect, tls and echo times apart", async () => {
+  await withTlsServer({}, async (port) => {
+    const { code, out, err } = await run([
+      "send",
+      "127.0.0.1",
+      "-p",
+      `${port}`,
+      "--tls",
+      "--pin",
+      pair.fingerprint,
+      "-c",
+      "2",
+      "-i",
+      "0",
+      "--reconnect",
+    ]);
+    assert.equal(code, EXIT.ok, err.join("\n"));
+    for (const seq of [1, 2]) {
+      assert.match(
+        out[seq - 1],
+        new RegExp(
+          `^21 bytes from 127\\.0\\.0\\.1:${port}: seq=${seq} connect=[\\d.]+ ms tls=[\\d.]+ ms time=[\\d.]+ ms$`,
+        ),
+      );
+    }
+    assert.match(out.at(-1)!, /^tls handshake ms: min [\d.]+ /);
+  });
+});
+
+Deno.test("main: send --tls --count against a plain server exits 12, with --json the kind not-tls", async () => {
+  await withServer({}, async ({ addr }) => {
+    const { code, out } = await run([
+      "send",
+      "127.0.0.1",
+      "-p",
+      `${addr.port}`,
+      "--tls",
+      "--insecure",
+      "-c",
+      "1",
+      "--json",
+    ]);
+    assert.equal(code, EXIT.notTls);
+    assert.equal(JSON.parse(out[0]).error, "not-tls");
+  });
+});
+
+Deno.test("main: send --unix --count and check --unix report the socket's path", async () => {
+  await withUnixServer({}, async (path) => {
+    const series = await run(["send", "--unix", path, "ping", "-c", "2", "-i", "0"]);
+    assert.equal(series.code, EXIT.ok, series.err.join("\n"));
+    assert.match(series.out[0], new RegExp(`^4 bytes from ${path}: seq=1 time=[\\d.]+ ms$`));
+    assert.equal(series.out[2], `--- ${path} echo statistics ---`);
+    const checked = await run(["check", "--unix", path]);
+    assert.equal(checked.code, EXIT.ok, checked.err.join("\n"));
+    assert.equal(checked.out[0], `check ${path}`);
+    assert.equal(checked.out.at(-1), "verdict: the echo path is whole");
+  });
+});
+
+// The real program as a process: `deno run -N main.ts send --count`.
+
+Deno.test({
+  name: "send --count 0 in a process: Ctrl+C prints the summary and exits 0",
+  ignore: !canRun,
+  async fn() {
+    await withServer({}, async ({ addr }) => {
+      const child = spawnSockecho([
+        "send",
+        "127.0.0.1",
+        "-p",
+        `${addr.port}`,
+        "-c",
+        "0",
+        "-i",
+        "0.05",
+      ]);
+      // Interrupt once two probes are in; the output is then read to its end.
+      await child.out.match(/^seq=2 |: seq=2 /);
+      child.child.kill("SIGINT");
+      const code = await child.finish();
+      const lines = child.out.lines;
+      assert.equal(code, EXIT.ok);
+      assert.match(lines[0], /^21 bytes from 127\.0\.0\.1:\d+: seq=1 time=[\d.]+ ms$/);
+      const summary = lines.findIndex((line) => line.startsWith("--- "));
+      assert.match(lines[summary + 1], /^(\d+) sent, \1 echoed, 0 failed \(interrupted\)$/);
+    });
+  },
+});
+
+Deno.test({
+  name: "send --file - streams binary stdin and checks every byte of its echo",
+  ignore: !canRun,
+  async fn() {
+    await withServer({}, async ({ addr }) => {
+      const child = spawnSockecho(["send", "127.0.0.1", "-p", `${addr.port}`, "--file", "-"], {
+        stdin: "piped",
+      });
+      const input = crypto.getRandomValues(new Uint8Array(60_000));
+      const writer = child.child.stdin.getWriter();
+      for (let i = 0; i < 20; i++) await writer.write(input); // 1.2 MB, all 256 byte values
+      await writer.close();
+      const code = await child.finish();
+      const out = child.out.lines.map((line) => `${line}\n`).join("");
+      assert.equal(code, EXIT.ok, child.err.lines.join("\n"));
+      assert.match(out, /^1200000 bytes from 127\.0\.0\.1:\d+: seq=1 time=[\d.]+ ms\n/);
+      assert.match(out, /\n1 sent, 1 echoed, 0 failed\n/);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "check --tls and send --tls --count in a process: the handshake apart; a wrong pin exits 11",
+  ignore: !canRun,
+  async fn() {
+    await withTlsServer({}, async (port) => {
+      const to = ["127.0.0.1", "-p", `${port}`, "--tls"];
+      const checked = await sockecho("check", ...to, "--pin", pair.fingerprint);
+      assert.equal(checked.code, EXIT.ok, checked.stderr);
+      assert.match(checked.stdout, /\n {2}tls handshake {2}pass +[\d.]+ ms {2}TLSv1\.[23], /);
+      const series = await sockecho(
+        "send",
+        ...to,
+        "--pin",
+        pair.fingerprint,
+        "-c",
+        "2",
+        "-i",
+        "0",
+      );
+      assert.equal(series.code, EXIT.ok, series.stderr);
+      assert.match(series.stdout, /\n2 sent, 2 echoed, 0 failed\n/);
+      const wrong = await sockecho("check", ...to, "--pin", "00".repeat(32));
+      assert.equal(wrong.code, EXIT.tlsVerify);
+      assert.match(wrong.stderr, /^sockecho: the certificate of .* does not match --pin/);
+    });
+  },
 });

@@ -90,7 +90,7 @@ Options:
                        text, or json: one JSON object a line per
                        event (listening, open, data, close, refused,
                        error, stopping, stopped...), all on stdout;
-                       the fields are in README.md                 [text]
+                       the fields are in docs/json.md              [text]
       --proxy-protocol read the PROXY header (v1 or v2) a load
                        balancer sends first, log its client as the
                        client, echo the rest; a connection without

@@ -7,10 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { closeQuietly, writeAll } from "../../net/io.ts";
-import { outputOf, pattern, readExactly, readToEnd, WAIT_MS, withTimeout } from "../testing.ts";
+import { outputOf, pattern, readExactly, readToEnd } from "../test_util.ts";
+import { canRun, spawnServe } from "../test_util_process.ts";
 
-const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** Deno's own RSS is about 60 MiB; 300 never-reading, resetting or idle clients may add little. */
 const RSS_BOUND_BYTES = 160 * 1024 * 1024;
 /** The whole test gives up (and fails) after this long instead of hanging. */
@@ -31,14 +30,8 @@ Deno.test({
   name: "stress: 200 normal clients get exact echoes beside idle, resetting and non-reading ones",
   ignore: !canRun,
   async fn() {
-    const server = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-N", MAIN, "serve", "-q", "-H", "127.0.0.1", "-p", "0"],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const { value: first } = await withTimeout(lines.read(), WAIT_MS, "serve to listen");
-    const port = Number(first!.match(/^Listening on 127\.0\.0\.1:(\d+)/)![1]);
+    const server = await spawnServe("-q");
+    const port = Number(server.port);
     const connect = () => Deno.connect({ hostname: "127.0.0.1", port });
     const others: Deno.Conn[] = [];
     const pending: Promise<unknown>[] = [];
@@ -81,7 +74,7 @@ Deno.test({
         timer = setTimeout(() => reject(new Error(`not done in ${LIMIT_MS} ms`)), LIMIT_MS);
       });
       await Promise.race([Promise.all(normal), overtime]);
-      const rss = await rssOf(server.pid);
+      const rss = await rssOf(server.child.pid);
       assert.ok(rss < RSS_BOUND_BYTES, `server RSS ${(rss / 2 ** 20).toFixed(1)} MiB`);
       console.log(
         `server RSS with 150 idle and non-reading clients open: ${(rss / 2 ** 20).toFixed(1)} MiB`,
@@ -90,9 +83,8 @@ Deno.test({
       clearTimeout(timer);
       others.forEach(closeQuietly);
       await Promise.all(pending);
-      server.kill("SIGTERM");
-      assert.equal((await withTimeout(server.status, WAIT_MS, "serve to exit")).code, 0);
-      while (!(await lines.read()).done);
+      server.child.kill("SIGTERM");
+      assert.equal(await server.finish(), 0);
     }
   },
 });

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { CidrSyntaxError, parseAccessList } from "./acl.ts";
+import { echoOf, withServer } from "../../cli/test_util.ts";
+import { sendUdp } from "../../diag/send_udp.ts";
+import { serveUdp } from "../udp.ts";
 
 Deno.test("acl: IPv4 networks match by prefix, host bits of a rule are ignored", () => {
   const acl = parseAccessList({ allow: "10.0.0.0/8,192.168.1.77/24" });
@@ -79,4 +82,29 @@ Deno.test("acl: a bad network is a one-line error naming it", () => {
     });
   }
   assert.throws(() => parseAccessList({ deny: "nonsense" }), /"nonsense"/);
+});
+
+// The servers pass acceptFrom a client's address as the rules expect it.
+
+Deno.test("an IPv4 client of a :: listener matches IPv4 rules, by TCP and by UDP", async () => {
+  const acl = parseAccessList({ allow: "127.0.0.1/32" });
+  const seen: string[] = [];
+  const acceptFrom = ({ hostname }: Deno.NetAddr) => {
+    seen.push(hostname);
+    return acl.allows(hostname);
+  };
+  const hello = new TextEncoder().encode("mapped");
+  await withServer({ hostname: "::", acceptFrom }, async ({ addr }) => {
+    assert.deepEqual(await echoOf(addr.port, hello), hello);
+  });
+  const udp = await serveUdp({ hostname: "::", port: 0, acceptFrom });
+  try {
+    const { echo } = await sendUdp({ hostname: "127.0.0.1", port: udp.addr.port, message: hello });
+    assert.deepEqual(new Uint8Array(echo), hello);
+  } finally {
+    await udp.shutdown();
+  }
+  // The TCP server names an IPv4-mapped client by its plain IPv4 address (as it logs it);
+  // UDP passes it as the kernel names it on an IPv6 socket. The rules match both.
+  assert.deepEqual(seen, ["127.0.0.1", "::ffff:127.0.0.1"]);
 });

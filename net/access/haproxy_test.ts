@@ -9,15 +9,13 @@ import { EXIT } from "../../main.ts";
 import {
   concat,
   echoOf,
-  outputOf,
   pattern,
   readToEnd,
   startServe,
   withServer,
   withTimeout,
-} from "../../cli/testing.ts";
-
-const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
+} from "../../cli/test_util.ts";
+import { canRun, freePort, hasCommand, sockecho } from "../../cli/test_util_process.ts";
 
 /** haproxy's path, or undefined: it lives in /usr/sbin, often not on a user's PATH. */
 async function findHaproxy(): Promise<string | undefined> {
@@ -30,12 +28,6 @@ async function findHaproxy(): Promise<string | undefined> {
 }
 
 const HAPROXY = await findHaproxy();
-
-/** A port that was free a moment ago: haproxy's config cannot say "port 0". */
-function freePort(): number {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return listener.addr.port;
-}
 
 /**
  * HAProxy's config: TCP mode, round robin over `backends`, PROXY v2 with a
@@ -176,9 +168,7 @@ Deno.test({
   },
 });
 
-const SOCAT = canRun &&
-  (await new Deno.Command("sh", { args: ["-c", "command -v socat"], stdout: "null" }).output())
-    .success;
+const SOCAT = await hasCommand("socat");
 
 Deno.test({
   name: SOCAT
@@ -203,8 +193,6 @@ Deno.test({
   },
 });
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
 /**
  * Runs `body` with HAProxy (`timeout client` = `clientTimeout`) listening on
  * a frontend port, in front of one `serve --proxy-protocol` backend.
@@ -224,16 +212,6 @@ async function withHaproxy(clientTimeout: string, body: (frontend: number) => Pr
   assert.doesNotMatch(haproxyOutput, /ALERT/, haproxyOutput);
 }
 
-/** Runs `sockecho ARGS` as a process to its end. */
-async function sockecho(...args: string[]) {
-  const { code, stdout, stderr } = await outputOf(Deno.execPath(), {
-    args: ["run", "-N", MAIN, ...args],
-    stdin: "null",
-  });
-  const decoder = new TextDecoder();
-  return { code, out: decoder.decode(stdout), err: decoder.decode(stderr) };
-}
-
 Deno.test({
   name: HAPROXY
     ? "check --idle finds HAProxy's 2 s client timeout within 10 % and exits 19"
@@ -241,7 +219,7 @@ Deno.test({
   ignore: HAPROXY === undefined,
   async fn() {
     await withHaproxy("2s", async (frontend) => {
-      const { code, out, err } = await sockecho(
+      const { code, stdout: out, stderr: err } = await sockecho(
         "check",
         "127.0.0.1",
         "-p",
@@ -271,7 +249,7 @@ Deno.test({
   ignore: HAPROXY === undefined,
   async fn() {
     await withHaproxy("30s", async (frontend) => {
-      const { code, out, err } = await sockecho(
+      const { code, stdout: out, stderr: err } = await sockecho(
         "send",
         "127.0.0.1",
         "-p",

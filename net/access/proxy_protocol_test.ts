@@ -9,7 +9,14 @@ import {
   readProxyHeader,
 } from "./proxy_protocol.ts";
 import type { ConnectionInfo, ConnectionSummary } from "../../server.ts";
-import { concat, echoOf, pattern, readToEnd, withServer, withTimeout } from "../../cli/testing.ts";
+import {
+  concat,
+  echoOf,
+  pattern,
+  readToEnd,
+  withServer,
+  withTimeout,
+} from "../../cli/test_util.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 

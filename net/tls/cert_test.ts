@@ -2,12 +2,23 @@
  * The self-signed certificate read back by an independent X.509 parser
  * (`node:crypto`'s `X509Certificate`), and the DER encoders it is made of
  * against known encodings. The handshakes that trust it (by pin, by `--ca`,
- * with openssl) are in `tls_test.ts` and the command-line tests.
+ * with openssl) are in `client_test.ts` and the command-line tests.
  */
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { selfSignedCertificate } from "./cert.ts";
 import { bitString, boolean, integer, oid, sequence, TAG, time, tlv, utf8 } from "./der.ts";
+
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
+const pair = await selfSignedCertificate(LOOPBACK_NAMES);
+
+Deno.test("tls: the self-signed certificate names the loopback addresses and has a fingerprint", async () => {
+  assert.match(pair.cert, /^-----BEGIN CERTIFICATE-----\n[^]+\n-----END CERTIFICATE-----\n$/);
+  assert.match(pair.key, /^-----BEGIN PRIVATE KEY-----\n/);
+  assert.match(pair.fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  const other = await selfSignedCertificate(LOOPBACK_NAMES);
+  assert.notEqual(other.fingerprint, pair.fingerprint); // a fresh key every time
+});
 
 const hex = (bytes: Uint8Array) =>
   Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(" ");

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { Peer, withUdpServer } from "./testing_udp.ts";
+ * import { Peer, withUdpServer } from "./test_util_udp.ts";
  *
  * await withUdpServer({}, async (server) => {
  *   const peer = await Peer.bind();
@@ -19,7 +19,7 @@
  */
 
 import dgram from "node:dgram";
-import { WAIT_MS, withTimeout } from "./testing.ts";
+import { WAIT_MS, withTimeout } from "./test_util.ts";
 import { serveUdp, type UdpEchoServer, type UdpServeOptions, type UdpSummary } from "../net/udp.ts";
 
 /** A UDP socket on loopback that records every datagram it receives. */
@@ -118,5 +118,27 @@ export async function canBindUdp(address: string, port = 0): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** A UDP port on 127.0.0.1 nobody listens on right now. */
+export async function freeUdpPort(): Promise<number> {
+  const peer = await Peer.bind();
+  const port = peer.port;
+  await peer.close();
+  return port;
+}
+
+/** A UDP socket on a port whose TCP side is free (other tests run beside this one). */
+export async function udpPortWithFreeTcp(): Promise<Peer> {
+  for (;;) {
+    const peer = await Peer.bind();
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: peer.port }).close();
+      return peer;
+    } catch (error) {
+      await peer.close();
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
   }
 }

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { echoOf, withServer } from "./testing.ts";
+ * import { echoOf, withServer } from "./test_util.ts";
  *
  * await withServer({}, async (server) => {
  *   await echoOf(server.addr.port, new Uint8Array([1, 2, 3]));
@@ -20,6 +20,7 @@ import type { MainIo } from "./io.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 import { main } from "../main.ts";
 import { type EchoServer, serve, type ServeOptions } from "../server.ts";
+import type { CertificatePair } from "../net/tls/cert.ts";
 
 /** Runs `body` with an echo server on 127.0.0.1 and a free port, then shuts it down. */
 export async function withServer(
@@ -32,6 +33,61 @@ export async function withServer(
   } finally {
     await server.shutdown({ graceMs: 0 });
   }
+}
+
+let loopbackCertificate: Promise<CertificatePair> | undefined;
+
+/**
+ * A self-signed certificate for localhost, 127.0.0.1 and ::1, made fresh in
+ * memory once per test module (no key is committed).
+ */
+export function testCertificate(): Promise<CertificatePair> {
+  // Imported when first needed: most test modules never load the X.509 code.
+  loopbackCertificate ??= import("../net/tls/cert.ts").then(({ selfSignedCertificate }) =>
+    selfSignedCertificate(["localhost", "127.0.0.1", "::1"])
+  );
+  return loopbackCertificate;
+}
+
+/** A `--pin` that matches no certificate: SHA-256 fingerprint AB:AB:…:AB. */
+export const WRONG_PIN = Array(32).fill("AB").join(":");
+
+/**
+ * Runs `body` with a TLS echo server on 127.0.0.1 and a free port, using
+ * `certificate` ({@linkcode testCertificate} when not given).
+ */
+export async function withTlsServer(
+  options: Omit<ServeOptions, "path" | "tls">,
+  body: (port: number) => Promise<void>,
+  certificate?: CertificatePair,
+): Promise<void> {
+  const { cert, key } = certificate ?? await testCertificate();
+  await withServer({ ...options, tls: { cert, key } }, ({ addr }) => body(addr.port));
+}
+
+/** Runs `body` with the path of a socket in a fresh temporary directory, removed after. */
+export async function withSocketPath(body: (path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await body(`${dir}/echo.sock`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Runs `body` with an echo server on a Unix socket in a fresh temporary directory. */
+export function withUnixServer(
+  options: Omit<ServeOptions, "path" | "hostname" | "port">,
+  body: (path: string) => Promise<void>,
+): Promise<void> {
+  return withSocketPath(async (path) => {
+    const server = await serve({ ...options, path });
+    try {
+      await body(path);
+    } finally {
+      await server.shutdown({ graceMs: 0 });
+    }
+  });
 }
 
 /**
@@ -167,6 +223,21 @@ export async function withFakeServer(
   }
 }
 
+/** Echoes every chunk back, like a good server: a peer for {@linkcode withFakeServer}. */
+export async function echoPeer(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(64 * 1024);
+  for (let n; (n = await conn.read(buffer)) !== null;) await writeAll(conn, buffer.subarray(0, n));
+}
+
+/** A fake server that serves connection number `bad` (from 1) with `peer`, the rest well. */
+export function nthBroken(
+  bad: number,
+  peer: (conn: Deno.Conn) => Promise<void>,
+): (conn: Deno.Conn) => Promise<void> {
+  let connections = 0;
+  return (conn: Deno.Conn) => ++connections === bad ? peer(conn) : echoPeer(conn);
+}
+
 /**
  * A listener on 127.0.0.1 whose connections read one chunk and then reset
  * (RST, as `SO_LINGER 0` does): what a crashing or hostile server looks like.
@@ -202,7 +273,7 @@ export const NO_SUCH_HOST =
  * @example
  * ```ts
  * import { main } from "../main.ts";
- * import { recorder } from "./testing.ts";
+ * import { recorder } from "./test_util.ts";
  *
  * const { io, out } = recorder();
  * await main(["--version"], io); // out: ["sockecho 0.1.0"]
@@ -221,7 +292,7 @@ export function recorder(stop?: AbortSignal): { io: MainIo; out: string[]; err: 
  *
  * @example
  * ```ts
- * import { runMain } from "./testing.ts";
+ * import { runMain } from "./test_util.ts";
  *
  * const { code, out } = await runMain(["--version"]); // 0, ["sockecho 0.1.0"]
  * ```
@@ -244,7 +315,7 @@ const LISTENING =
  *
  * @example
  * ```ts
- * import { startServe } from "./testing.ts";
+ * import { startServe } from "./test_util.ts";
  *
  * const server = await startServe("--log-format", "json");
  * console.log(server.port, await server.stopped());
