@@ -482,8 +482,8 @@ Deno.test({
     skipped(needs(haveScript, "script")),
   ignore: !haveScript,
   async fn() {
+    // script's pseudo-terminal is the child's stdin too; reading it would hang until WAIT_MS.
     await withServer({}, async ({ addr }) => {
-      // script's pseudo-terminal is the child's stdin too; reading it would hang until WAIT_MS.
       assert.equal(await sockechoOnTerminal("send", `127.0.0.1:${addr.port}`), `${GREETING}\r\n`);
     });
   },
