@@ -41,13 +41,14 @@ export interface Target {
 export function splitHostPort(text: string): { hostname: string; port?: string } {
   const invalid = () =>
     new UsageError(`invalid address "${text}": expected HOST, HOST:PORT, [IPv6] or [IPv6]:PORT`);
-  const bracketed = text.match(/^\[([^\]]*)\](?::(.*))?$/);
+  const bracketed = text.match(/^\[([^[\]]*)\](?::(.*))?$/);
   if (bracketed) {
     const [, hostname, port] = bracketed;
     if (!hostname.includes(":")) throw invalid(); // brackets are for IPv6 only
     return port === undefined ? { hostname } : { hostname, port };
   }
-  if (text === "" || text.startsWith("[")) throw invalid();
+  // A bracket belongs only around an IPv6 address: "::1]:80" is a typo, not a name to resolve.
+  if (text === "" || /[[\]]/.test(text)) throw invalid();
   const parts = text.split(":");
   if (parts.length !== 2) return { hostname: text }; // a name, IPv4, or a bare IPv6 address
   const [hostname, port] = parts;

@@ -79,7 +79,16 @@ export function parsePort(text: string, lowest: number): number {
   return port;
 }
 
-/** Parses a whole number of at least `lowest`. */
+/**
+ * Parses a whole number of at least `lowest`, and exact (at most 2^53 - 1).
+ *
+ * @example
+ * ```ts
+ * import { parseWhole } from "./args.ts";
+ *
+ * parseWhole("64", "--size"); // 64
+ * ```
+ */
 export function parseWhole(text: string, flag: string, lowest = 1): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < lowest) {
@@ -87,14 +96,37 @@ export function parseWhole(text: string, flag: string, lowest = 1): number {
       `invalid ${flag} "${text}": expected a whole number of at least ${lowest}`,
     );
   }
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError(`invalid ${flag} "${text}": at most ${Number.MAX_SAFE_INTEGER}`);
+  }
   return value;
 }
 
-/** Parses a duration in seconds (decimals allowed) into milliseconds. */
+/** The longest a timer waits: beyond it `setTimeout` fires at once (with a warning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Decimal seconds: digits, a fraction, an exponent; not `Number`'s `0x10`, `0b1` or `0o7`. */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
+/**
+ * Parses a duration in decimal seconds into milliseconds, from `lowest`
+ * seconds to the longest a timer can wait (2,147,483.647 s, about 24 days).
+ *
+ * @example
+ * ```ts
+ * import { parseSeconds } from "./args.ts";
+ *
+ * parseSeconds("0.25", "--interval", 0); // 250
+ * ```
+ */
 export function parseSeconds(text: string, flag: string, lowest: number): number {
   const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value) || value < lowest) {
+  if (!DECIMAL.test(text) || value < lowest) {
     throw new UsageError(`invalid ${flag} "${text}": expected a number of at least ${lowest}`);
+  }
+  if (value * 1000 > MAX_TIMER_MS) {
+    throw new UsageError(
+      `invalid ${flag} "${text}": at most ${MAX_TIMER_MS / 1000} seconds (about 24 days)`,
+    );
   }
   return value * 1000;
 }

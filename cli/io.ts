@@ -13,7 +13,22 @@
  * @module
  */
 
-/** Where the command line writes; tests pass their own. */
+import { fstatSync } from "node:fs";
+
+/** Standard input, as `send` reads it. */
+export interface StandardInput {
+  /** Its bytes; read once. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /**
+   * True when it is a pipe or a regular file (`echo hi |`, `< file`): input
+   * given on purpose. False for a terminal, `/dev/null`, or none at all
+   * (Deno opens `/dev/null` on a closed descriptor 0), where nothing must
+   * wait for input.
+   */
+  redirected(): boolean;
+}
+
+/** Where the command line writes, and its standard input; tests pass their own. */
 export interface MainIo {
   /** Writes one line to standard output. */
   out(line: string): void;
@@ -32,6 +47,8 @@ export interface MainIo {
    * SIGINT and SIGTERM, and a second SIGINT exits at once.
    */
   stop?: AbortSignal;
+  /** Standard input; absent means there is none (a MESSAGE "-" is then empty). */
+  stdin?: StandardInput;
 }
 
 const encoder = new TextEncoder();
@@ -55,6 +72,18 @@ export const consoleIo: MainIo = {
   },
   info(message) {
     writeSafely(() => console.error("sockecho: %s", message));
+  },
+  stdin: {
+    get readable() {
+      return Deno.stdin.readable;
+    },
+    redirected() {
+      // node:fs's fstat of descriptor 0 needs no permission; Deno.stdin has no stat, and
+      // Deno.statSync("/dev/stdin") wants -R, which the compiled binary does not have.
+      // A terminal and /dev/null are character devices; a socket is not taken either.
+      const stat = fstatSync(0);
+      return stat.isFIFO() || stat.isFile();
+    },
   },
 };
 

@@ -118,11 +118,11 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     connectMs = dialed.connectMs;
     return dialed.conn;
   };
-  const echo = (conn: DialedConn, bytes: Uint8Array | number, halfClose = false) =>
+  const echo = (conn: DialedConn, bytes: Uint8Array | number, halfClose = false, offset = 0) =>
     echoPayload(
       conn,
       typeof bytes === "number" ? patternPayload(bytes) : bytesPayload(bytes),
-      { timeoutMs, halfClose },
+      { timeoutMs, halfClose, offset },
     );
   try {
     let first: DialedConn;
@@ -159,11 +159,13 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
       });
     }
     let firstOpen = true;
+    let firstEchoed = 0; // bytes echoed on `first`: a wrong byte is named by both offsets
     const onFirst = async (bytes: Uint8Array | number) => {
-      if (!firstOpen) first = await connect();
+      if (!firstOpen) [first, firstEchoed] = [await connect(), 0];
       firstOpen = false; // echoPayload closes it on failure
-      const result = await echo(first, bytes);
+      const result = await echo(first, bytes, false, firstEchoed);
       firstOpen = true;
+      firstEchoed += result.bytes;
       return result;
     };
 

@@ -37,6 +37,33 @@ const pinned = tlsDialer({ pin: pair.fingerprint });
 
 const verdicts = (report: CheckReport) => report.rows.map((row) => `${row.name}: ${row.verdict}`);
 
+Deno.test("check names a wrong bulk byte by its connection offset, then its bulk offset", async () => {
+  // Connection byte 5,000 comes after the 256 byte values: byte 4,744 of the bulk pattern.
+  await withFakeServer(
+    nthBroken(1, async (conn) => {
+      const buffer = new Uint8Array(64 * 1024);
+      for (let n, seen = 0; (n = await conn.read(buffer)) !== null; seen += n) {
+        if (seen <= 5000 && 5000 < seen + n) buffer[5000 - seen] ^= 0xff;
+        await writeAll(conn, buffer.subarray(0, n));
+      }
+    }),
+    async (port) => {
+      const report = await check({ target: { hostname: "127.0.0.1", port } });
+      assert.deepEqual(verdicts(report).slice(1, 3), ["byte values: pass", "bulk: fail"]);
+      const detail = "echo differs from what was sent at byte 5,000 of the connection " +
+        "(byte 4,744 of the payload): sent 0xe2, got 0x1d";
+      assert.equal(report.rows[2].detail, detail);
+      assert.equal(
+        report.rows[2].view,
+        "sent  00001380  da db dc dd de df e0 e1 [e2] e3 e4 e5 e6 e7 e8 e9\n" +
+          "got   00001380  da db dc dd de df e0 e1 [1d] e3 e4 e5 e6 e7 e8 e9",
+      );
+      assert.equal(report.failure?.message, `bulk: ${detail}`);
+      assert.equal(report.failure?.constructor.name, "EchoCorruptedError");
+    },
+  );
+});
+
 Deno.test("check reports an echo cut short as incomplete, exit 16", async () => {
   await withFakeServer(async (conn) => {
     const buffer = new Uint8Array(300_000);

@@ -27,6 +27,7 @@ import {
   NotTlsError,
   TimeoutError,
 } from "../net/errors.ts";
+import { formatCount } from "../net/format.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 import type { Payload } from "./payload.ts";
 
@@ -41,6 +42,12 @@ export interface EchoOptions {
    * peer's FIN. Required for a payload of unknown size. @default {false}
    */
   halfClose?: boolean;
+  /**
+   * Bytes this connection echoed before the payload: a wrong byte is then
+   * named by its offset in the connection first, in the payload second.
+   * @default {0}
+   */
+  offset?: number;
 }
 
 /** What {@linkcode echoPayload} measured. */
@@ -94,10 +101,10 @@ const CONTEXT_BYTES = 8;
 export async function echoPayload(
   conn: DialedConn,
   payload: Payload,
-  { timeoutMs, signal, halfClose = false }: EchoOptions,
+  { timeoutMs, signal, halfClose = false, offset = 0 }: EchoOptions,
 ): Promise<EchoResult> {
   const remote = describeRemote(conn);
-  const check = new EchoCheck();
+  const check = new EchoCheck(offset);
   const reads: number[] = [];
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -182,10 +189,16 @@ function isConnectionError(error: Error): boolean {
 /** The bytes sent but not yet echoed, and the check of each echoed chunk against them. */
 class EchoCheck {
   verified = 0;
+  /** Bytes the connection carried before this payload. */
+  readonly #base: number;
   #pending: Uint8Array[] = [];
   #headOffset = 0;
   /** The last few bytes that matched: the left side of a hex view. */
   #recent: Uint8Array = new Uint8Array(0);
+
+  constructor(base: number) {
+    this.#base = base;
+  }
 
   expect(chunk: Uint8Array): void {
     if (chunk.length > 0) this.#pending.push(chunk);
@@ -215,9 +228,9 @@ class EchoCheck {
     this.#recent = lastBytes([this.#recent, got], CONTEXT_BYTES);
   }
 
-  /** Throws for the first wrong byte, `got[at]`, at echo offset `this.verified`. */
+  /** Throws for the first wrong byte, `got[at]`, at payload offset `this.verified`. */
   #fail(got: Uint8Array, at: number, sentFrom: Uint8Array, why?: string): never {
-    const offset = this.verified;
+    const offset = this.#base + this.verified;
     const before = lastBytes([this.#recent, got.subarray(0, at)], CONTEXT_BYTES);
     const view = hexView(
       offset - before.length,
@@ -225,11 +238,15 @@ class EchoCheck {
       [...before, ...got.subarray(at, at + CONTEXT_BYTES)],
       before.length,
     );
+    // After earlier exchanges on the connection, the payload's own offset helps too.
+    const where = this.#base === 0
+      ? `byte ${formatCount(offset)}`
+      : `byte ${formatCount(offset)} of the connection (byte ${
+        formatCount(this.verified)
+      } of the payload)`;
     const what = why ??
-      `echo differs from what was sent at byte ${offset}: sent ${hex(sentFrom[0])}, got ${
-        hex(got[at])
-      }`;
-    throw new EchoMismatchError(why ? `${what} (from byte ${offset})` : what, offset, view);
+      `echo differs from what was sent at ${where}: sent ${hex(sentFrom[0])}, got ${hex(got[at])}`;
+    throw new EchoMismatchError(why ? `${what} (from ${where})` : what, offset, view);
   }
 }
 

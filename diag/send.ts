@@ -67,6 +67,11 @@ export interface SendOptions {
    * TLS only). @default {none}
    */
   preface?: (localAddr: Deno.NetAddr, remoteAddr: Deno.NetAddr) => Uint8Array;
+  /**
+   * Shut down the sending side once the message is written, as at the end
+   * of a file (`nc -N`): for a message that was standard input. @default {false}
+   */
+  halfClose?: boolean;
 }
 
 /** What {@linkcode send} got back. */
@@ -116,7 +121,10 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const preface = options.preface && "hostname" in localAddr && "hostname" in remoteAddr
     ? options.preface(localAddr, remoteAddr)
     : new Uint8Array();
-  const echo = await exchange(conn, preface, message, deadline, timeoutMs, tls !== undefined);
+  const echo = await exchange(conn, [preface, message], deadline, timeoutMs, {
+    tls: tls !== undefined,
+    halfClose: options.halfClose ?? false,
+  });
   return {
     echo,
     remoteAddr,
@@ -125,14 +133,16 @@ export async function send(options: SendOptions): Promise<SendResult> {
   };
 }
 
-/** Writes the preface and the message while reading the echo back, checking every byte as it comes. */
+/**
+ * Writes the preface and the message (then half-closes, if asked) while
+ * reading the echo back, checking every byte as it comes.
+ */
 async function exchange(
   conn: StreamConn,
-  preface: Uint8Array,
-  message: Uint8Array,
+  [preface, message]: [Uint8Array, Uint8Array],
   deadline: number,
   timeoutMs: number,
-  tls: boolean,
+  { tls, halfClose }: { tls: boolean; halfClose: boolean },
 ): Promise<Uint8Array> {
   const where = formatAddress(conn.remoteAddr);
   const echo = new Uint8Array(message.length);
@@ -140,6 +150,8 @@ async function exchange(
   const timer = closeAfter(conn, deadline - performance.now());
   // Settles to the write's error, if any, so it can be awaited after a read failure.
   const writing = writeAll(conn, preface).then(() => writeAll(conn, message)).then(
+    () => halfClose ? conn.closeWrite() : undefined,
+  ).then(
     () => undefined,
     (error: Error) => error,
   );

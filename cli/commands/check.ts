@@ -47,11 +47,12 @@ const HELP = `Usage: sockecho check HOST [options]
        sockecho check --unix PATH [options]
 
 Tests the echo server at HOST and everything between, and prints a verdict per
-check: connect time; all 256 byte values and a 1 MiB pattern echoed exact (on a
-difference, the offset of the first wrong byte and a hex view around it); how
-the reply was segmented (information only); a second connection served while
-the first stays open; half-close (64 KiB, then our FIN: does all of the echo
-come back, and then the server's FIN?). Every step is bounded by --timeout.
+check: connect time; all 256 byte values, then a 1 MiB pattern, echoed exact on
+one connection (on a difference, the first wrong byte's offset in the
+connection, then in the pattern, and a hex view around it); how the reply was
+segmented (information only); a second connection served while the first
+stays open; half-close (64 KiB, then our FIN: does all of the echo come back,
+and then the server's FIN?). Every step is bounded by --timeout.
 HOST may be HOST:PORT, [IPv6] or [IPv6]:PORT, as the server prints it.
 Over --tls the TLS handshake is its own row (time, protocol, cipher, the
 certificate's SHA-256); a refused certificate exits 11, a peer that does not

@@ -19,7 +19,7 @@ import { parseHostArgument } from "../address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../exit.ts";
-import { inform, type MainIo } from "../io.ts";
+import { inform, type MainIo, type StandardInput } from "../io.ts";
 import { send } from "../../diag/send.ts";
 import { dialerFor } from "../../net/dial.ts";
 import { ConnectError } from "../../net/errors.ts";
@@ -54,6 +54,14 @@ is tried in turn; HOST:PORT, [IPv6] and [IPv6]:PORT as the server prints them
 are taken too), sends MESSAGE, reads until all of it has come back, checks it
 byte for byte, and prints "server message: " and the echo. Without MESSAGE it
 sends what the C client sends: "你好啊服务器!\\n" and its NUL terminator, 21 bytes.
+
+Standard input: MESSAGE "-" is standard input, read to its end. Without
+MESSAGE, --file or --size, standard input is the message when it is a pipe or
+a file (echo hi | sockecho send HOST; sockecho send HOST < request.bin); a
+terminal, /dev/null, no standard input at all (CI, </dev/null) or an empty
+one (cron's) keeps the greeting. A message from standard input is held in
+memory, and a single send half-closes after it, as nc -N does; --file -
+streams instead, any size.
 
 Options:
   -p, --port PORT        server port                                [${DEFAULT_PORT}]
@@ -119,20 +127,22 @@ async function runSend(
       throw new UsageError("--proxy-protocol is for one send: leave out the probe series options");
     }
     const transport = dialerFor({ hostname, port }, await clientTransport(values, io));
-    return runSeries(transport, text, timeoutMs, values, io);
+    const message = await stdinMessage(text, values, io) ?? encodeText(text);
+    return runSeries(transport, message, timeoutMs, values, io);
   }
   if (stream && values["proxy-protocol"] !== undefined) {
     throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");
   }
-  const message = text === undefined ? undefined : new TextEncoder().encode(text);
   if (values.retries !== undefined && !values.udp) throw new UsageError("--retries needs --udp");
   if (values.udp && values["proxy-protocol"] !== undefined) {
     throw new UsageError("--proxy-protocol is for TCP: leave it out with --udp");
   }
+  const transport = await clientTransport(values, io);
+  const fromStdin = await stdinMessage(text, values, io);
+  const message = fromStdin ?? encodeText(text);
   if (values.udp && (message?.length ?? 0) > MAX_DATAGRAM_BYTES) {
     throw new UsageError(`a UDP message is at most ${plural(MAX_DATAGRAM_BYTES, "byte")}`);
   }
-  const transport = await clientTransport(values, io);
   const target = {
     hostname,
     port,
@@ -141,7 +151,12 @@ async function runSend(
   };
   const sending = values.udp
     ? sendUdp({ ...target, retries: parseWhole(values.retries ?? "2", "--retries", 0) })
-    : send({ ...target, preface: parseProxyVersion(values["proxy-protocol"]), ...transport });
+    : send({
+      ...target,
+      preface: parseProxyVersion(values["proxy-protocol"]),
+      halfClose: fromStdin !== undefined,
+      ...transport,
+    });
   const result = await sending.catch((error) => {
     // `send HOST 4400` is netcat's habit for a port; here 4400 is the message.
     if (error instanceof ConnectError && !portGiven && /^\d{1,5}$/.test(text ?? "")) {
@@ -170,6 +185,34 @@ async function runSend(
     }
   }
   return EXIT.ok;
+}
+
+/**
+ * The message when it is standard input, read to its end: for MESSAGE "-"
+ * (POSIX's name for it), and for no MESSAGE, `--file` or `--size` while stdin
+ * is a pipe or a file with something in it (cron's stdin is an empty pipe:
+ * the greeting stands there). Undefined when the message is not stdin.
+ */
+async function stdinMessage(
+  text: string | undefined,
+  values: { file?: string; size?: string },
+  io: MainIo,
+): Promise<Uint8Array | undefined> {
+  // With --file or --size, any MESSAGE (even "-") is a source too many: runSeries says so.
+  if (values.file !== undefined || values.size !== undefined) return undefined;
+  if (text === "-") return await readAll(io.stdin);
+  if (text !== undefined || !io.stdin?.redirected()) return undefined;
+  const bytes = await readAll(io.stdin);
+  return bytes.length > 0 ? bytes : undefined;
+}
+
+/** All of standard input (empty when there is none). */
+async function readAll(stdin: StandardInput | undefined): Promise<Uint8Array> {
+  return stdin ? await new Response(stdin.readable).bytes() : new Uint8Array();
+}
+
+function encodeText(text: string | undefined): Uint8Array | undefined {
+  return text === undefined ? undefined : new TextEncoder().encode(text);
 }
 
 /** The PROXY header writer for `--proxy-protocol v1|v2`, or `undefined` without it. */

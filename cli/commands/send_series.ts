@@ -98,17 +98,18 @@ export function wantsSeries(values: SeriesValues): boolean {
  * import { runSeries } from "./send_series.ts";
  *
  * const to = { target: { hostname: "127.0.0.1", port: 4321 }, dial: dialStream };
- * const code = await runSeries(to, "ping", 5000, { count: "3", interval: "0.5" }, consoleIo);
+ * const ping = new TextEncoder().encode("ping");
+ * const code = await runSeries(to, ping, 5000, { count: "3", interval: "0.5" }, consoleIo);
  * ```
  */
 export async function runSeries(
   { target, dial }: { target: DialTarget; dial: Dialer },
-  message: string | undefined,
+  message: Uint8Array | undefined,
   timeoutMs: number,
   values: SeriesValues,
   io: MainIo,
 ): Promise<number> {
-  const payload = await payloadOf(message, values);
+  const payload = await payloadOf(message, values, io);
   const count = values.count === undefined ? 1 : parseWhole(values.count, "--count", 0);
   if (!payload.repeatable && count !== 1) {
     throw new UsageError("--file - reads stdin once: it allows only --count 1");
@@ -137,13 +138,17 @@ export async function runSeries(
   }
 }
 
-async function payloadOf(message: string | undefined, values: SeriesValues): Promise<Payload> {
+async function payloadOf(
+  message: Uint8Array | undefined,
+  values: SeriesValues,
+  io: MainIo,
+): Promise<Payload> {
   const given = [message !== undefined, values.file !== undefined, values.size !== undefined];
   if (given.filter(Boolean).length > 1) {
     throw new UsageError("give one of MESSAGE, --file and --size");
   }
   if (values.size !== undefined) return patternPayload(parseWhole(values.size, "--size", 1));
-  if (values.file === "-") return streamPayload(Deno.stdin.readable);
+  if (values.file === "-") return streamPayload(io.stdin?.readable ?? ReadableStream.from([]));
   if (values.file !== undefined) {
     try {
       return await filePayload(values.file);
@@ -151,7 +156,7 @@ async function payloadOf(message: string | undefined, values: SeriesValues): Pro
       throw new UsageError(`cannot read --file ${values.file}: ${(error as Error).message}`);
     }
   }
-  return bytesPayload(message === undefined ? C_CLIENT_MESSAGE : new TextEncoder().encode(message));
+  return bytesPayload(message ?? C_CLIENT_MESSAGE);
 }
 
 function probeLine(probe: ProbeResult, values: SeriesValues): string {

@@ -1,13 +1,14 @@
 /**
  * `sockecho send`: the echo it prints and each failure's exit code, in-process
  * through `main` and as a real process (one plain line on stderr); `--udp`;
- * and interop with socat, nc and the seed's C server as echo servers. (The
- * probe series, `--count`, is in send_series_test.ts; `--tls` and `--unix`
- * in transport_options_test.ts.)
+ * standard input as the message (MESSAGE "-", a pipe, a file) or not (a
+ * terminal, /dev/null, none: the greeting); and interop with socat, nc and
+ * the seed's C server as echo servers. (The probe series, `--count`, is in
+ * send_series_test.ts; `--tls` and `--unix` in transport_options_test.ts.)
  */
 import assert from "node:assert/strict";
 import { C_CLIENT_MESSAGE } from "../../diag/send.ts";
-import { EXIT } from "../../main.ts";
+import { EXIT, main } from "../../main.ts";
 import { formatAddress } from "../../net/format.ts";
 import { writeAll } from "../../net/io.ts";
 import { serve } from "../../server.ts";
@@ -16,6 +17,7 @@ import {
   outputOf,
   readExactly,
   readToEnd,
+  recorder,
   runMain,
   WAIT_MS,
   withFakeServer,
@@ -27,13 +29,16 @@ import {
   canWrite,
   freePort,
   hasCommand,
+  MAIN,
   needs,
   skipped,
   sockecho,
+  sockechoOnTerminal,
   spawn,
+  spawnSockecho,
   untilListening,
 } from "../test_util_process.ts";
-import { freeUdpPort, Peer } from "../test_util_udp.ts";
+import { freeUdpPort, Peer, withUdpServer } from "../test_util_udp.ts";
 
 const run = (args: string[]) => runMain(args);
 
@@ -391,4 +396,137 @@ Deno.test({
       }
     }
   },
+});
+
+// --- Standard input: MESSAGE "-", a pipe or a file; the greeting on a terminal, /dev/null, none ---
+
+const haveScript = await hasCommand("script");
+const GREETING = "server message: 你好啊服务器!";
+
+/** How a child's standard input is made. */
+type Stdin = { pipe: Uint8Array } | { file: string } | "/dev/null" | "closed";
+
+/** Runs `sockecho ARGS` with standard input as `stdin` says; its exit code and output lines. */
+async function sendWithStdin(args: string[], stdin: Stdin) {
+  // sh puts the file on descriptor 0, or closes it, then becomes sockecho.
+  const shell = (redirect: string) =>
+    spawn("sh", ["-c", `exec "$0" "$@" ${redirect}`, Deno.execPath(), "run", "-N", MAIN, ...args]);
+  const child = stdin === "closed"
+    ? shell("<&-")
+    : typeof stdin === "object" && "file" in stdin
+    ? shell(`< '${stdin.file}'`)
+    : spawnSockecho(args, { stdin: stdin === "/dev/null" ? "null" : "piped" });
+  if (typeof stdin === "object" && "pipe" in stdin) {
+    const writer = child.child.stdin.getWriter();
+    await writer.write(stdin.pipe);
+    await writer.close();
+  }
+  const code = await child.finish();
+  return { code, out: child.out.lines, err: child.err.lines };
+}
+
+/** Runs `body` with a server that echoes only once the client has half-closed. */
+function withEchoAfterFin(body: (port: number) => Promise<void>): Promise<void> {
+  return withFakeServer(async (conn) => await writeAll(conn, await readToEnd(conn)), body);
+}
+
+Deno.test({
+  name: "echo hi | send HOST: a pipe is the message, sent whole, then a half-close",
+  ignore: !canRun,
+  async fn() {
+    // This server answers only after our FIN: without the half-close the send would time out.
+    await withEchoAfterFin(async (port) => {
+      const pipe = new TextEncoder().encode("hi from a pipe\n");
+      const result = await sendWithStdin(["send", `127.0.0.1:${port}`], { pipe });
+      assert.deepEqual(result, { code: EXIT.ok, out: ["server message: hi from a pipe"], err: [] });
+    });
+  },
+});
+
+Deno.test({
+  name: "send HOST < FILE: a redirected file is the message",
+  ignore: !canRun,
+  async fn() {
+    const file = await Deno.makeTempFile();
+    try {
+      await Deno.writeTextFile(file, "from a file\n");
+      await withEchoAfterFin(async (port) => {
+        const result = await sendWithStdin(["send", `127.0.0.1:${port}`], { file });
+        assert.deepEqual(result, { code: EXIT.ok, out: ["server message: from a file"], err: [] });
+      });
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+});
+
+Deno.test({
+  name: "send HOST with stdin on /dev/null, closed, or an empty pipe (cron's) sends the greeting",
+  ignore: !canRun,
+  async fn() {
+    await withServer({}, async ({ addr }) => {
+      for (const stdin of ["/dev/null", "closed", { pipe: new Uint8Array() }] as const) {
+        const result = await sendWithStdin(["send", `127.0.0.1:${addr.port}`], stdin);
+        assert.deepEqual(
+          result,
+          { code: EXIT.ok, out: [GREETING], err: [] },
+          JSON.stringify(stdin),
+        );
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "send HOST on a terminal sends the greeting without waiting for input" +
+    skipped(needs(haveScript, "script")),
+  ignore: !haveScript,
+  async fn() {
+    // script's pseudo-terminal is the child's stdin too; reading it would hang until WAIT_MS.
+    await withServer({}, async ({ addr }) => {
+      assert.equal(await sockechoOnTerminal("send", `127.0.0.1:${addr.port}`), `${GREETING}\r\n`);
+    });
+  },
+});
+
+Deno.test({
+  name: 'send HOST -: "-" is standard input, even empty; with --file it is a usage error',
+  ignore: !canRun,
+  async fn() {
+    await withServer({}, async ({ addr }) => {
+      const host = `127.0.0.1:${addr.port}`;
+      const pipe = new TextEncoder().encode("-x-");
+      const piped = await sendWithStdin(["send", host, "-"], { pipe });
+      assert.deepEqual(piped, { code: EXIT.ok, out: ["server message: -x-"], err: [] });
+      // Asked for on purpose, /dev/null is an empty message, not the greeting.
+      const empty = await sendWithStdin(["send", host, "-"], "/dev/null");
+      assert.deepEqual(empty, { code: EXIT.ok, out: ["server message: "], err: [] });
+      const both = await sendWithStdin(["send", host, "-", "--file", MAIN], "/dev/null");
+      assert.equal(both.code, EXIT.usage);
+      assert.match(both.err[0], /give one of MESSAGE, --file and --size/);
+    });
+  },
+});
+
+/** Runs `main(args)` in-process with `input` as a piped standard input. */
+async function mainWithStdin(args: string[], input: string) {
+  const { io, out, err } = recorder();
+  const readable = ReadableStream.from([new TextEncoder().encode(input)]);
+  const code = await main(args, { ...io, stdin: { readable, redirected: () => true } });
+  return { code, out, err };
+}
+
+Deno.test("stdin read once serves every probe of a series, and is a UDP datagram", async () => {
+  await withServer({}, async ({ addr }) => {
+    const { code, out } = await mainWithStdin(
+      ["send", `127.0.0.1:${addr.port}`, "-c", "2"],
+      "ping",
+    );
+    assert.equal(code, EXIT.ok);
+    assert.match(out[1], /^4 bytes from 127\.0\.0\.1:\d+: seq=2 /);
+  });
+  await withUdpServer({}, async ({ addr }) => {
+    const { code, out } = await mainWithStdin(["send", `127.0.0.1:${addr.port}`, "--udp"], "dgram");
+    assert.deepEqual({ code, out }, { code: EXIT.ok, out: ["server message: dgram"] });
+  });
 });

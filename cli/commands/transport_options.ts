@@ -21,6 +21,7 @@ import { parseSeconds, UsageError } from "../args.ts";
 import type { MainIo } from "../io.ts";
 import { MissingPermissionError } from "../../net/errors.ts";
 import type { TlsClientOptions } from "../../net/tls/client.ts";
+import { selfSignedCertificate } from "../../net/tls/cert.ts";
 import type { TlsCertificate } from "../../net/listen.ts";
 
 /** `serve`'s transport options. */
@@ -117,7 +118,6 @@ export async function serveTransport(
     const [cert, key] = await readFiles([values.cert, values.key], "the TLS certificate");
     return { tls: { cert, key }, handshakeTimeoutMs };
   }
-  const { selfSignedCertificate } = await import("../../net/tls/cert.ts");
   const host = values.host ?? "0.0.0.0";
   const wildcard = host === "0.0.0.0" || host === "::";
   const names = ["localhost", "127.0.0.1", "::1", ...wildcard ? [] : [host]];

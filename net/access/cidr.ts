@@ -29,7 +29,10 @@ export const LOOPBACK_CIDRS = "127.0.0.0/8,::1/128";
 
 /**
  * Parses a comma-separated list of CIDR ranges (`10.0.0.0/8,fd00::/8`); a
- * bare address is a range of one. Returns `undefined` if any item is invalid.
+ * bare address is a range of one. A range inside the IPv4-mapped block
+ * (`::ffff:10.0.0.0/104`) is the IPv4 range it names (`10.0.0.0/8`), since
+ * {@linkcode cidrContains} matches mapped addresses as IPv4. Returns
+ * `undefined` if any item is invalid.
  *
  * @example
  * ```ts
@@ -49,7 +52,8 @@ export function parseCidrList(text: string): Cidr[] | undefined {
     if (bits !== undefined && !/^\d{1,3}$/.test(bits) || prefix > network.length * 8) {
       return undefined;
     }
-    ranges.push({ network, prefix });
+    const mapped = network.length === 16 && prefix >= 96 && isIPv4Mapped(network);
+    ranges.push(mapped ? { network: network.slice(12), prefix: prefix - 96 } : { network, prefix });
   }
   return ranges;
 }

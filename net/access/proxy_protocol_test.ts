@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { writeAll } from "../io.ts";
-import { parseCidrList } from "./cidr.ts";
+import { cidrContains, formatIp, parseCidrList, parseIp, toIPv6 } from "./cidr.ts";
 import {
   encodeProxyHeader,
   parseProxyHeader,
@@ -291,4 +292,205 @@ Deno.test("the server closes a connection without a valid header, or from outsid
       assert.match(summary.error?.message ?? "", message);
     });
   }
+});
+
+// --- Properties (fast-check): random and mutated headers, any trusted list, any peer ---
+
+/** An IPv4 or IPv6 address (often IPv4-mapped) in its canonical text, and a port. */
+const ipText = fc.oneof(
+  fc.uint8Array({ minLength: 4, maxLength: 4 }),
+  fc.uint8Array({ minLength: 16, maxLength: 16 }),
+  fc.uint8Array({ minLength: 4, maxLength: 4 }).map(toIPv6),
+).map(formatIp);
+const address = fc.tuple(ipText, fc.integer({ min: 0, max: 65535 }))
+  .map(([hostname, port]) => ({ hostname, port }));
+
+/** A header as a balancer writes it: either version, the families alike or mixed. */
+const header = fc.record({
+  version: fc.constantFrom(1 as const, 2 as const),
+  source: address,
+  destination: address,
+});
+const headerBytes = header.map(({ version, source, destination }) =>
+  encodeProxyHeader(version, source, destination)
+);
+
+/** A valid header with bytes replaced, inserted, removed, cut short or added. */
+const mutatedHeader = fc.tuple(
+  headerBytes,
+  fc.array(fc.tuple(fc.constantFrom("set", "insert", "delete", "cut"), fc.nat(), fc.nat(255)), {
+    maxLength: 4,
+  }),
+  fc.uint8Array({ maxLength: 40 }),
+).map(([bytes, edits, tail]) => {
+  let mutated = [...bytes];
+  for (const [edit, at, value] of edits) {
+    const i = at % (mutated.length + 1);
+    if (edit === "set") mutated[i] = value;
+    if (edit === "insert") mutated.splice(i, 0, value);
+    if (edit === "delete") mutated.splice(i, 1);
+    if (edit === "cut") mutated = mutated.slice(0, i);
+  }
+  return new Uint8Array([...mutated, ...tail]);
+});
+
+/** Bytes that begin like a header (either signature, or a part of one) and go on at random. */
+const headerLike = fc.tuple(
+  fc.constantFrom(
+    v2(0x21, 0x11, []).subarray(0, 12),
+    text("PROXY "),
+    text("PROXY TCP4 "),
+    text("PROXY TCP6 "),
+  ),
+  fc.nat(12),
+  fc.uint8Array({ maxLength: 300 }),
+).map(([start, keep, rest]) => new Uint8Array([...start.subarray(0, Math.max(keep, 1)), ...rest]));
+
+/** parseProxyHeader's result, or the error it threw (anything but a ProxyHeaderError fails). */
+function parsed(bytes: Uint8Array, maxBytes?: number) {
+  try {
+    return parseProxyHeader(bytes, maxBytes);
+  } catch (error) {
+    if (error instanceof ProxyHeaderError) return error;
+    throw error;
+  }
+}
+
+Deno.test("property: a header written is read back exactly, whatever follows it", () => {
+  fc.assert(
+    fc.property(
+      header,
+      fc.uint8Array({ maxLength: 64 }),
+      ({ version, source, destination }, after) => {
+        const bytes = encodeProxyHeader(version, source, destination);
+        // Mixed families are written as IPv6, an IPv4 address in its mapped form.
+        const mixed = source.hostname.includes(":") !== destination.hostname.includes(":");
+        const as = (a: typeof source) =>
+          mixed && !a.hostname.includes(":") ? { ...a, hostname: `::ffff:${a.hostname}` } : a;
+        assert.deepEqual(parseProxyHeader(new Uint8Array([...bytes, ...after])), {
+          version,
+          source: as(source),
+          destination: as(destination),
+          length: bytes.length,
+        });
+        for (let cut = 0; cut < bytes.length; cut++) {
+          assert.equal(parseProxyHeader(bytes.subarray(0, cut)), undefined, `${cut} bytes`);
+        }
+      },
+    ),
+    { numRuns: 5000 },
+  );
+});
+
+Deno.test("property: any bytes give a sound header, a wait for more, or a ProxyHeaderError, and more bytes never change that", () => {
+  const anyBytes = fc.oneof(mutatedHeader, headerLike, fc.uint8Array({ maxLength: 120 }));
+  fc.assert(
+    fc.property(
+      anyBytes,
+      fc.uint8Array({ minLength: 1, maxLength: 200 }),
+      fc.option(fc.integer({ min: 16, max: 300 })),
+      (bytes, more, limit) => {
+        const maxBytes = limit ?? undefined;
+        const result = parsed(bytes, maxBytes);
+        const later = parsed(new Uint8Array([...bytes, ...more]), maxBytes);
+        if (result instanceof ProxyHeaderError) {
+          assert.ok(later instanceof ProxyHeaderError, "a refusal is final");
+          return;
+        }
+        if (result === undefined) return;
+        assert.deepEqual(later, result, "what follows a header does not change it");
+        assert.ok(
+          result.length <= bytes.length &&
+            result.length <= (result.version === 1 ? 107 : maxBytes ?? 4096),
+        );
+        assert.equal(result.source === undefined, result.destination === undefined);
+        for (const end of [result.source, result.destination]) {
+          if (end === undefined) continue;
+          assert.equal(formatIp(parseIp(end.hostname)!), end.hostname, "a canonical IP address");
+          assert.ok(Number.isInteger(end.port) && end.port >= 0 && end.port <= 65535);
+        }
+      },
+    ),
+    { numRuns: 20_000 },
+  );
+});
+
+/** A connection from `remoteAddr` whose reads return `bytes` in chunks of `chunk`. */
+function fakeConn(remoteAddr: Deno.Addr, bytes: Uint8Array, chunk: number) {
+  let at = 0;
+  return {
+    remoteAddr,
+    reads: 0,
+    read(into: Uint8Array): Promise<number | null> {
+      this.reads++;
+      const n = Math.min(into.length, chunk, bytes.length - at);
+      into.set(bytes.subarray(at, at + n));
+      at += n;
+      return Promise.resolve(n === 0 ? null : n);
+    },
+    close() {},
+  };
+}
+
+Deno.test("property: a PROXY header names the client only when its peer is in --proxy-from", async () => {
+  const network = fc.oneof(
+    fc.uint8Array({ minLength: 4, maxLength: 4 }),
+    fc.uint8Array({ minLength: 16, maxLength: 16 }),
+  );
+  const ranges = fc.array(fc.tuple(network, fc.nat(128)), { minLength: 1, maxLength: 4 });
+  /** A peer: anyone, one sharing a range's first bytes (so both verdicts come up), or a socket. */
+  const peerOf = (networks: Uint8Array[]) =>
+    fc.oneof(
+      address.map(({ hostname }) => hostname),
+      fc.tuple(
+        fc.constantFrom(...networks),
+        fc.nat(16),
+        fc.uint8Array({ minLength: 16 }),
+        fc.boolean(),
+      )
+        .map(([bytes, keep, noise, mapped]) => {
+          const near = bytes.map((byte, i) => i < keep ? byte : noise[i]);
+          return formatIp(mapped && near.length === 4 ? toIPv6(near) : near);
+        }),
+    ).map((hostname): Deno.Addr => ({ transport: "tcp", hostname, port: 4321 }));
+  const setting = ranges.chain((items) =>
+    fc.tuple(
+      fc.constant(
+        items.map(([n, bits]) => `${formatIp(n)}/${bits % (n.length * 8 + 1)}`).join(","),
+      ),
+      fc.oneof(
+        peerOf(items.map(([n]) => n)),
+        fc.constant<Deno.Addr>({ transport: "unix", path: "/run/lb.sock" }),
+      ),
+    )
+  );
+  const verdicts = { named: 0, refused: 0 };
+  await fc.assert(
+    fc.asyncProperty(
+      setting,
+      header,
+      fc.uint8Array({ maxLength: 50 }),
+      fc.integer({ min: 1, max: 64 }),
+      async ([list, remote], claimed, data, chunk) => {
+        const trusted = parseCidrList(list)!;
+        const bytes = encodeProxyHeader(claimed.version, claimed.source, claimed.destination);
+        const conn = fakeConn(remote, new Uint8Array([...bytes, ...data]), chunk);
+        const step = proxyHeaderStep({ trusted, timeoutMs: 1000 })(conn as unknown as Deno.Conn);
+        if (remote.transport !== "tcp" || !cidrContains(trusted, remote.hostname)) {
+          await assert.rejects(step, ProxyHeaderError);
+          assert.equal(conn.reads, 0, "nothing is read from an untrusted peer");
+          verdicts.refused++;
+          return;
+        }
+        const { clientAddr, pending } = await step;
+        assert.deepEqual(clientAddr, { transport: "tcp", ...parseProxyHeader(bytes)!.source });
+        const read = Math.min(conn.reads * chunk, bytes.length + data.length);
+        assert.deepEqual(pending, data.slice(0, read - bytes.length));
+        verdicts.named++;
+      },
+    ),
+    { numRuns: 3000 },
+  );
+  // Both sides of the rule were tried in earnest (here about 530 named, 2,470 refused).
+  assert.ok(verdicts.named > 300 && verdicts.refused > 300, JSON.stringify(verdicts));
 });
