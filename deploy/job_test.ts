@@ -14,27 +14,15 @@ import { benchCommand } from "../cli/commands/bench.ts";
 import { EXIT } from "../main.ts";
 import { outputOf, runMain, withServer } from "../cli/test_util.ts";
 import { parseYaml } from "./yaml.ts";
+import { expand, imageCommand, withOption } from "./container.ts";
 
 const JOB = new URL("./job.yaml", import.meta.url);
-const DOCKERFILE = new URL("./Dockerfile", import.meta.url);
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 // deno-lint-ignore no-explicit-any
 type Manifest = any; // walked field by field below, each asserted
 
 const job: Manifest = parseYaml(await Deno.readTextFile(JOB));
 const container = job.spec.template.spec.containers[0];
-
-/** `args` with `$(NAME)` replaced by `env`'s value, as the kubelet expands them. */
-const expand = (args: string[], env: Record<string, string>) =>
-  args.map((arg) => arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_, name) => env[name]));
-
-/** `args` with the values after `flag` set to `value` (a local, shorter load). */
-function withOption(args: string[], flag: string, value: string): string[] {
-  const at = args.indexOf(flag);
-  assert.ok(at > 0, `${flag} in the manifest`);
-  return args.toSpliced(at + 1, 1, value);
-}
 
 Deno.test("deploy/job.yaml is an Indexed Job whose pods each run one shard of one load", () => {
   assert.deepEqual([job.apiVersion, job.kind], ["batch/v1", "Job"]);
@@ -65,10 +53,7 @@ Deno.test("deploy/job.yaml is an Indexed Job whose pods each run one shard of on
 });
 
 Deno.test("the Job's shards, run as local processes, merge into exactly the one schedule", async () => {
-  const entrypoint: string[] = JSON.parse(
-    (await Deno.readTextFile(DOCKERFILE)).match(/^ENTRYPOINT (\[.*\])$/m)![1],
-  );
-  const [deno, ...flags] = entrypoint.map((word) => word === "/app/main.ts" ? MAIN : word);
+  const [deno, ...flags] = await imageCommand();
   assert.equal(deno, "deno");
   const shards: number = job.spec.completions;
   // Two connections a shard, each sending every 40 ms: a slot is lost (the run ends on time,
