@@ -3,8 +3,9 @@
  * libhdrhistogram-java) decodes what we write to the same figures, its
  * HistogramLogProcessor reads `bench --hlog`'s log (and prints the percentile
  * steps the HTML report draws), and we decode what it writes. Figures are
- * compared, never base64 text (compression differs). `testdata/HdrProbe.java` is launched as a single source file, so it needs
- * a JDK (the compiler), not only a JRE.
+ * compared, never base64 text (compression differs). `testdata/HdrProbe.java`
+ * is launched as a single source file, so it needs a JDK (the compiler), not
+ * only a JRE.
  */
 
 import assert from "node:assert/strict";
