@@ -331,7 +331,7 @@ function legend(series: PercentileSeries[], frame: Frame): Markup {
   const longest = Math.max(
     ...series.map((run) => Math.min(run.name.length, NAME_CHARS) + run.note.length + 3),
   );
-  const width = Math.min(frame.width - 24, 48 + 6.2 * longest);
+  const width = Math.min(frame.width - 24, 48 + 5.9 * longest);
   const [left, top] = [frame.left + 12, frame.top + 10];
   const rows = series.map((run, i) => {
     const name = run.name.length > NAME_CHARS ? `${run.name.slice(0, NAME_CHARS - 1)}…` : run.name;
