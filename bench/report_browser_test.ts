@@ -15,7 +15,7 @@ import { decodeHistogram } from "./histogram_codec.ts";
 import { parseReport } from "./merge.ts";
 import { percentileSteps, renderReport, type ReportRun } from "./report.ts";
 import { EXIT } from "../main.ts";
-import { runMain, WAIT_MS, withServer, withTimeout } from "../cli/test_util.ts";
+import { runMain, WAIT_MS, withServer, withTempDir, withTimeout } from "../cli/test_util.ts";
 import { canRun, needs, skipped } from "../cli/test_util_process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -187,19 +187,8 @@ async function twoRuns(): Promise<ReportRun[]> {
   const runs: ReportRun[] = [];
   await withServer({}, async ({ addr }) => {
     for (const connections of [1, 4]) {
-      const run = await runMain([
-        "bench",
-        "127.0.0.1",
-        "-p",
-        `${addr.port}`,
-        "-c",
-        `${connections}`,
-        "-d",
-        "3",
-        "--warmup",
-        "1",
-        "--json",
-      ]);
+      const load = ["-c", `${connections}`, "-d", "3", "--warmup", "1", "--json"];
+      const run = await runMain(["bench", "127.0.0.1", "-p", `${addr.port}`, ...load]);
       assert.equal(run.code, EXIT.ok, run.err.join("\n"));
       const name = connections === 1 ? "1 connection" : `${connections} connections`;
       runs.push({ name, report: parseReport(run.out.join("\n"), name).report });
@@ -244,9 +233,8 @@ Deno.test({
   sanitizeOps: true,
   async fn(t) {
     const runs = await twoRuns();
-    const dir = await Deno.makeTempDir();
     const browser = await Browser.launch();
-    try {
+    await withTempDir(async (dir) => {
       await t.step(
         "two loads overlaid: the plot, its labels, a point per percentile step",
         async () => {
@@ -295,9 +283,6 @@ Deno.test({
         const { requests } = await browser.open(`file://${page}`);
         assert.deepEqual(requests, [`file://${page}`, "http://127.0.0.1:9/x.png"]);
       });
-    } finally {
-      await browser.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    }).finally(() => browser.close());
   },
 });

@@ -9,18 +9,8 @@ import assert from "node:assert/strict";
 import { decodeHistogram } from "../../bench/histogram_codec.ts";
 import { percentileSteps } from "../../bench/report.ts";
 import { EXIT } from "../../main.ts";
-import { runMain, withServer } from "../test_util.ts";
+import { runMain, withServer, withTempDir } from "../test_util.ts";
 import { canRun, sockecho } from "../test_util_process.ts";
-
-/** Runs `body` with a fresh folder, removed afterwards. */
-async function withFolder(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** The data-points of each curve of a page's percentile plot. */
 const curvePoints = (page: string) =>
@@ -32,7 +22,7 @@ const stepsOf = (report: { histogram: string }) =>
     .length;
 
 Deno.test("bench --html writes this run's page, with --json printing the report too", async () => {
-  await withFolder(async (dir) => {
+  await withTempDir(async (dir) => {
     await withServer({}, async ({ addr }) => {
       const page = `${dir}/run.html`;
       const args = ["bench", "127.0.0.1", "-p", `${addr.port}`, "-n", "500", "--warmup", "0"];
@@ -53,23 +43,12 @@ Deno.test("bench --html writes this run's page, with --json printing the report 
 });
 
 Deno.test("report draws every file as a run, merge's output too, to a file or stdout", async () => {
-  await withFolder(async (dir) => {
+  await withTempDir(async (dir) => {
     const files = [`${dir}/one.json`, `${dir}/four.json`];
     await withServer({}, async ({ addr }) => {
       for (const [i, connections] of ["1", "4"].entries()) {
-        const run = await runMain([
-          "bench",
-          "127.0.0.1",
-          "-p",
-          `${addr.port}`,
-          "-c",
-          connections,
-          "-n",
-          "400",
-          "--warmup",
-          "0",
-          "--json",
-        ]);
+        const load = ["-c", connections, "-n", "400", "--warmup", "0", "--json"];
+        const run = await runMain(["bench", "127.0.0.1", "-p", `${addr.port}`, ...load]);
         assert.equal(run.code, EXIT.ok, run.err.join("\n"));
         await Deno.writeTextFile(files[i], run.out.join("\n"));
       }
@@ -96,7 +75,7 @@ Deno.test("report draws every file as a run, merge's output too, to a file or st
 });
 
 Deno.test("report refuses a missing, cut or foreign file with one line naming it", async () => {
-  await withFolder(async (dir) => {
+  await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/cut.json`, '{"mode":"ping');
     await Deno.writeTextFile(`${dir}/other.json`, '{"name":"k6 summary"}');
     const cases: [string[], number, RegExp][] = [
