@@ -88,7 +88,8 @@ export function parseReport(text: string, file: string, verb = "merge"): NamedRe
   if (!BENCH_MODES.includes(report.mode)) throw cannot(`unknown mode "${report.mode}"`);
   const histograms = [
     report.histogram,
-    ...report.intervals.map((i: BenchReport["intervals"][0]) => i.histogram),
+    // A foreign entry (null, a number) has none: undefined, refused as not decoding.
+    ...report.intervals.map((i: BenchReport["intervals"][0] | null) => i?.histogram),
   ];
   for (const histogram of histograms) {
     if (histogram === null) continue;

@@ -170,7 +170,7 @@ type Drawn = ReportRun & { color: string; histogram: Histogram | null };
 function noteOf(report: ReportRun["report"], histogram: Histogram | null): string {
   const p99 = histogram?.summary()?.p99;
   return `${report.mode}, ${formatCount(report.connections)} × ${formatCount(report.size)} B, ` +
-    `${formatCount(Math.round(report.operationsPerSecond))}/s` +
+    `${perSecond(report)}/s` +
     (p99 === undefined ? "" : `, p99 ${p99.toFixed(3)} ms`);
 }
 
@@ -207,6 +207,12 @@ function percentileTable(runs: Drawn[]): Markup {
 /** A number from a report, or null when it is not one (a file may hold anything). */
 function numberOr(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+/** Operations per second, rounded; a dash where a foreign report has no such number. */
+function perSecond(report: ReportRun["report"]): string {
+  const rate = numberOr(report.operationsPerSecond);
+  return rate === null ? "–" : formatCount(Math.round(rate));
 }
 
 /**
@@ -256,8 +262,8 @@ function counterTable(runs: Drawn[]): Markup {
       .map(numberOr);
     return [
       formatCount(report.operations),
-      formatCount(Math.round(report.operationsPerSecond)),
-      report.megabytesPerSecond.toFixed(1),
+      perSecond(report),
+      numberOr(report.megabytesPerSecond)?.toFixed(1) ?? "–",
       formatCount(report.bytes),
       (report.elapsedMs / 1000).toFixed(2),
       offered === null ? "–" : formatCount(Math.round(offered)),
@@ -314,7 +320,7 @@ function fact(term: string, description: unknown): Markup {
 function originOf(report: { command?: unknown; machine?: unknown }): Markup {
   const { command, machine } = report;
   const words = Array.isArray(command) ? command.map((word) => shellWord(String(word))) : [];
-  const facts = machine !== null && typeof machine === "object"
+  const facts = machine !== null && typeof machine === "object" && !Array.isArray(machine)
     ? Object.entries(machine).filter(([, value]) => ["string", "number"].includes(typeof value))
     : [];
   return markup`${

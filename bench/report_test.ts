@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { BenchReport } from "./bench.ts";
 import { Histogram } from "./histogram.ts";
 import { encodeHistogram } from "./histogram_codec.ts";
+import { parseReport } from "./merge.ts";
 import { percentileSteps, renderReport, type ReportRun } from "./report.ts";
 import { markup } from "./report_svg.ts";
 
@@ -232,4 +233,22 @@ Deno.test("a merge's report lists the files it was made of, with their commands"
   assert.match(page, /<dt>merged from<\/dt><dd><ul><li><b>shard-0\.json<\/b>/);
   assert.match(page, /<code>sockecho bench -c 4<\/code>/);
   assert.match(page, /<dd>hostname loader-1 · os linux · cpus 8<\/dd>/);
+});
+
+Deno.test("a report that merely passes parseReport renders, with dashes for what it lacks", () => {
+  // Only the fields parseReport requires, and intervals of the wrong shape.
+  const text = '{"mode":"connect","target":"x","connections":1,"size":64,"workers":1,' +
+    '"elapsedMs":1000,"operations":1,"bytes":64,"warmupMs":0,"startTimeMs":1e300,' +
+    '"histogram":null,"intervals":[{"phase":"measure","startMs":"0","endMs":[],"histogram":null},' +
+    '{"phase":"measure","startMs":0,"endMs":5000,"operationsPerSecond":"fast","histogram":null}],' +
+    '"rate":{"offered":"many"},"shard":"a","command":"bench","machine":["linux"]}';
+  const { report } = parseReport(text, "odd.json", "plot");
+  const page = renderReport([{ name: "odd.json", report }]);
+  assert.doesNotMatch(page, /NaN|Infinity|undefined|\[object/);
+  assert.match(page, /<td>1<\/td><td>–<\/td><td>–<\/td><td>64<\/td>/);
+  assert.doesNotMatch(page, /<dt>(command|machine)<\/dt>/);
+  assert.throws(
+    () => parseReport(text.replace('"intervals":[', '"intervals":[null,'), "odd.json", "plot"),
+    /^ReportFileError: cannot plot odd\.json: a histogram in it does not decode/,
+  );
 });
