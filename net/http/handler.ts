@@ -64,6 +64,8 @@ export interface HttpConnectionInfo {
   readonly remoteAddr: SocketAddr;
   /** The connection's peer when a PROXY header named `remoteAddr` as the client. */
   readonly proxyAddr?: SocketAddr;
+  /** The server's end of the connection. */
+  readonly localAddr: SocketAddr;
 }
 
 /** One request served, for the log and the ledger. */
