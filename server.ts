@@ -107,6 +107,11 @@ export interface ServeOptions {
    * this many ms. @default {10000}
    */
   handshakeTimeoutMs?: number;
+  /**
+   * With `tls`: the protocols to offer by ALPN, preferred first (HTTP:
+   * `["h2", "http/1.1"]`); the handler reads the one agreed. @default {none}
+   */
+  alpnProtocols?: string[];
   /** Listen on this Unix domain socket path instead of `hostname` and `port`. */
   path?: string;
   /**

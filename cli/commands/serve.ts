@@ -201,6 +201,7 @@ async function runServe(
     hostname: values.host,
     port,
     ...transport,
+    alpnProtocols: transport.tls ? http?.alpnProtocols : undefined,
     prepare,
     handler: http?.handler,
     onConnection: (info) => {
@@ -324,6 +325,7 @@ async function runServe(
     clearInterval(flushing);
     clearTimeout(draining);
     await server.shutdown({ graceMs: 0 });
+    await http?.close();
     await udp?.stop();
   }
 }

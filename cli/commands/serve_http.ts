@@ -24,8 +24,10 @@ import {
   DEFAULT_MAX_ECHO_BODY,
   type HttpConnectionInfo,
   httpHandler,
+  type HttpHandlerOptions,
   InstanceNameError,
 } from "../../net/http/handler.ts";
+import { H2Server } from "../../net/http/h2.ts";
 import { defaultInstanceName } from "../../net/http/instance.ts";
 
 /** `serve`'s HTTP options. */
@@ -69,8 +71,12 @@ export interface HttpServing {
   readonly handler: ConnectionHandler;
   /** The instance name replies carry. */
   readonly instance: string;
-  /** Starts the drain: `/readyz` answers 503, replies close their connections. */
+  /** What to offer by ALPN over TLS: HTTP/2 first. */
+  readonly alpnProtocols: string[];
+  /** Starts the drain: `/readyz` answers 503, replies close their connections (h2: GOAWAY). */
   drain(): void;
+  /** Stops HTTP/2's internal server; after the server's shutdown. */
+  close(): Promise<void>;
 }
 
 /** Where the HTTP side writes its lines. */
@@ -107,7 +113,7 @@ export function httpServing(values: HttpValues, log: HttpLog): HttpServing | und
   const who = (info: HttpConnectionInfo) =>
     formatAddress(info.remoteAddr) || `unix client #${info.id}`;
   try {
-    const handler = httpHandler({
+    const options: HttpHandlerOptions = {
       instance,
       maxEchoBodyBytes: optionalBytes(values["max-echo-body"], "--max-echo-body", 0),
       maxBodyBytes: optionalBytes(values["max-body"], "--max-body", 0),
@@ -123,8 +129,18 @@ export function httpServing(values: HttpValues, log: HttpLog): HttpServing | und
           ledger?.badRequest(info, error.status, error.reason) ??
             `${who(info)} refused: ${error.status} ${error.reason}`
         ),
-    });
-    return { handler, instance, drain: () => void (draining = true) };
+    };
+    const h2 = new H2Server(options);
+    return {
+      handler: httpHandler({ ...options, h2 }),
+      instance,
+      alpnProtocols: ["h2", "http/1.1"],
+      drain() {
+        draining = true;
+        h2.drain();
+      },
+      close: () => h2.close(),
+    };
   } catch (error) {
     if (error instanceof InstanceNameError) {
       throw new UsageError(

@@ -77,8 +77,8 @@ export interface RequestDescription {
 export interface DescribeInput {
   /** The server's instance name. */
   instance: string;
-  /** The request head. */
-  head: Pick<RequestHead, "method" | "path" | "query" | "version" | "headers">;
+  /** The request head; its version is the protocol (`HTTP/1.1`, or `h2` and `h2c` for HTTP/2). */
+  head: Pick<RequestHead, "method" | "path" | "query" | "headers"> & { version: string };
   /** The connection's peer (the balancer, when a PROXY header named a client). */
   peer: SocketAddr;
   /** The client a PROXY header declared. */
@@ -89,6 +89,8 @@ export interface DescribeInput {
   connection: { id: number; request: number };
   /** The body's facts, from {@linkcode BodyDigest.finish}. */
   body: BodyFacts;
+  /** Whether the runtime merged repeated headers and lower-cased names (h2). @default {false} */
+  headersMerged?: boolean;
 }
 
 /**
@@ -117,7 +119,7 @@ export function describeRequest(input: DescribeInput): RequestDescription {
     path: head.path,
     query: head.query,
     headers: head.headers as (readonly [string, string])[],
-    headersMerged: false,
+    headersMerged: input.headersMerged ?? false,
     peer: describeAddress(input.peer),
     client: input.client && describeAddress(input.client),
     tls: input.tls,

@@ -26,6 +26,7 @@ import { SockechoError } from "../errors.ts";
 import { closeQuietly } from "../io.ts";
 import type { SocketAddr } from "../listen.ts";
 import { ConnReader, readBody, waitWatching } from "./body.ts";
+import { opensWithPreface } from "./h2_relay.ts";
 import {
   BodyDigest,
   type BodyFacts,
@@ -97,6 +98,24 @@ export interface HttpHandlerOptions {
   onRequest?: (info: HttpConnectionInfo, served: ServedRequest) => void;
   /** Called for each request refused (400, 413, 414, 431, 501, 505), before the refusal is sent. */
   onRefused?: (info: HttpConnectionInfo, error: HttpRequestError) => void;
+  /**
+   * HTTP/2 (`net/http/h2.ts`'s `H2Server`): connections whose TLS agreed
+   * on `h2` by ALPN, or that open with the HTTP/2 client preface, are
+   * handed to it, with what was read of them. @default {none: HTTP/1.1 only}
+   */
+  h2?: H2Handoff;
+}
+
+/** Where `httpHandler` hands an HTTP/2 connection (`net/http/h2.ts`'s `H2Server`). */
+export interface H2Handoff {
+  /** Serves the connection until it ends. */
+  serve(
+    conn: Deno.Conn,
+    info: HttpConnectionInfo,
+    pending: Uint8Array,
+    progress: { bytes: number },
+    tls?: TlsFacts,
+  ): Promise<void>;
 }
 
 /** What `server.ts` runs for each prepared connection. */
@@ -169,15 +188,12 @@ export function httpHandler(options: HttpHandlerOptions): ConnectionHandler {
     );
   }
   return async (conn, info, pending, progress) => {
-    const exchange: Exchange = {
-      conn,
-      info,
-      reader: new ConnReader(conn, progress, pending),
-      progress,
-      options,
-      tls: await tlsFactsOf(conn),
-      request: 0,
-    };
+    const tls = await tlsFactsOf(conn);
+    const reader = new ConnReader(conn, progress, pending);
+    if (options.h2 && (tls?.alpn === "h2" || await opensWithPreface(reader))) {
+      return await options.h2.serve(conn, info, reader.bytes.slice(), progress, tls);
+    }
+    const exchange: Exchange = { conn, info, reader, progress, options, tls, request: 0 };
     for (;;) {
       exchange.request++;
       try {

@@ -1,0 +1,121 @@
+/**
+ * The bodies of `serve --http`'s HTTP/2 replies (`h2.ts`) as Fetch streams
+ * them: the request's body metered into its digest and bounded, the `size`
+ * pattern, and the `close`/`reset` faults, which end a stream with a reset
+ * once the bytes it did send have left; and the delay.
+ *
+ * @example
+ * ```ts
+ * import { BodyDigest } from "./describe.ts";
+ * import { bodyMeter } from "./h2_body.ts";
+ *
+ * const digest = new BodyDigest(1024);
+ * await ReadableStream.from([new TextEncoder().encode("hello")])
+ *   .pipeThrough(bodyMeter(digest, Infinity))
+ *   .pipeTo(new WritableStream());
+ * digest.finish().bytes; // 5
+ * ```
+ *
+ * @module
+ */
+
+import type { BodyDigest } from "./describe.ts";
+import type { Relayed } from "./h2_relay.ts";
+import { patternText, type Reply } from "./reply.ts";
+import { HttpRequestError } from "./request.ts";
+import { ResponseCutError } from "./response.ts";
+
+/** A response body. */
+export type Body = ReadableStream<Uint8Array<ArrayBuffer>> | Uint8Array<ArrayBuffer> | null;
+
+/** How long a stream cut on purpose waits for the bytes it sent to reach the client. */
+const CUT_WAIT_MS = 2000;
+
+/**
+ * The request body as it streams through: into `digest`, and refused past
+ * `maxBody` (the stream errors, so the request's stream is reset).
+ */
+export function bodyMeter(
+  digest: BodyDigest,
+  maxBody: number,
+): TransformStream<Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>> {
+  let bytes = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      bytes += chunk.length;
+      if (bytes > maxBody) {
+        throw new HttpRequestError(413, `body of more than ${maxBody} bytes is over --max-body`);
+      }
+      digest.update(chunk);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/** Waits `ms` (shaping's delay), or until `ended` aborts. */
+export function pause(ms: number, ended: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      ended.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    ended.addEventListener("abort", done);
+  });
+}
+
+/** A reply's body as a Response takes it: bytes, or the size pattern streamed. */
+export function replyBody({ body }: Reply): Exclude<Body, null> {
+  // TextEncoder's bytes: an ArrayBuffer behind them, never a shared one.
+  if (body instanceof Uint8Array) return body as Uint8Array<ArrayBuffer>;
+  let left = body.pattern;
+  return new ReadableStream({
+    pull(controller) {
+      const piece = PATTERN_CHUNK.subarray(0, Math.min(left, PATTERN_CHUNK.length));
+      left -= piece.length;
+      if (piece.length > 0) controller.enqueue(piece);
+      if (left === 0) controller.close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+// Whole periods of the pattern, so each piece starts at "a" again.
+const PATTERN_CHUNK = new TextEncoder().encode(patternText(26 * 2520));
+
+/**
+ * The `close` and `reset` faults over HTTP/2: the body passes until the
+ * bytes asked for (none for `close=after-headers`), then, once they have
+ * left for the client, the stream errors, which resets it (RST_STREAM,
+ * INTERNAL_ERROR); the connection and its other streams go on. A body that
+ * ends first ends normally, as HTTP/1.1's does.
+ */
+export function cutAfter(
+  body: Body,
+  limit: number | undefined,
+  relayed: Pick<Relayed<unknown>, "sent" | "sentAtLeast">,
+): Body {
+  if (limit === undefined) return body;
+  const source = (body instanceof Uint8Array ? ReadableStream.from([body]) : body)?.getReader();
+  const start = relayed.sent;
+  let passed = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (passed < limit) {
+        const next = source ? await source.read() : { done: true as const };
+        if (next.done) return controller.close();
+        const part = next.value.subarray(0, limit - passed);
+        passed += part.length;
+        controller.enqueue(part);
+        if (passed < limit) return;
+      }
+      // What went out is at least a HEADERS frame (9 + 1 bytes) and a DATA frame header per 16 KiB.
+      const leastOnWire = 10 + passed + 9 * Math.ceil(passed / 16384);
+      await relayed.sentAtLeast(start + leastOnWire, CUT_WAIT_MS);
+      await source?.cancel();
+      controller.error(new ResponseCutError(`stream reset after ${passed} bytes of body`));
+    },
+    cancel: (reason) => source?.cancel(reason),
+  }, { highWaterMark: 0 });
+}
