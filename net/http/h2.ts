@@ -100,7 +100,7 @@ export class H2Server {
 
   /** Starts the drain: open h2 connections get GOAWAY once their requests in flight finish. */
   drain(): void {
-    this.#relay.retire();
+    this.#relay.retire().catch(() => {}); // close() waits for it
   }
 
   /** Stops the internal server (after the server's shutdown has closed the connections). */
@@ -157,7 +157,7 @@ async function answer(
   };
   const draining = options.isDraining?.() ?? false;
   // Answered, then GOAWAY: HTTP/2's Connection: close.
-  if (draining) relayed.retire();
+  if (draining) relayed.retire().catch(() => {}); // close() waits for it
   const { path } = exchange.head;
   if (path === "/healthz" || path === "/readyz") {
     const reply = path === "/healthz"

@@ -76,7 +76,7 @@ export interface Relayed<Facts> {
    */
   sentAtLeast(bytes: number, timeoutMs: number): Promise<void>;
   /** Retires the internal server this connection is relayed to: GOAWAY once its requests finish. */
-  retire(): void;
+  retire(): Promise<void>;
 }
 
 /** The internal server's handler: answers one request of a relayed connection. */
@@ -110,6 +110,11 @@ export class LoopbackRelay<Facts> {
   /** Answers relayed requests with `handler`. */
   constructor(readonly handler: RelayedHandler<Facts>) {}
 
+  /** The internal server's port while one is current (after the first relay), else `undefined`. */
+  get port(): number | undefined {
+    return this.#current?.port;
+  }
+
   /**
    * Relays `conn` (after `pending`, bytes already read from it) until
    * either side ends, adding every byte moved to `progress.bytes`. Rejects
@@ -127,6 +132,7 @@ export class LoopbackRelay<Facts> {
       const stopping = retired.stop();
       this.#retiring.add(stopping);
       stopping.finally(() => this.#retiring.delete(stopping));
+      return stopping;
     });
     const upstream = await Deno.connect({ hostname: LOOPBACK, port: generation.port });
     const relayed = new RelayedConnection(facts, () => generation.retire());
@@ -153,15 +159,18 @@ export class LoopbackRelay<Facts> {
     }
   }
 
-  /** Retires the internal server: the h2 connections on it get GOAWAY, the next starts a new one. */
-  retire(): void {
-    this.#current?.retire();
+  /**
+   * Retires the internal server: the h2 connections on it get GOAWAY, the
+   * next starts a new one. Resolves once the retired server has stopped.
+   */
+  async retire(): Promise<void> {
+    await this.#current?.retire();
   }
 
   /** Retires the internal server and waits until every internal server has stopped. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.retire();
+    await this.retire();
     while (this.#retiring.size > 0) await Promise.all(this.#retiring);
   }
 }
@@ -172,11 +181,11 @@ const LOOPBACK = "127.0.0.1";
 class Generation<Facts> {
   readonly connections = new Map<string, RelayedConnection<Facts>>();
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
-  #retired = false;
+  #stopping: Promise<void> | undefined;
 
   constructor(
     handler: RelayedHandler<Facts>,
-    readonly onRetire: (self: Generation<Facts>) => void,
+    readonly onRetire: (self: Generation<Facts>) => Promise<void>,
   ) {
     this.#server = Deno.serve({
       hostname: LOOPBACK,
@@ -197,10 +206,8 @@ class Generation<Facts> {
     return this.#server.addr.port;
   }
 
-  retire(): void {
-    if (this.#retired) return;
-    this.#retired = true;
-    this.onRetire(this);
+  retire(): Promise<void> {
+    return this.#stopping ??= this.onRetire(this);
   }
 
   /** Graceful: GOAWAY on every connection, requests in flight finish, then it stops. */
@@ -215,7 +222,7 @@ class RelayedConnection<Facts> implements Relayed<Facts> {
   readonly #ended = new AbortController();
   #waiters: { bytes: number; resolve: () => void }[] = [];
 
-  constructor(readonly facts: Facts, readonly retire: () => void) {}
+  constructor(readonly facts: Facts, readonly retire: () => Promise<void>) {}
 
   get ended(): AbortSignal {
     return this.#ended.signal;
