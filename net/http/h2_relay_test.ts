@@ -52,7 +52,11 @@ Deno.test("opensWithPreface: an HTTP/1.1 request is told at its first read, a cu
 
 /** A listener whose connections are relayed, each with its number as its facts. */
 async function withRelay(
-  body: (port: number, relay: LoopbackRelay<number>, progress: { bytes: number }[]) => Promise<void>,
+  body: (
+    port: number,
+    relay: LoopbackRelay<number>,
+    progress: { bytes: number }[],
+  ) => Promise<void>,
 ) {
   const relay = new LoopbackRelay<number>((request, relayed) =>
     new Response(`${relayed.facts} ${++relayed.requests} ${new URL(request.url).pathname}`)
@@ -139,7 +143,10 @@ Deno.test("LoopbackRelay: closed, it relays nothing more and its internal server
     b.close();
     await relaying;
     await relay.close();
-    await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port }), Deno.errors.ConnectionRefused);
+    await assert.rejects(
+      Deno.connect({ hostname: "127.0.0.1", port }),
+      Deno.errors.ConnectionRefused,
+    );
     await assert.rejects(relay.relay(a, undefined, { bytes: 0 }, 2), Deno.errors.BadResource);
   } finally {
     closeQuietly(a);
