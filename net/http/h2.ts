@@ -28,17 +28,16 @@
  * @module
  */
 
-import { formatAddress } from "../format.ts";
-import type { SocketAddr } from "../listen.ts";
 import {
   BodyDigest,
   type BodyFacts,
   chooseFormat,
-  describeRequest,
+  type DescribeInput,
   EMPTY_BODY,
   type RequestDescription,
   type TlsFacts,
 } from "./describe.ts";
+import { describe, echoHeaders, rawHeaders } from "./exchange.ts";
 import {
   DEFAULT_MAX_ECHO_BODY,
   type HttpConnectionInfo,
@@ -50,12 +49,13 @@ import {
   describedReply,
   type Headers as HeaderList,
   patternReply,
+  refusalReply,
   type Reply,
-  textReply,
+  reservedReply,
 } from "./reply.ts";
-import { HttpRequestError } from "./request.ts";
-import { reasonPhrase, statusHasBody } from "./response.ts";
-import { DEFAULT_SHAPING_LIMITS, parseShaping, ShapingError, type ShapingPlan } from "./shaping.ts";
+import { badParameter, HttpRequestError } from "./request.ts";
+import { statusHasBody } from "./response.ts";
+import { DEFAULT_SHAPING_LIMITS, parseShaping, ShapingError } from "./shaping.ts";
 
 /** What the answers of one h2 connection need to know of it. */
 interface H2Connection {
@@ -109,142 +109,113 @@ export class H2Server {
   }
 }
 
-/** One request of an h2 connection, as its answer is built. */
+/** One request of an h2 connection, as its answer is built (an `Exchange`'s facts). */
 interface H2Exchange {
   readonly options: HttpHandlerOptions;
+  readonly info: HttpConnectionInfo;
+  readonly tls?: TlsFacts;
+  /** Which request of its connection, from 1. */
+  readonly request: number;
   readonly relayed: Relayed<H2Connection>;
-  readonly request: Request;
-  readonly head: {
-    method: string;
-    path: string;
-    query: string;
-    version: "h2" | "h2c";
-    headers: [string, string][];
-  };
+  readonly incoming: Request;
+  readonly head: DescribeInput["head"];
   /** The headers every reply carries (`X-Echo-Instance`, `-Connection`, `-Request`). */
   readonly echo: HeaderList;
-  /** Which request of its connection, from 1. */
-  readonly number: number;
 }
 
 async function answer(
   options: HttpHandlerOptions,
-  request: Request,
+  incoming: Request,
   relayed: Relayed<H2Connection>,
   completed: Promise<void>,
 ): Promise<Response> {
-  const number = ++relayed.requests;
   const { info, tls } = relayed.facts;
-  const url = new URL(request.url);
+  const url = new URL(incoming.url);
+  const facts = { options, info, tls, request: ++relayed.requests };
   const exchange: H2Exchange = {
-    options,
+    ...facts,
     relayed,
-    request,
+    incoming,
     // The URL is Deno's reading of :path (dot segments resolved, as the URL parser does).
     head: {
-      method: request.method,
+      method: incoming.method,
       path: url.pathname,
       query: url.search.slice(1),
       version: tls ? "h2" : "h2c",
-      headers: [[":authority", url.host], ...request.headers],
+      headers: [[":authority", url.host], ...incoming.headers],
     },
-    echo: [
-      ["X-Echo-Instance", options.instance],
-      ["X-Echo-Connection", String(info.id)],
-      ["X-Echo-Request", String(number)],
-    ],
-    number,
+    echo: echoHeaders(facts),
   };
   const draining = options.isDraining?.() ?? false;
   // Answered, then GOAWAY: HTTP/2's Connection: close.
   if (draining) relayed.retire().catch(() => {}); // close() waits for it
-  const { path } = exchange.head;
-  if (path === "/healthz" || path === "/readyz") {
-    const reply = path === "/healthz"
-      ? textReply(200, "ok\n", exchange.echo)
-      : draining
-      ? textReply(503, "draining\n", exchange.echo)
-      : textReply(200, "ready\n", exchange.echo);
-    const described = () => describe(exchange, EMPTY_BODY);
-    return send(exchange, reply.status, replyBody(reply), reply.headers, described, completed);
+  const reserved = reservedReply(exchange.head.path, draining, exchange.echo);
+  if (reserved) {
+    const described = () => describeH2(exchange, EMPTY_BODY);
+    return send(
+      exchange,
+      reserved.status,
+      replyBody(reserved),
+      reserved.headers,
+      described,
+      completed,
+    );
   }
   try {
     return await answerEcho(exchange, completed);
   } catch (error) {
-    if (error instanceof ShapingError) {
-      return refuse(exchange, new HttpRequestError(400, error.message), error.message);
-    }
-    if (error instanceof HttpRequestError) return refuse(exchange, error);
-    throw error;
+    const refusal = error instanceof ShapingError ? badParameter(error.message) : error;
+    if (!(refusal instanceof HttpRequestError)) throw error;
+    options.onRefused?.(info, refusal);
+    const reply = refusalReply(refusal, exchange.echo);
+    // Only this stream was refused: the connection goes on.
+    return new Response(replyBody(reply), { status: reply.status, headers: reply.headers });
   }
 }
 
 /** The echo: the description, the raw body back, or a shaped reply. */
 async function answerEcho(exchange: H2Exchange, completed: Promise<void>): Promise<Response> {
-  const { options, request, head } = exchange;
-  const format = chooseFormat(head.query, request.headers.get("accept") ?? undefined);
-  if (format === undefined) {
-    throw new HttpRequestError(400, "bad parameter format: expected json, text or raw");
-  }
+  const { options, incoming, head, relayed } = exchange;
+  const format = chooseFormat(head.query, incoming.headers.get("accept") ?? undefined);
+  if (format === undefined) throw badParameter("bad parameter format: expected json, text or raw");
   const plan = parseShaping(
     new URLSearchParams(head.query),
-    (name) => request.headers.get(name) ?? undefined,
+    (name) => incoming.headers.get(name) ?? undefined,
     options.shaping ?? DEFAULT_SHAPING_LIMITS,
   );
   if (plan.status < 200) {
-    throw new HttpRequestError(
-      400,
-      `bad parameter status: ${plan.status} is informational, and HTTP/2 cannot end a ` +
-        "request with it",
+    throw badParameter(
+      `bad parameter status: ${plan.status} is informational; HTTP/2 cannot end a request with it`,
     );
   }
   const maxBody = options.maxBodyBytes ?? Infinity;
-  const declared = Number(request.headers.get("content-length") ?? 0);
+  const declared = Number(incoming.headers.get("content-length") ?? 0);
   if (declared > maxBody) {
     throw new HttpRequestError(413, `body of ${declared} bytes is over --max-body ${maxBody}`);
   }
   const digest = new BodyDigest(options.maxEchoBodyBytes ?? DEFAULT_MAX_ECHO_BODY);
   const meter = bodyMeter(digest, maxBody);
-  const extra = (more: HeaderList): HeaderList => [...exchange.echo, ...more, ...plan.headers];
+  const withPlan = (more: HeaderList): HeaderList => [...exchange.echo, ...more, ...plan.headers];
+  const limit = plan.close === "after-headers" ? 0 : plan.resetAfter;
   if (format === "raw" && plan.size === undefined) {
-    await pause(plan.delayMs, exchange.relayed.ended);
-    const echoed = request.body?.pipeThrough(meter) ?? null;
+    await pause(plan.delayMs, relayed.ended);
+    const echoed = incoming.body?.pipeThrough(meter) ?? null;
     if (!statusHasBody(plan.status)) await echoed?.pipeTo(new WritableStream());
-    const body = statusHasBody(plan.status) ? echoed : null;
-    const headers = extra(rawHeaders(exchange));
-    const described = () => describe(exchange, digest.finish());
-    return send(
-      exchange,
-      plan.status,
-      cutAfter(body, cutLimit(plan), exchange.relayed),
-      headers,
-      described,
-      completed,
+    const body = cutAfter(statusHasBody(plan.status) ? echoed : null, limit, relayed);
+    const headers = withPlan(
+      rawHeaders(exchange, head, incoming.headers.get("content-type") ?? undefined),
     );
+    const described = () => describeH2(exchange, digest.finish());
+    return send(exchange, plan.status, body, headers, described, completed);
   }
-  if (request.body) await request.body.pipeThrough(meter).pipeTo(new WritableStream());
-  await pause(plan.delayMs, exchange.relayed.ended);
-  const description = describe(exchange, digest.finish());
+  await incoming.body?.pipeThrough(meter).pipeTo(new WritableStream());
+  await pause(plan.delayMs, relayed.ended);
+  const description = describeH2(exchange, digest.finish());
   const reply: Reply = plan.size !== undefined
-    ? patternReply(plan.size, plan.status, extra([]))
-    : describedReply(format === "raw" ? "json" : format, description, plan.status, extra([]));
-  const body = statusHasBody(reply.status) ? replyBody(reply) : null;
-  return send(
-    exchange,
-    reply.status,
-    cutAfter(body, cutLimit(plan), exchange.relayed),
-    reply.headers,
-    () => description,
-    completed,
-  );
-}
-
-/** A refusal: its status, one line naming why; the connection goes on (only the stream was bad). */
-function refuse(exchange: H2Exchange, error: HttpRequestError, line?: string): Response {
-  exchange.options.onRefused?.(exchange.relayed.facts.info, error);
-  const text = line ?? `${reasonPhrase(error.status).toLowerCase() || "error"}: ${error.reason}`;
-  const reply = textReply(error.status, text + "\n", exchange.echo);
-  return new Response(replyBody(reply), { status: reply.status, headers: reply.headers });
+    ? patternReply(plan.size, plan.status, withPlan([]))
+    : describedReply(format === "text" ? "text" : "json", description, plan.status, withPlan([]));
+  const body = cutAfter(statusHasBody(reply.status) ? replyBody(reply) : null, limit, relayed);
+  return send(exchange, reply.status, body, reply.headers, () => description, completed);
 }
 
 /** The response; once it has been delivered (or has failed), `onRequest` hears of it. */
@@ -270,7 +241,7 @@ function send(
     : body;
   const report = () => {
     const sent = exchange.head.method === "HEAD" ? 0 : bytesOut;
-    onRequest!(exchange.relayed.facts.info, { description: described(), status, bytesOut: sent });
+    onRequest!(exchange.info, { description: described(), status, bytesOut: sent });
   };
   // Reported either way: a reply cut on purpose, or to a client that left, was still served.
   if (onRequest) completed.then(report, report);
@@ -278,44 +249,7 @@ function send(
   return new Response(counted, { status, headers });
 }
 
-/** The description of the request, with its body's facts. */
-function describe(exchange: H2Exchange, body: BodyFacts): RequestDescription {
-  const { info, tls } = exchange.relayed.facts;
-  return describeRequest({
-    instance: exchange.options.instance,
-    head: exchange.head,
-    headersMerged: true,
-    peer: info.proxyAddr ?? info.remoteAddr,
-    client: info.proxyAddr ? info.remoteAddr : undefined,
-    tls,
-    connection: { id: info.id, request: exchange.number },
-    body,
-  });
-}
-
-/** The raw format's description, in headers (its body is the request's own). */
-function rawHeaders({ request, head, relayed }: H2Exchange): HeaderList {
-  const { info, tls } = relayed.facts;
-  const headers: HeaderList = [
-    ["Content-Type", request.headers.get("content-type") || "application/octet-stream"],
-    ["X-Echo-Protocol", head.version],
-    ["X-Echo-Method", head.method],
-    ["X-Echo-Path", head.path],
-    ["X-Echo-Peer", addressText(info.proxyAddr ?? info.remoteAddr)],
-  ];
-  if (info.proxyAddr) headers.push(["X-Echo-Client", addressText(info.remoteAddr)]);
-  if (tls) {
-    const facts = [tls.version, tls.cipher, tls.alpn && `alpn=${tls.alpn}`].filter(Boolean);
-    headers.push(["X-Echo-Tls", facts.join(" ") || "yes"]);
-  }
-  return headers;
-}
-
-function addressText(addr: SocketAddr): string {
-  return formatAddress(addr) || "unix";
-}
-
-/** Where `close=after-headers` (no body byte) or `reset=N` cut the reply. */
-function cutLimit(plan: ShapingPlan): number | undefined {
-  return plan.close === "after-headers" ? 0 : plan.resetAfter;
+/** The description of the request (its headers merged, as Fetch's are), with its body's facts. */
+function describeH2(exchange: H2Exchange, body: BodyFacts): RequestDescription {
+  return describe(exchange, exchange.head, body, true);
 }

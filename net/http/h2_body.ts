@@ -89,7 +89,7 @@ const PATTERN_CHUNK = new TextEncoder().encode(patternText(26 * 2520));
  * bytes asked for (none for `close=after-headers`), then, once they have
  * left for the client, the stream errors, which resets it (RST_STREAM,
  * INTERNAL_ERROR); the connection and its other streams go on. A body that
- * ends first ends normally, as HTTP/1.1's does.
+ * ends first goes whole, then the reset, as with HTTP/1.1.
  */
 export function cutAfter(
   body: Body,
@@ -104,11 +104,13 @@ export function cutAfter(
     async pull(controller) {
       if (passed < limit) {
         const next = source ? await source.read() : { done: true as const };
-        if (next.done) return controller.close();
-        const part = next.value.subarray(0, limit - passed);
-        passed += part.length;
-        controller.enqueue(part);
-        if (passed < limit) return;
+        // A reply shorter than the limit goes whole, and the reset follows it (as HTTP/1.1's).
+        if (!next.done) {
+          const part = next.value.subarray(0, limit - passed);
+          passed += part.length;
+          controller.enqueue(part);
+          if (passed < limit) return;
+        }
       }
       // What went out is at least a HEADERS frame (9 + 1 bytes) and a DATA frame header per 16 KiB.
       const leastOnWire = 10 + passed + 9 * Math.ceil(passed / 16384);

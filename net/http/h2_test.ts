@@ -153,13 +153,13 @@ Deno.test("h2c shaping: status, extra headers, size's pattern; a bad value or fo
     assert.equal(format.status, 400);
     assert.equal(
       await format.text(),
-      "bad request: bad parameter format: expected json, text or raw\n",
+      "bad parameter format: expected json, text or raw\n",
     );
     const informational = await fetch(`${url}/?status=103`, { client });
     assert.equal(informational.status, 400);
     assert.match(
       await informational.text(),
-      /^bad request: bad parameter status: 103 is informational/,
+      /^bad parameter status: 103 is informational/,
     );
     assert.deepEqual(seen.refused.map(({ status }) => status), [400, 400, 400]);
     const text = await fetch(`${url}/t`, { client, headers: { accept: "text/plain" } });
@@ -174,19 +174,23 @@ Deno.test("h2c faults: reset=N sends N body bytes, then resets the stream; close
     const { bytes, error } = await readUntilError(reset.body!);
     assert.equal(bytes, 1000);
     assert.ok(error, "the stream was reset, not ended");
+    const past = await readUntilError(
+      (await fetch(`${url}/?size=10&reset=1000`, { client })).body!,
+    );
+    assert.deepEqual([past.bytes, past.error !== undefined], [10, true], "whole, then the reset");
     const headersOnly = await fetch(`${url}/?close=after-headers`, { client });
     assert.equal(headersOnly.status, 200);
-    assert.equal(headersOnly.headers.get("x-echo-request"), "2");
+    assert.equal(headersOnly.headers.get("x-echo-request"), "3");
     const cut = await readUntilError(headersOnly.body!);
     assert.deepEqual([cut.bytes, cut.error !== undefined], [0, true]);
     const after = await fetch(`${url}/`, { client });
-    assert.equal(after.headers.get("x-echo-request"), "3");
+    assert.equal(after.headers.get("x-echo-request"), "4");
     assert.equal(
       after.headers.get("x-echo-connection"),
       headersOnly.headers.get("x-echo-connection"),
     );
     await after.body?.cancel();
-    assert.deepEqual(seen.served.slice(0, 2).map(({ bytesOut }) => bytesOut), [1000, 0]);
+    assert.deepEqual(seen.served.slice(0, 3).map(({ bytesOut }) => bytesOut), [1000, 10, 0]);
   });
 });
 

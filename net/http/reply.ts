@@ -81,6 +81,28 @@ export function textReply(status: number, text: string, headers: Headers): Reply
   };
 }
 
+/**
+ * The reply of a reserved path: `/healthz` 200 `ok`, `/readyz` 200 `ready`
+ * or, `draining`, 503 `draining`; `undefined` for any other path.
+ *
+ * @example
+ * ```ts
+ * import { reservedReply } from "./reply.ts";
+ *
+ * reservedReply("/readyz", true, [])?.status; // 503
+ * reservedReply("/other", false, []); // undefined
+ * ```
+ */
+export function reservedReply(
+  path: string,
+  draining: boolean,
+  headers: Headers,
+): Reply | undefined {
+  if (path === "/healthz") return textReply(200, "ok\n", headers);
+  if (path !== "/readyz") return undefined;
+  return draining ? textReply(503, "draining\n", headers) : textReply(200, "ready\n", headers);
+}
+
 /** The description as a JSON or text reply. */
 export function describedReply(
   format: Exclude<EchoFormat, "raw">,
@@ -195,6 +217,16 @@ export async function echoBody(
 }
 
 /**
+ * A refusal's reply: its status and one line, `options.line` or
+ * `<status words>: <reason>` (`bad request: header line without a colon`).
+ */
+export function refusalReply(error: HttpRequestError, headers: Headers): Reply {
+  const line = error.options.line ??
+    `${reasonPhrase(error.status).toLowerCase() || "error"}: ${error.reason}`;
+  return textReply(error.status, line + "\n", [...headers, ...error.options.headers ?? []]);
+}
+
+/**
  * Answers a refused request: its status, `Connection: close`, and one line
  * naming the reason (`bad request: header line without a colon`); then
  * half-closes and reads what the client still sends, for at most 2 s, so
@@ -207,13 +239,8 @@ export async function sendRefusal(
   error: HttpRequestError,
   headers: Headers,
 ): Promise<void> {
-  const text = `${reasonPhrase(error.status).toLowerCase() || "error"}: ${error.reason}\n`;
-  await sendReply(
-    sink,
-    { version: "HTTP/1.1", method: "GET" },
-    textReply(error.status, text, headers),
-    false,
-  );
+  const reply = refusalReply(error, headers);
+  await sendReply(sink, { version: "HTTP/1.1", method: "GET" }, reply, false);
   const conn = sink.conn as Partial<Pick<Deno.Conn, "closeWrite" | "close">>;
   if (!conn.closeWrite || !conn.close) return;
   await conn.closeWrite();

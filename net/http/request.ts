@@ -29,10 +29,34 @@ import { SockechoError } from "../errors.ts";
  * `bad request: `.
  */
 export class HttpRequestError extends SockechoError {
-  /** Creates the error: answer `status`, because `reason`. */
-  constructor(readonly status: number, readonly reason: string) {
+  /**
+   * Creates the error: answer `status`, because `reason`; `options.line` is
+   * the refusal's whole body line when it is not `<status words>: reason`,
+   * `options.headers` headers the refusal carries (426's
+   * `Sec-WebSocket-Version`).
+   */
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly options: { line?: string; headers?: [string, string][] } = {},
+  ) {
     super(reason);
   }
+}
+
+/**
+ * A 400 whose body is `line` itself (`bad parameter delay: …`), not
+ * `bad request: ` and a reason.
+ *
+ * @example
+ * ```ts
+ * import { badParameter } from "./request.ts";
+ *
+ * badParameter("bad parameter format: expected json, text or raw").status; // 400
+ * ```
+ */
+export function badParameter(line: string): HttpRequestError {
+  return new HttpRequestError(400, line, { line });
 }
 
 /** A parsed request head. */
