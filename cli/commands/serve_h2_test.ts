@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { outputOf, pattern, startServe } from "../test_util.ts";
 import {
-  canRun,
   hasCommand,
   makeCertificates,
   needs,
@@ -43,22 +42,23 @@ function connectionsIn(text: string): { id: number; request: number }[] {
 
 Deno.test({
   name:
-    "curl --http2-prior-knowledge: the reply says h2c and echoes the body; the log line says h2c" +
+    "curl --http2-prior-knowledge: the reply says h2c, the path as sent, the body; the log line says h2c" +
     skipped(noCurl),
   ignore: noCurl !== undefined,
   async fn() {
     const server = await startServe("--http", "--grace", "0", "--instance", "cli-h2");
     try {
-      const url = `http://127.0.0.1:${server.port}/curl?a=1`;
+      const url = `http://127.0.0.1:${server.port}/curl/../x%7e?a=1`;
       const reply = JSON.parse(
-        await run("curl", "-sS", "--http2-prior-knowledge", "-d", "hello", url),
+        await run("curl", "-sS", "--http2-prior-knowledge", "--path-as-is", "-d", "hello", url),
       );
+      assert.equal(reply.path, "/curl/../x%7e", "the path as sent");
       assert.equal(reply.protocol, "h2c");
       assert.equal(reply.instance, "cli-h2");
       assert.equal(reply.query, "a=1");
       assert.equal(reply.body.data, "hello");
       assert.deepEqual(reply.headers[0], [":authority", `127.0.0.1:${server.port}`]);
-      await server.printed(/ POST \/curl\?a=1 h2c: 200, 5 bytes in, \d+ out$/);
+      await server.printed(/ POST \/curl\/\.\.\/x%7e\?a=1 h2c: 200, 5 bytes in, \d+ out$/);
     } finally {
       assert.equal(await server.stopped(), 0);
     }

@@ -55,7 +55,7 @@ import {
 } from "./reply.ts";
 import { badParameter, HttpRequestError } from "./request.ts";
 import { statusHasBody } from "./response.ts";
-import { DEFAULT_SHAPING_LIMITS, parseShaping, ShapingError } from "./shaping.ts";
+import { DEFAULT_SHAPING_LIMITS, parseShaping, ShapingError, UNSHAPED } from "./shaping.ts";
 
 /** What the answers of one h2 connection need to know of it. */
 interface H2Connection {
@@ -130,19 +130,18 @@ async function answer(
   completed: Promise<void>,
 ): Promise<Response> {
   const { info, tls } = relayed.facts;
-  const url = new URL(incoming.url);
+  const { authority, path, query } = splitUrl(incoming.url);
   const facts = { options, info, tls, request: ++relayed.requests };
   const exchange: H2Exchange = {
     ...facts,
     relayed,
     incoming,
-    // The URL is Deno's reading of :path (dot segments resolved, as the URL parser does).
     head: {
       method: incoming.method,
-      path: url.pathname,
-      query: url.search.slice(1),
+      path,
+      query,
       version: tls ? "h2" : "h2c",
-      headers: [[":authority", url.host], ...incoming.headers],
+      headers: [[":authority", authority], ...incoming.headers],
     },
     echo: echoHeaders(facts),
   };
@@ -178,11 +177,13 @@ async function answerEcho(exchange: H2Exchange, completed: Promise<void>): Promi
   const { options, incoming, head, relayed } = exchange;
   const format = chooseFormat(head.query, incoming.headers.get("accept") ?? undefined);
   if (format === undefined) throw badParameter("bad parameter format: expected json, text or raw");
-  const plan = parseShaping(
-    new URLSearchParams(head.query),
-    (name) => incoming.headers.get(name) ?? undefined,
-    options.shaping ?? DEFAULT_SHAPING_LIMITS,
-  );
+  const plan = head.query === "" && !head.headers.some(([name]) => name.startsWith("x-echo-"))
+    ? UNSHAPED
+    : parseShaping(
+      new URLSearchParams(head.query),
+      (name) => incoming.headers.get(name) ?? undefined,
+      options.shaping ?? DEFAULT_SHAPING_LIMITS,
+    );
   if (plan.status < 200) {
     throw badParameter(
       `bad parameter status: ${plan.status} is informational; HTTP/2 cannot end a request with it`,
@@ -247,6 +248,24 @@ function send(
   if (onRequest) completed.then(report, report);
   else completed.catch(() => {});
   return new Response(counted, { status, headers });
+}
+
+/**
+ * A request's URL as `Deno.serve` builds it (scheme, `://`, the authority,
+ * then `:path` as the client sent it) taken apart without `new URL`, which
+ * would resolve dot segments and re-encode: the path is shown as received.
+ */
+function splitUrl(url: string): { authority: string; path: string; query: string } {
+  const start = url.indexOf("//") + 2;
+  const slash = url.indexOf("/", start);
+  const at = slash === -1 ? url.length : slash;
+  const target = url.slice(at);
+  const mark = target.indexOf("?");
+  return {
+    authority: url.slice(start, at),
+    path: mark === -1 ? target : target.slice(0, mark),
+    query: mark === -1 ? "" : target.slice(mark + 1),
+  };
 }
 
 /** The description of the request (its headers merged, as Fetch's are), with its body's facts. */

@@ -73,6 +73,7 @@ import {
   ShapingError,
   type ShapingLimits,
   type ShapingPlan,
+  UNSHAPED,
 } from "./shaping.ts";
 import { echoWebSocket, type EchoWebSocketOptions, upgradeResponse } from "./ws_echo.ts";
 import { WebSocketHandshakeError } from "./websocket.ts";
@@ -153,9 +154,6 @@ export const DEFAULT_MAX_ECHO_BODY = 64 * 1024;
 
 /** An instance name that cannot go in a header (empty, spaces, control or non-ASCII characters). */
 export class InstanceNameError extends SockechoError {}
-
-/** The plan of a request that asks for no shaping. */
-const UNSHAPED: Readonly<ShapingPlan> = Object.freeze({ status: 200, delayMs: 0, headers: [] });
 
 /**
  * The connection handler of `serve --http`: serves HTTP/1.1 requests on a
