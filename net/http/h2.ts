@@ -195,12 +195,11 @@ async function answerEcho(exchange: H2Exchange, completed: Promise<void>): Promi
     throw new HttpRequestError(413, `body of ${declared} bytes is over --max-body ${maxBody}`);
   }
   const digest = new BodyDigest(options.maxEchoBodyBytes ?? DEFAULT_MAX_ECHO_BODY);
-  const meter = bodyMeter(digest, maxBody);
   const withPlan = (more: HeaderList): HeaderList => [...exchange.echo, ...more, ...plan.headers];
   const limit = plan.close === "after-headers" ? 0 : plan.resetAfter;
   if (format === "raw" && plan.size === undefined) {
     await pause(plan.delayMs, relayed.ended);
-    const echoed = incoming.body?.pipeThrough(meter) ?? null;
+    const echoed = incoming.body?.pipeThrough(bodyMeter(digest, maxBody)) ?? null;
     if (!statusHasBody(plan.status)) await echoed?.pipeTo(new WritableStream());
     const body = cutAfter(statusHasBody(plan.status) ? echoed : null, limit, relayed);
     const headers = withPlan(
@@ -209,7 +208,7 @@ async function answerEcho(exchange: H2Exchange, completed: Promise<void>): Promi
     const described = () => describeH2(exchange, digest.finish());
     return send(exchange, plan.status, body, headers, described, completed);
   }
-  await incoming.body?.pipeThrough(meter).pipeTo(new WritableStream());
+  await incoming.body?.pipeThrough(bodyMeter(digest, maxBody)).pipeTo(new WritableStream());
   await pause(plan.delayMs, relayed.ended);
   const description = describeH2(exchange, digest.finish());
   const reply: Reply = plan.size !== undefined
