@@ -23,6 +23,24 @@ const noNghttp = needs(await hasCommand("nghttp"), "nghttp (Debian nghttp2-clien
 const noH2load = needs(await hasCommand("h2load"), "h2load (Debian nghttp2-client)");
 const noOpenssl = needs(haveCurl && await hasCommand("openssl"), "curl and openssl");
 
+/** A test that needs a tool: ignored, its name saying why, where `missing` is set. */
+function testWith(missing: string | undefined, name: string, fn: () => Promise<void>): void {
+  Deno.test({ name: name + skipped(missing), ignore: missing !== undefined, fn });
+}
+
+/** Runs `body` with `serve --http --grace 0 ARGS` in-process; it must stop with exit code 0. */
+async function withServe(
+  args: string[],
+  body: (server: Awaited<ReturnType<typeof startServe>>) => Promise<void>,
+): Promise<void> {
+  const server = await startServe("--http", "--grace", "0", ...args);
+  try {
+    await body(server);
+  } finally {
+    assert.equal(await server.stopped(), 0);
+  }
+}
+
 /** Runs `command ARGS` (bounded), failing unless it exits 0; its stdout as text. */
 async function run(command: string, ...args: string[]): Promise<string> {
   const { success, stdout, stderr } = await outputOf(command, {
@@ -40,14 +58,11 @@ function connectionsIn(text: string): { id: number; request: number }[] {
   return [...text.matchAll(/^ {2}"connection": (\{.*\}),$/gm)].map(([, json]) => JSON.parse(json));
 }
 
-Deno.test({
-  name:
-    "curl --http2-prior-knowledge: the reply says h2c, the path as sent, the body; the log line says h2c" +
-    skipped(noCurl),
-  ignore: noCurl !== undefined,
-  async fn() {
-    const server = await startServe("--http", "--grace", "0", "--instance", "cli-h2");
-    try {
+testWith(
+  noCurl,
+  "curl --http2-prior-knowledge: the reply says h2c, the path as sent, the body; the log line says h2c",
+  async () => {
+    await withServe(["--instance", "cli-h2"], async (server) => {
       const url = `http://127.0.0.1:${server.port}/curl/../x%7e?a=1`;
       const reply = JSON.parse(
         await run("curl", "-sS", "--http2-prior-knowledge", "--path-as-is", "-d", "hello", url),
@@ -59,19 +74,15 @@ Deno.test({
       assert.equal(reply.body.data, "hello");
       assert.deepEqual(reply.headers[0], [":authority", `127.0.0.1:${server.port}`]);
       await server.printed(/ POST \/curl\/\.\.\/x%7e\?a=1 h2c: 200, 5 bytes in, \d+ out$/);
-    } finally {
-      assert.equal(await server.stopped(), 0);
-    }
+    });
   },
-});
+);
 
-Deno.test({
-  name: "curl --http2-prior-knowledge raw format: all 256 byte values come back exactly" +
-    skipped(noCurl),
-  ignore: noCurl !== undefined,
-  async fn() {
-    const server = await startServe("--http", "--grace", "0", "-q");
-    try {
+testWith(
+  noCurl,
+  "curl --http2-prior-knowledge raw format: all 256 byte values come back exactly",
+  async () => {
+    await withServe(["-q"], async (server) => {
       const sent = pattern(256 * 1024);
       const { success, stdout } = await runWithInput("curl", [
         "-sS",
@@ -84,115 +95,79 @@ Deno.test({
       ], sent);
       assert.ok(success);
       assert.deepEqual(stdout, sent);
-    } finally {
-      assert.equal(await server.stopped(), 0);
-    }
+    });
   },
-});
+);
 
-Deno.test({
-  name: "nghttp: two requests multiplexed on one h2c connection are its requests 1 and 2" +
-    skipped(noNghttp),
-  ignore: noNghttp !== undefined,
-  async fn() {
-    const server = await startServe("--http", "--grace", "0", "-q");
-    try {
+testWith(
+  noNghttp,
+  "nghttp: two requests multiplexed on one h2c connection are its requests 1 and 2",
+  async () => {
+    await withServe(["-q"], async (server) => {
       const base = `http://127.0.0.1:${server.port}`;
       const connections = connectionsIn(await run("nghttp", `${base}/one`, `${base}/two`));
       assert.equal(connections.length, 2);
       assert.equal(connections[0].id, connections[1].id);
       assert.deepEqual(connections.map(({ request }) => request).sort(), [1, 2]);
-    } finally {
-      assert.equal(await server.stopped(), 0);
-    }
+    });
   },
+);
+
+testWith(noH2load, "h2load -n 200 -c 4 -m 4 against h2c: every request succeeds", async () => {
+  await withServe(["-q"], async (server) => {
+    const report = await run(
+      "h2load",
+      "-n",
+      "200",
+      "-c",
+      "4",
+      "-m",
+      "4",
+      `http://127.0.0.1:${server.port}/`,
+    );
+    assert.match(
+      report,
+      /requests: 200 total, 200 started, 200 done, 200 succeeded, 0 failed, 0 errored, 0 timeout/,
+    );
+    assert.match(report, /status codes: 200 2xx, 0 3xx, 0 4xx, 0 5xx/);
+  });
 });
 
-Deno.test({
-  name: "h2load -n 200 -c 4 -m 4 against h2c: every request succeeds" + skipped(noH2load),
-  ignore: noH2load !== undefined,
-  async fn() {
-    const server = await startServe("--http", "--grace", "0", "-q");
-    try {
-      const report = await run(
-        "h2load",
-        "-n",
-        "200",
-        "-c",
-        "4",
-        "-m",
-        "4",
-        `http://127.0.0.1:${server.port}/`,
-      );
-      assert.match(
-        report,
-        /requests: 200 total, 200 started, 200 done, 200 succeeded, 0 failed, 0 errored, 0 timeout/,
-      );
-      assert.match(report, /status codes: 200 2xx, 0 3xx, 0 4xx, 0 5xx/);
-    } finally {
-      assert.equal(await server.stopped(), 0);
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "serve --http --tls: curl --http2 --cacert gets h2 (ALPN h2, two requests on one connection), --http1.1 gets HTTP/1.1" +
-    skipped(noOpenssl),
-  ignore: noOpenssl !== undefined,
-  async fn() {
+testWith(
+  noOpenssl,
+  "serve --http --tls: curl --http2 --cacert gets h2 (ALPN h2, two requests on one connection), --http1.1 gets HTTP/1.1",
+  async () => {
     const dir = await Deno.makeTempDir();
     try {
       const { ca } = await makeCertificates(dir);
-      const server = await startServe(
-        "--http",
-        "--grace",
-        "0",
-        "-q",
-        "--tls",
-        "--cert",
-        `${dir}/leaf.pem`,
-        "--key",
-        `${dir}/leaf.key`,
+      await withServe(
+        ["-q", "--tls", "--cert", `${dir}/leaf.pem`, "--key", `${dir}/leaf.key`],
+        async (server) => {
+          const url = `https://127.0.0.1:${server.port}/`;
+          const curl = (...args: string[]) => run("curl", "-sS", "--cacert", ca, ...args);
+          const h2 = await curl("--http2", "-w", "version %{http_version}\n", url, url);
+          assert.deepEqual(h2.match(/^version .*$/gm), ["version 2", "version 2"]);
+          assert.deepEqual(h2.match(/"protocol": "h2"/g)?.length, 2);
+          assert.match(h2, /"tls": \{.*"alpn":"h2".*\}/);
+          const [first, second] = connectionsIn(h2);
+          assert.deepEqual([second.id, second.request], [first.id, 2]);
+          const h1 = await curl("--http1.1", "-w", "version %{http_version}\n", url);
+          assert.match(h1, /"protocol": "HTTP\/1\.1"/);
+          assert.match(h1, /"tls": \{.*"alpn":"http\/1\.1".*\}/);
+          assert.match(h1, /^version 1\.1$/m);
+        },
       );
-      try {
-        const url = `https://127.0.0.1:${server.port}/`;
-        const curl = (...args: string[]) => run("curl", "-sS", "--cacert", ca, ...args);
-        const h2 = await curl("--http2", "-w", "version %{http_version}\n", url, url);
-        assert.deepEqual(h2.match(/^version .*$/gm), ["version 2", "version 2"]);
-        assert.deepEqual(h2.match(/"protocol": "h2"/g)?.length, 2);
-        assert.match(h2, /"tls": \{.*"alpn":"h2".*\}/);
-        const [first, second] = connectionsIn(h2);
-        assert.deepEqual([second.id, second.request], [first.id, 2]);
-        const h1 = await curl("--http1.1", "-w", "version %{http_version}\n", url);
-        assert.match(h1, /"protocol": "HTTP\/1\.1"/);
-        assert.match(h1, /"tls": \{.*"alpn":"http\/1\.1".*\}/);
-        assert.match(h1, /^version 1\.1$/m);
-      } finally {
-        assert.equal(await server.stopped(), 0);
-      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "curl --haproxy-protocol --http2-prior-knowledge: the PROXY-declared client is in the h2c description" +
-    skipped(noCurl),
-  ignore: noCurl !== undefined,
-  async fn() {
-    const server = await startServe(
-      "--http",
-      "--grace",
-      "0",
-      "-q",
-      "--proxy-protocol",
-      "--proxy-from",
-      "127.0.0.1/32",
-    );
-    try {
+testWith(
+  noCurl,
+  "curl --haproxy-protocol --http2-prior-knowledge: the PROXY-declared client is in the h2c description",
+  async () => {
+    await withServe(["-q", "--proxy-protocol", "--proxy-from", "127.0.0.1/32"], async (server) => {
       const url = `http://127.0.0.1:${server.port}/`;
       const reply = JSON.parse(
         await run("curl", "-sS", "--haproxy-protocol", "--http2-prior-knowledge", url),
@@ -200,8 +175,6 @@ Deno.test({
       assert.equal(reply.protocol, "h2c");
       assert.equal(reply.client.address, "127.0.0.1");
       assert.equal(reply.peer.address, "127.0.0.1");
-    } finally {
-      assert.equal(await server.stopped(), 0);
-    }
+    });
   },
-});
+);
