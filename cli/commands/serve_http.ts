@@ -60,18 +60,20 @@ export const HTTP_HELP = `      --http           serve HTTP/1.1 instead of the b
                        received (JSON; ?format=text or Accept:
                        text/plain for lines; ?format=raw or Accept:
                        application/octet-stream for the body back,
-                       streamed); keep-alive and pipelining; every
+                       streamed); keep-alive and pipelining. HTTP/2
+                       too: h2 over --tls (ALPN offers h2, http/1.1),
+                       h2c with prior knowledge on cleartext. Every
                        reply has X-Echo-Instance, X-Echo-Connection,
                        X-Echo-Request. Reserved paths: /healthz (200
                        while running), /readyz (200; 503 while
                        draining). Ctrl+C or SIGTERM drains: for the
                        grace period new connections are still served,
                        /readyz answers 503 and every reply closes its
-                       connection; then the server stops. A malformed
-                       request gets a 400 naming why (431 headers too
-                       large, 413 body, 501 transfer coding) and one
-                       log line. Nothing else is served: no
-                       environment, file or shell endpoint
+                       connection (h2: GOAWAY); then the server stops.
+                       A malformed request gets a 400 naming why (431
+                       headers too large, 413 body, 501 transfer
+                       coding) and one log line. Nothing else is
+                       served: no environment, file or shell endpoint
       --instance NAME  the name replies carry (e.g. --instance
                        $(POD_NAME))  [the host name with -S, else
                        sockecho- and 6 random hex digits]

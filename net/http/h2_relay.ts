@@ -1,7 +1,8 @@
 /**
  * HTTP/2 inside sockecho's own accept loop. Deno's HTTP/2 (hyper, in
  * `Deno.serve`) cannot be handed a connection that is already accepted, and
- * `node:http2`'s server crashes in Deno 2.9 (denoland/deno#36788); so a
+ * `node:http2`'s server, handed our connections, aborts the process under
+ * load in Deno 2.9.6 (measured: `docs/http.md#http2`); so a
  * connection that speaks h2 is relayed, its bytes (decrypted, over TLS)
  * copied both ways, to an internal `Deno.serve` on a loopback port that
  * reads h2 with prior knowledge. `--allow`/`--deny`, the connection cap,
