@@ -8,10 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { pattern, testCertificate, withServer } from "../../cli/test_util.ts";
+import { concat, pattern, readToEnd, testCertificate, withServer } from "../../cli/test_util.ts";
+import { writeAll } from "../io.ts";
 import type { ServeOptions } from "../../server.ts";
 import type { RequestDescription } from "./describe.ts";
 import { H2Server } from "./h2.ts";
+import { H2_PREFACE } from "./h2_relay.ts";
 import { httpHandler, type HttpHandlerOptions, type ServedRequest } from "./handler.ts";
 import { patternText } from "./reply.ts";
 import type { HttpRequestError } from "./request.ts";
@@ -271,6 +273,29 @@ Deno.test("h2c: --deny and the connection cap apply to h2 connections as to any"
     const again = await fetch(`${url}/`, { client });
     assert.equal(again.headers.get("x-echo-request"), "2");
     await again.body?.cancel();
+  });
+});
+
+Deno.test("h2c: 40 connections of random bytes after the preface end only themselves; the server goes on", async () => {
+  await withH2(noOptions, noOptions, async (url, client) => {
+    const { port } = new URL(url);
+    let seed = 17;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 40; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+      const junk = Uint8Array.from({ length: Math.floor(random() * 2048) }, () => random() * 256);
+      try {
+        await writeAll(conn, concat([H2_PREFACE, junk]));
+        await conn.closeWrite();
+        await readToEnd(conn); // the server's GOAWAY, or nothing, then its end
+      } catch (error) {
+        if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+      } finally {
+        conn.close();
+      }
+    }
+    const after = await fetch(`${url}/`, { client });
+    assert.equal((await after.json()).protocol, "h2c");
   });
 });
 
