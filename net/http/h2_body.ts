@@ -33,7 +33,18 @@ const CUT_WAIT_MS = 2000;
 
 /**
  * The request body as it streams through: into `digest`, and refused past
- * `maxBody` (the stream errors, so the request's stream is reset).
+ * `maxBody` (the stream errors with a 413 {@linkcode HttpRequestError}, so
+ * the request's stream is reset).
+ *
+ * @example
+ * ```ts
+ * import { BodyDigest } from "./describe.ts";
+ * import { bodyMeter } from "./h2_body.ts";
+ *
+ * declare const request: Request;
+ * const digest = new BodyDigest(65536);
+ * await request.body?.pipeThrough(bodyMeter(digest, 1 << 20)).pipeTo(new WritableStream());
+ * ```
  */
 export function bodyMeter(
   digest: BodyDigest,
@@ -52,7 +63,16 @@ export function bodyMeter(
   });
 }
 
-/** Waits `ms` (shaping's delay), or until `ended` aborts. */
+/**
+ * Waits `ms` (shaping's delay), or until `ended` aborts.
+ *
+ * @example
+ * ```ts
+ * import { pause } from "./h2_body.ts";
+ *
+ * await pause(250, new AbortController().signal);
+ * ```
+ */
 export function pause(ms: number, ended: AbortSignal): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve) => {
@@ -66,7 +86,18 @@ export function pause(ms: number, ended: AbortSignal): Promise<void> {
   });
 }
 
-/** A reply's body as a Response takes it: bytes, or the size pattern streamed. */
+/**
+ * A reply's body as a Response takes it: bytes, or the size pattern
+ * streamed a piece at a time as the client takes it.
+ *
+ * @example
+ * ```ts
+ * import { replyBody } from "./h2_body.ts";
+ * import { patternReply } from "./reply.ts";
+ *
+ * const response = new Response(replyBody(patternReply(1 << 20, 200, [])));
+ * ```
+ */
 export function replyBody({ body }: Reply): Exclude<Body, null> {
   // TextEncoder's bytes: an ArrayBuffer behind them, never a shared one.
   if (body instanceof Uint8Array) return body as Uint8Array<ArrayBuffer>;
@@ -89,7 +120,17 @@ const PATTERN_CHUNK = new TextEncoder().encode(patternText(26 * 2520));
  * bytes asked for (none for `close=after-headers`), then, once they have
  * left for the client, the stream errors, which resets it (RST_STREAM,
  * INTERNAL_ERROR); the connection and its other streams go on. A body that
- * ends first goes whole, then the reset, as with HTTP/1.1.
+ * ends first goes whole, then the reset, as with HTTP/1.1. Without a
+ * `limit`, `body` itself.
+ *
+ * @example
+ * ```ts
+ * import { cutAfter } from "./h2_body.ts";
+ * import type { Relayed } from "./h2_relay.ts";
+ *
+ * declare const relayed: Relayed<unknown>;
+ * const body = cutAfter(new TextEncoder().encode("hello"), 2, relayed); // "he", then the reset
+ * ```
  */
 export function cutAfter(
   body: Body,
