@@ -17,6 +17,7 @@ import {
   needs,
   runWithInput,
   skipped,
+  type Spawned,
   spawnServe,
   spawnSockecho,
 } from "../test_util_process.ts";
@@ -31,6 +32,20 @@ const havePythonWebsockets = canRun &&
     .then((output) => output.success, () => false));
 
 const GET = (path: string) => `GET ${path} HTTP/1.1\r\nHost: test\r\n\r\n`;
+
+/** Runs `body` with `sockecho serve ARGS` as a process, then SIGTERMs it: it must exit 0. */
+async function withServeProcess(
+  args: string[],
+  body: (server: Spawned & { port: string }) => Promise<void>,
+): Promise<void> {
+  const server = await spawnServe(...args);
+  try {
+    await body(server);
+  } finally {
+    server.child.kill("SIGTERM");
+    assert.equal(await server.finish(), EXIT.ok);
+  }
+}
 
 /** Runs curl with `args` to its end; resolves with its exit code and stdout. */
 async function curl(
@@ -164,8 +179,7 @@ Deno.test({
     skipped(needs(haveCurl, "curl")),
   ignore: !haveCurl,
   async fn() {
-    const server = await spawnServe("--http", "-g", "0");
-    try {
+    await withServeProcess(["--http", "-g", "0"], async (server) => {
       const base = `http://127.0.0.1:${server.port}`;
       const { code, text } = await curl(`${base}/one`, `${base}/two?x=1`);
       assert.equal(code, 0);
@@ -176,10 +190,7 @@ Deno.test({
         request: 2,
       }]);
       assert.equal(replies[1].headers[0][0], "Host");
-    } finally {
-      server.child.kill("SIGTERM");
-      assert.equal(await server.finish(), EXIT.ok);
-    }
+    });
   },
 });
 
@@ -189,47 +200,48 @@ Deno.test({
   ignore: !haveCurl,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const server = await spawnServe("--http", "-q", "-g", "0");
     try {
-      const base = `http://127.0.0.1:${server.port}`;
-      const small = new Uint8Array(256).map((_, i) => i);
-      await Deno.writeFile(`${dir}/small`, small);
-      const raw = await curl(
-        "-H",
-        "Accept: application/octet-stream",
-        "--data-binary",
-        `@${dir}/small`,
-        `${base}/up`,
-      );
-      assert.deepEqual(raw.stdout, small);
-      const large = pattern(24 * 1024 * 1024, 3);
-      await Deno.writeFile(`${dir}/large`, large);
-      const echoed = await curl("--data-binary", `@${dir}/large`, `${base}/up?format=raw`);
-      assert.equal(echoed.stdout.length, large.length);
-      assert.ok(echoed.stdout.every((byte, i) => byte === large[i]), "the large echo is exact");
-      const described = JSON.parse(
-        (await curl("--data-binary", `@${dir}/large`, `${base}/up`)).text,
-      );
-      assert.deepEqual(described.body, {
-        bytes: large.length,
-        sha256: createHash("sha256").update(large).digest("hex"),
-        truncated: true,
-      });
+      await withServeProcess(["--http", "-q", "-g", "0"], (server) => curlBodies(server.port, dir));
     } finally {
-      server.child.kill("SIGTERM");
-      await server.finish();
       await Deno.remove(dir, { recursive: true });
     }
   },
 });
+
+/** curl's raw POST of all 256 byte values and of 24 MiB, and the JSON of the 24 MiB. */
+async function curlBodies(port: string, dir: string): Promise<void> {
+  const base = `http://127.0.0.1:${port}`;
+  const small = new Uint8Array(256).map((_, i) => i);
+  await Deno.writeFile(`${dir}/small`, small);
+  const raw = await curl(
+    "-H",
+    "Accept: application/octet-stream",
+    "--data-binary",
+    `@${dir}/small`,
+    `${base}/up`,
+  );
+  assert.deepEqual(raw.stdout, small);
+  const large = pattern(24 * 1024 * 1024, 3);
+  await Deno.writeFile(`${dir}/large`, large);
+  const echoed = await curl("--data-binary", `@${dir}/large`, `${base}/up?format=raw`);
+  assert.equal(echoed.stdout.length, large.length);
+  assert.ok(echoed.stdout.every((byte, i) => byte === large[i]), "the large echo is exact");
+  const described = JSON.parse(
+    (await curl("--data-binary", `@${dir}/large`, `${base}/up`)).text,
+  );
+  assert.deepEqual(described.body, {
+    bytes: large.length,
+    sha256: createHash("sha256").update(large).digest("hex"),
+    truncated: true,
+  });
+}
 
 Deno.test({
   name: "cli: garbage sent with nc gets a 400, Connection: close, and one log line" +
     skipped(needs(haveNc, "nc")),
   ignore: !haveNc,
   async fn() {
-    const server = await spawnServe("--http", "-g", "0");
-    try {
+    await withServeProcess(["--http", "-g", "0"], async (server) => {
       const input = new TextEncoder().encode("\x00\x01 hello there\r\n\r\n");
       const { stdout } = await runWithInput("nc", ["-q", "2", "127.0.0.1", server.port], input);
       const reply = new TextDecoder().decode(stdout);
@@ -240,11 +252,8 @@ Deno.test({
         /\r\n\r\nbad request: method "\\u0000\\u0001" is not a token\n$/,
       );
       await server.out.match(/ refused: 400 method /);
-    } finally {
-      server.child.kill("SIGTERM");
-      assert.equal(await server.finish(), EXIT.ok);
-    }
-    assert.equal(server.out.lines.filter((line) => line.includes(" refused: ")).length, 1);
+      assert.equal(server.out.lines.filter((line) => line.includes(" refused: ")).length, 1);
+    });
   },
 });
 
@@ -307,16 +316,11 @@ Deno.test({
     skipped(needs(haveCurl, "curl")),
   ignore: !haveCurl,
   async fn() {
-    const tls = await spawnServe("--http", "--tls", "-g", "0");
-    try {
+    await withServeProcess(["--http", "--tls", "-g", "0"], async (tls) => {
       const reply = JSON.parse((await curl("-k", `https://127.0.0.1:${tls.port}/secure`)).text);
       assert.ok(reply.tls, "the description says the connection is TLS");
-    } finally {
-      tls.child.kill("SIGTERM");
-      assert.equal(await tls.finish(), EXIT.ok);
-    }
-    const proxied = await spawnServe("--http", "--proxy-protocol", "-g", "0");
-    try {
+    });
+    await withServeProcess(["--http", "--proxy-protocol", "-g", "0"], async (proxied) => {
       const reply = JSON.parse(
         (await curl("--haproxy-protocol", `http://127.0.0.1:${proxied.port}/`)).text,
       );
@@ -324,10 +328,7 @@ Deno.test({
       assert.equal(reply.peer.address, "127.0.0.1");
       const direct = await curl(`http://127.0.0.1:${proxied.port}/`);
       assert.notEqual(direct.code, 0, "no PROXY header: the connection is closed");
-    } finally {
-      proxied.child.kill("SIGTERM");
-      assert.equal(await proxied.finish(), EXIT.ok);
-    }
+    });
   },
 });
 
@@ -336,14 +337,10 @@ Deno.test({
     skipped(needs(haveCurl, "curl")),
   ignore: !haveCurl,
   async fn() {
-    const server = await spawnServe("--http", "--deny", "127.0.0.0/8", "-g", "0");
-    try {
+    await withServeProcess(["--http", "--deny", "127.0.0.0/8", "-g", "0"], async (server) => {
       assert.notEqual((await curl(`http://127.0.0.1:${server.port}/`)).code, 0);
       await server.out.match(/^denied 127\.0\.0\.1:\d+ \(--allow\/--deny\)$/);
-    } finally {
-      server.child.kill("SIGTERM");
-      assert.equal(await server.finish(), EXIT.ok);
-    }
+    });
   },
 });
 
@@ -352,8 +349,7 @@ Deno.test({
     skipped(havePythonWebsockets ? undefined : "needs /usr/bin/python3 with websockets"),
   ignore: !havePythonWebsockets,
   async fn() {
-    const server = await spawnServe("--http", "--instance", "ws-1", "-g", "0");
-    try {
+    await withServeProcess(["--http", "--instance", "ws-1", "-g", "0"], async (server) => {
       const script = `
 import asyncio, sys, websockets
 async def main():
@@ -369,10 +365,7 @@ asyncio.run(main())`;
       assert.equal(code, 0, new TextDecoder().decode(stderr));
       assert.equal(new TextDecoder().decode(stdout), "ws-1\n");
       await server.out.match(/ GET \/chat HTTP\/1\.1: 101, /);
-    } finally {
-      server.child.kill("SIGTERM");
-      assert.equal(await server.finish(), EXIT.ok);
-    }
+    });
   },
 });
 
@@ -381,8 +374,7 @@ Deno.test({
     skipped(needs(haveWrk, "wrk")),
   ignore: !haveWrk,
   async fn() {
-    const server = await spawnServe("--http", "-q", "-g", "0");
-    try {
+    await withServeProcess(["--http", "-q", "-g", "0"], async (server) => {
       const { code, stdout } = await outputOf("wrk", {
         args: ["-t1", "-c4", "-d1s", `http://127.0.0.1:${server.port}/bench`],
         stdin: "null",
@@ -392,9 +384,6 @@ Deno.test({
       const requests = Number(report.match(/(\d+) requests in/)?.[1] ?? 0);
       assert.ok(requests > 100, report);
       assert.doesNotMatch(report, /Socket errors|Non-2xx/, report);
-    } finally {
-      server.child.kill("SIGTERM");
-      assert.equal(await server.finish(), EXIT.ok);
-    }
+    });
   },
 });
