@@ -99,8 +99,7 @@ export function pause(ms: number, ended: AbortSignal): Promise<void> {
  * ```
  */
 export function replyBody({ body }: Reply): Exclude<Body, null> {
-  // TextEncoder's bytes: an ArrayBuffer behind them, never a shared one.
-  if (body instanceof Uint8Array) return body as Uint8Array<ArrayBuffer>;
+  if (typeof body === "string") return encoder.encode(body);
   let left = body.pattern;
   return new ReadableStream({
     pull(controller) {
@@ -112,8 +111,9 @@ export function replyBody({ body }: Reply): Exclude<Body, null> {
   }, { highWaterMark: 0 });
 }
 
+const encoder = new TextEncoder();
 // Whole periods of the pattern, so each piece starts at "a" again.
-const PATTERN_CHUNK = new TextEncoder().encode(patternText(26 * 2520));
+const PATTERN_CHUNK = encoder.encode(patternText(26 * 2520));
 
 /**
  * The `close` and `reset` faults over HTTP/2: the body passes until the
