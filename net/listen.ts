@@ -61,6 +61,8 @@ export interface TransportOptions {
   tls?: TlsCertificate;
   /** With `tls`: how long a client may take to finish its handshake, in ms. @default {10000} */
   handshakeTimeoutMs?: number;
+  /** With `tls`: the protocols offered by ALPN, preferred first (`["h2", "http/1.1"]`). @default {none} */
+  alpnProtocols?: string[];
   /** Listen on this Unix domain socket path instead of `hostname` and `port`. */
   path?: string;
 }
@@ -94,14 +96,14 @@ export interface Transport {
  * ```
  */
 export async function listenTransport(options: TransportOptions): Promise<Transport> {
-  const { hostname, port, tls, handshakeTimeoutMs = 10_000, path } = options;
+  const { hostname, port, tls, handshakeTimeoutMs = 10_000, path, alpnProtocols } = options;
   if (path !== undefined) return await listenUnix(path);
   const where = formatAddress({ hostname, port });
   if (tls === undefined) {
     const listener = bind(where, () => Deno.listen({ hostname, port, transport: "tcp" }));
     return { listener, ready: readyTcp, nameOf: unmapped, close: () => closeQuietly(listener) };
   }
-  const listener = bind(where, () => Deno.listenTls({ hostname, port, ...tls }));
+  const listener = bind(where, () => Deno.listenTls({ hostname, port, ...tls, alpnProtocols }));
   return {
     listener,
     ready: (conn) => handshake(conn as Deno.TlsConn, handshakeTimeoutMs),

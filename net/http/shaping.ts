@@ -29,6 +29,17 @@ export interface ShapingLimits {
   maxSize: number;
 }
 
+/**
+ * The plan of a request that asks for nothing (200, no delay, no extra
+ * header): what a caller may use without parsing when neither the query nor
+ * an `X-Echo-*` header is there, as for most requests.
+ */
+export const UNSHAPED: Readonly<ShapingPlan> = Object.freeze({
+  status: 200,
+  delayMs: 0,
+  headers: [],
+});
+
 /** The default bounds: a 10 s delay, 16 MiB of body. */
 export const DEFAULT_SHAPING_LIMITS: Readonly<ShapingLimits> = {
   maxDelayMs: 10_000,
