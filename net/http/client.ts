@@ -26,9 +26,9 @@ import { describeRemote } from "../dial.ts";
 import { SockechoError } from "../errors.ts";
 import { writeAll } from "../io.ts";
 import type { StreamConn } from "../tls/client.ts";
-import { HttpResponseError, latin1Bytes, ResponseReader } from "./response.ts";
+import { HttpResponseError, latin1Bytes, ResponseReader } from "./client_response.ts";
 
-export { HttpClosedError, HttpResponseError } from "./response.ts";
+export { HttpClosedError, HttpResponseError } from "./client_response.ts";
 
 /**
  * The server answered with an error status (400 or above): `reason` is the

@@ -3,7 +3,7 @@
  * framing), keep-alive reuse against the raw stub, a large streamed body
  * echoed while it is still being sent, and a third-party server
  * (`Deno.serve`, hyper inside) for chunked requests and its own framing.
- * Parsing of every kind of reply is in response_test.ts.
+ * Parsing of every kind of reply is in client_response_test.ts.
  */
 import assert from "node:assert/strict";
 import { dialTcp } from "../dial.ts";

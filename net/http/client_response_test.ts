@@ -1,5 +1,5 @@
 /**
- * Reading responses (`response.ts` through `request()`), over an in-memory
+ * Reading responses (`client_response.ts` through `request()`), over an in-memory
  * connection whose reads cut the reply anywhere: each framing, keep-alive
  * and its absence, interim responses, every refusal with its typed error;
  * and fast-check properties: valid responses read back exactly however they

@@ -10,7 +10,7 @@
  * ```ts
  * import { dialTcp } from "../dial.ts";
  * import { writeAll } from "../io.ts";
- * import { ResponseReader } from "./response.ts";
+ * import { ResponseReader } from "./client_response.ts";
  *
  * const conn = await dialTcp({ hostname: "127.0.0.1", port: 4321 }, AbortSignal.timeout(5000));
  * await writeAll(conn, new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -396,7 +396,7 @@ function latin1(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
- * import { latin1Bytes } from "./response.ts";
+ * import { latin1Bytes } from "./client_response.ts";
  *
  * latin1Bytes("GET / HTTP/1.1\r\n"); // Uint8Array(16)
  * ```
