@@ -60,6 +60,8 @@ export async function withHttpStub(
   const served: Promise<void>[] = [];
   const accepting = (async () => {
     for await (const conn of listener) {
+      // The head and each body part are written apart: Nagle would hold the second for an ACK.
+      conn.setNoDelay(true);
       conns.add(conn);
       const id = ++stub.connections;
       served.push(

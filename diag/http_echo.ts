@@ -31,6 +31,7 @@ import { headerValue, type HttpResponse, HttpStatusError, request } from "../net
 import { closeQuietly } from "../net/io.ts";
 import { type EchoOptions, echoPayload, type EchoResult } from "./echo.ts";
 import { bytesPayload, type Payload } from "./payload.ts";
+import type { ProbeExchange } from "./probe.ts";
 
 /** The request {@linkcode httpEcho} makes, but for its body. */
 export interface HttpEchoRequest {
@@ -128,6 +129,34 @@ export async function httpEcho(
     headers,
     keepAlive,
     instance: headerValue(headers, "x-echo-instance"),
+  };
+}
+
+/**
+ * A probe series' exchange over HTTP: each probe is {@linkcode httpEcho}'s
+ * request `req`, on the same connection while the server keeps it alive.
+ *
+ * @example
+ * ```ts
+ * import { httpExchange } from "./http_echo.ts";
+ * import { patternPayload } from "./payload.ts";
+ * import { probeSeries } from "./probe.ts";
+ *
+ * const summary = await probeSeries({
+ *   target: { hostname: "127.0.0.1", port: 4321 },
+ *   payload: patternPayload(100),
+ *   count: 10,
+ *   exchange: httpExchange({ host: "127.0.0.1:4321" }),
+ * });
+ * console.log(summary.spread?.perRequest.instances);
+ * ```
+ */
+export function httpExchange(req: HttpEchoRequest): ProbeExchange<DialedConn> {
+  return {
+    async echo(conn, payload, options) {
+      const reply = await httpEcho(conn, payload, req, options);
+      return { ...reply, reusable: reply.keepAlive };
+    },
   };
 }
 

@@ -2,18 +2,20 @@
  * `httpEcho`: verified echoes over HTTP against the raw stub (sized and
  * chunked bodies, keep-alive), and each way one can fail against scripted
  * servers: a wrong byte, a short body, an error status, a redirect, a reply
- * that is not HTTP (a plain TCP echo server), TLS, silence.
+ * that is not HTTP (a plain TCP echo server), TLS, silence; and probe
+ * series over HTTP (`httpExchange`): keep-alive, reconnects, both spreads.
  */
 import assert from "node:assert/strict";
-import { dialTcp } from "../net/dial.ts";
+import { type Dialer, dialTcp } from "../net/dial.ts";
 import { ClosedEarlyError, NotTlsError } from "../net/errors.ts";
 import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 import { pattern, readToEnd, withFakeServer, withServer, withTlsServer } from "../cli/test_util.ts";
-import { withHttpStub } from "../cli/test_util_http.ts";
+import { type StubOptions, withHttpStub } from "../cli/test_util_http.ts";
 import { EchoMismatchError, EchoTimeoutError } from "./echo.ts";
-import { httpEcho } from "./http_echo.ts";
+import { httpEcho, httpExchange } from "./http_echo.ts";
 import { bytesPayload, patternPayload, streamPayload } from "./payload.ts";
+import { type ProbeResult, probeSeries } from "./probe.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);
 const connect = (port: number) =>
@@ -190,5 +192,99 @@ Deno.test("a server that never answers times out with what had come", async () =
     } finally {
       closeQuietly(conn);
     }
+  });
+});
+
+/** Runs `body` with stubs named web-1 … web-N (`options` for each), and their ports. */
+async function withStubs(
+  n: number,
+  options: StubOptions,
+  body: (ports: number[]) => Promise<void>,
+) {
+  const start = async (i: number, ports: number[]): Promise<void> => {
+    if (i > n) return await body(ports);
+    await withHttpStub(
+      { ...options, instance: `web-${i}` },
+      (stub) => start(i + 1, [...ports, stub.port]),
+    );
+  };
+  await start(1, []);
+}
+
+/** A dialer that takes the stubs in turn, as a round-robin balancer would. */
+function roundRobin(ports: number[]): Dialer {
+  let next = 0;
+  return (_, signal) =>
+    dialTcp({ hostname: "127.0.0.1", port: ports[next++ % ports.length] }, signal);
+}
+
+Deno.test("a series over HTTP keeps one connection and names its instance in both spreads", async () => {
+  await withStubs(3, {}, async (ports) => {
+    const summary = await probeSeries({
+      target: { hostname: "127.0.0.1", port: 0 },
+      payload: patternPayload(1000),
+      count: 6,
+      intervalMs: 0,
+      dial: roundRobin(ports),
+      exchange: httpExchange({ host: "lb" }),
+    });
+    assert.equal(summary.echoed, 6);
+    const { perRequest, perConnection } = summary.spread!;
+    assert.deepEqual(perRequest.instances.map((i) => [i.instance, i.count]), [["web-1", 6]]);
+    assert.deepEqual(perConnection.instances.map((i) => [i.instance, i.count]), [["web-1", 1]]);
+    assert.equal(perRequest.imbalance, undefined);
+  });
+});
+
+Deno.test("with --reconnect the spread over three instances taken in turn is exactly even", async () => {
+  await withStubs(3, {}, async (ports) => {
+    const summary = await probeSeries({
+      target: { hostname: "127.0.0.1", port: 0 },
+      payload: patternPayload(1000),
+      count: 9,
+      intervalMs: 0,
+      reconnect: true,
+      dial: roundRobin(ports),
+      exchange: httpExchange({ host: "lb" }),
+    });
+    const { perRequest, perConnection } = summary.spread!;
+    assert.deepEqual(perRequest.instances.map((i) => [i.instance, i.count]), [
+      ["web-1", 3],
+      ["web-2", 3],
+      ["web-3", 3],
+    ]);
+    assert.deepEqual(perConnection, perRequest);
+    assert.deepEqual(perRequest.imbalance, {
+      maxMinShare: 1,
+      chiSquare: 0,
+      degreesOfFreedom: 2,
+      pValue: 1,
+    });
+  });
+});
+
+Deno.test("a server that closes each connection after two requests makes the series reconnect", async () => {
+  await withStubs(2, { requestsPerConnection: 2 }, async (ports) => {
+    const probes: ProbeResult[] = [];
+    const summary = await probeSeries({
+      target: { hostname: "127.0.0.1", port: 0 },
+      payload: patternPayload(10),
+      count: 5,
+      intervalMs: 0,
+      dial: roundRobin(ports),
+      exchange: httpExchange({ host: "lb" }),
+      onProbe: (probe) => probes.push(probe),
+    });
+    assert.equal(summary.failed, 0);
+    assert.deepEqual(probes.map((p) => [p.connection, p.instance]), [
+      [1, "web-1"],
+      [1, "web-1"],
+      [2, "web-2"],
+      [2, "web-2"],
+      [3, "web-1"],
+    ]);
+    const { perRequest, perConnection } = summary.spread!;
+    assert.deepEqual(perRequest.instances.map((i) => i.count), [3, 2]);
+    assert.deepEqual(perConnection.instances.map((i) => i.count), [2, 1]);
   });
 });

@@ -28,7 +28,7 @@ import {
   type DialTarget,
   dialWithin,
 } from "../net/dial.ts";
-import { echoPayload } from "./echo.ts";
+import { type EchoOptions, echoPayload, type EchoResult } from "./echo.ts";
 import {
   ClosedEarlyError,
   ConnectError,
@@ -40,9 +40,43 @@ import {
 } from "../net/errors.ts";
 import { closeQuietly } from "../net/io.ts";
 import type { Payload } from "./payload.ts";
+import { nearestRank, type Spread, spreadOf } from "./spread.ts";
+
+/**
+ * How each probe talks over an open connection: a plain echo by default;
+ * HTTP (a request per probe on a kept-alive connection) and WebSocket (an
+ * upgrade, then a message per probe) plug in here.
+ */
+export interface ProbeExchange<S> {
+  /**
+   * Readies a new connection before its first probe (the WebSocket
+   * upgrade), within `timeoutMs`; its time is the probe's `upgradeMs`.
+   * Without it, the session is the connection itself.
+   */
+  open?(conn: DialedConn, options: { timeoutMs: number; signal: AbortSignal }): Promise<S>;
+  /** One verified exchange; it throws as `echoPayload` does, the connection then closed. */
+  echo(session: S, payload: Payload, options: EchoOptions): Promise<ExchangeResult>;
+}
+
+/** What one exchange measured, and what the series needs to know after it. */
+export interface ExchangeResult extends EchoResult {
+  /** Which server answered, when it said (`X-Echo-Instance`). */
+  readonly instance?: string;
+  /** Whether the connection can carry the next probe. */
+  readonly reusable: boolean;
+}
+
+/** The plain echo: no upgrade, the payload and its echo on the connection itself. */
+const ECHO: ProbeExchange<DialedConn> = {
+  echo: async (conn, payload, options) => ({
+    ...await echoPayload(conn, payload, options),
+    // Stdin's echo ends at our FIN: that connection is done.
+    reusable: !options.halfClose,
+  }),
+};
 
 /** Options for {@linkcode probeSeries}. */
-export interface ProbeOptions {
+export interface ProbeOptions<S = DialedConn> {
   /** The echo server. */
   target: DialTarget;
   /** What each probe sends. */
@@ -59,6 +93,8 @@ export interface ProbeOptions {
   signal?: AbortSignal;
   /** Opens connections (`tlsDialer` for TLS). @default {dialStream} */
   dial?: Dialer;
+  /** How a probe talks over a connection (HTTP, WebSocket). @default {the plain echo} */
+  exchange?: ProbeExchange<S>;
   /** Called as each probe ends. */
   onProbe?: (probe: ProbeResult) => void;
 }
@@ -75,6 +111,12 @@ export interface ProbeResult {
   readonly connectMs?: number;
   /** Time of the TLS handshake, in ms, when this probe opened a TLS connection. */
   readonly handshakeMs?: number;
+  /** Time of the exchange's upgrade (WebSocket's), in ms, when this probe opened a connection. */
+  readonly upgradeMs?: number;
+  /** Which connection of the series (from 1) carried it, when one was open. */
+  readonly connection?: number;
+  /** Which server answered, when it said. */
+  readonly instance?: string;
   /** From the first byte sent to the last byte echoed, in ms; absent when it failed. */
   readonly timeMs?: number;
   /** Why it failed. */
@@ -106,6 +148,14 @@ export interface SeriesSummary {
   readonly connect?: Stats;
   /** TLS handshake times, or undefined when no probe opened a TLS connection. */
   readonly handshake?: Stats;
+  /** Upgrade times, or undefined when the exchange has no upgrade. */
+  readonly upgrade?: Stats;
+  /**
+   * How the exact replies spread over the instances that answered: every
+   * reply, and the first of each connection (where a sticky keep-alive
+   * shows); undefined when no reply named its instance.
+   */
+  readonly spread?: { readonly perRequest: Spread; readonly perConnection: Spread };
   /** The first failure, which decides the exit code. */
   readonly firstError?: Error;
   /** True when `signal` stopped the series. */
@@ -131,7 +181,9 @@ export interface SeriesSummary {
  * console.log(summary.connect?.p50, summary.time?.p50);
  * ```
  */
-export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary> {
+export async function probeSeries<S = DialedConn>(
+  options: ProbeOptions<S>,
+): Promise<SeriesSummary> {
   const {
     target,
     payload,
@@ -142,6 +194,7 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
     signal = new AbortController().signal,
     dial = dialStream,
   } = options;
+  const exchange = options.exchange ?? ECHO as unknown as ProbeExchange<S>;
   if (!payload.repeatable && count !== 1) {
     throw new RangeError("a one-time payload allows one probe");
   }
@@ -149,32 +202,55 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
   const halfClose = payload.size === undefined;
   const results: ProbeResult[] = [];
   let conn: DialedConn | undefined;
+  let session: S | undefined;
+  let connections = 0;
   try {
     for (let seq = 1; count === 0 || seq <= count; seq++) {
       const startedAt = performance.now();
       let connectMs: number | undefined;
       let handshakeMs: number | undefined;
+      let upgradeMs: number | undefined;
       let result: ProbeResult;
       try {
         if (conn === undefined) {
           ({ conn, connectMs, handshakeMs } = await dialWithin(dial, target, timeoutMs, signal));
+          connections++;
+          session = conn as S;
+          if (exchange.open) {
+            const openedAt = performance.now();
+            session = await exchange.open(conn, { timeoutMs, signal });
+            upgradeMs = performance.now() - openedAt;
+          }
         }
-        const echo = await echoPayload(conn, payload, { timeoutMs, signal, halfClose });
+        const echo = await exchange.echo(session!, payload, { timeoutMs, signal, halfClose });
         result = {
           seq,
           remote: describeRemote(conn),
           bytes: echo.bytes,
           connectMs,
           handshakeMs,
+          upgradeMs,
+          connection: connections,
+          instance: echo.instance,
           timeMs: echo.ms,
         };
-        if (reconnect || halfClose) conn = closed(conn);
+        if (reconnect || !echo.reusable) conn = closed(conn);
       } catch (error) {
         if (signal.aborted) break;
         const remote = conn && describeRemote(conn);
+        const connection = conn && connections;
         if (conn) conn = closed(conn);
         const bytes = error instanceof ClosedEarlyError ? error.received : 0;
-        result = { seq, remote, bytes, connectMs, handshakeMs, error: error as Error };
+        result = {
+          seq,
+          remote,
+          bytes,
+          connectMs,
+          handshakeMs,
+          upgradeMs,
+          connection,
+          error: error as Error,
+        };
       }
       results.push(result);
       options.onProbe?.(result);
@@ -194,9 +270,19 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
     time: stats(good.map((r) => r.timeMs!)),
     connect: measured((r) => r.connectMs),
     handshake: measured((r) => r.handshakeMs),
+    upgrade: measured((r) => r.upgradeMs),
+    spread: spreads(good),
     firstError: results.find((r) => r.error)?.error,
     interrupted: signal.aborted,
   };
+}
+
+/** Every exact reply, and the first of each connection, by instance; undefined when none named one. */
+function spreads(good: ProbeResult[]): SeriesSummary["spread"] {
+  if (good.every((r) => r.instance === undefined)) return undefined;
+  const sample = (r: ProbeResult) => ({ instance: r.instance ?? "(unnamed)", ms: r.timeMs! });
+  const firsts = good.filter((r, i) => good.findIndex((o) => o.connection === r.connection) === i);
+  return { perRequest: spreadOf(good.map(sample)), perConnection: spreadOf(firsts.map(sample)) };
 }
 
 function closed(conn: DialedConn): undefined {
@@ -243,7 +329,7 @@ export function pause(ms: number, signal: AbortSignal): Promise<boolean> {
 export function stats(values: number[]): Stats | undefined {
   if (values.length === 0) return undefined;
   const sorted = values.toSorted((a, b) => a - b);
-  const rank = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)];
+  const rank = (p: number) => nearestRank(sorted, p);
   const avg = sorted.reduce((sum, v) => sum + v, 0) / sorted.length;
   const meanSquare = sorted.reduce((sum, v) => sum + v * v, 0) / sorted.length;
   return {
