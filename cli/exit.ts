@@ -27,6 +27,7 @@ import {
   TimeoutError,
   TlsVerifyError,
 } from "../net/errors.ts";
+import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { ThresholdError } from "../bench/expect.ts";
 import { ReportFileError } from "../bench/merge.ts";
 import {
@@ -63,6 +64,8 @@ export const EXIT = {
   oneClientAtATime: 18,
   idleCut: 19,
   badReport: 20,
+  httpStatus: 21,
+  notHttp: 22,
   interrupted: 130,
 } as const;
 
@@ -88,6 +91,12 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [IdleCutError, EXIT.idleCut, "idle connections are cut before MAX"],
   [ThresholdError, EXIT.threshold, "a run missed an --expect threshold"],
   [ReportFileError, EXIT.badReport, "a report file cannot be merged (unreadable, foreign, cut)"],
+  [
+    HttpStatusError,
+    EXIT.httpStatus,
+    "the HTTP server answered 300 or above",
+  ],
+  [HttpResponseError, EXIT.notHttp, "the reply is not HTTP/1.x, malformed or too big"],
 ];
 
 /** The codes of a command that sends and checks an echo (send, bench), over any transport. */
@@ -100,6 +109,9 @@ export const ECHO_CLIENT_EXITS: readonly number[] = [
   EXIT.tlsVerify,
   EXIT.notTls,
 ];
+
+/** The codes `send` adds over HTTP and WebSocket. */
+export const HTTP_CLIENT_EXITS: readonly number[] = [EXIT.httpStatus, EXIT.notHttp];
 
 /** What each exit code means, for the help texts. */
 const EXIT_MEANINGS: ReadonlyMap<number, string> = new Map([
@@ -145,6 +157,7 @@ export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
   ...commandNamed("check --idle", [EXIT.idleCut]),
   ...commandNamed("bench, merge", [EXIT.threshold]),
   ...commandNamed("merge", [EXIT.badReport]),
+  ...commandNamed("send --http, --ws", HTTP_CLIENT_EXITS),
   [EXIT.interrupted]: "stopped by a second Ctrl+C or SIGTERM; bench: cut short by Ctrl+C",
 });
 

@@ -38,6 +38,7 @@ import {
   TimeoutError,
   TlsVerifyError,
 } from "../net/errors.ts";
+import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { closeQuietly } from "../net/io.ts";
 import type { Payload } from "./payload.ts";
 import { nearestRank, type Spread, spreadOf } from "./spread.ts";
@@ -345,7 +346,8 @@ export function stats(values: number[]): Stats | undefined {
 
 /**
  * A stable one-word name for a failure, for `--json` consumers: `resolve`,
- * `connect`, `timeout`, `closed`, `mismatch`, `tls-verify`, `not-tls` or `error`.
+ * `connect`, `timeout`, `closed`, `mismatch`, `tls-verify`, `not-tls`, `http-status`
+ * (an HTTP status of 300 or more), `not-http` or `error`.
  *
  * @example
  * ```ts
@@ -363,5 +365,7 @@ export function failureKind(error: Error): string {
   if (error instanceof MismatchError) return "mismatch";
   if (error instanceof TlsVerifyError) return "tls-verify";
   if (error instanceof NotTlsError) return "not-tls";
+  if (error instanceof HttpStatusError) return "http-status";
+  if (error instanceof HttpResponseError) return "not-http";
   return "error";
 }
