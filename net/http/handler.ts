@@ -1,0 +1,351 @@
+/**
+ * `serve --http`: the HTTP/1.1 loop of one connection, plugged into the
+ * echo server's accept loop (`server.ts`'s `handler` option), so that
+ * `--allow`/`--deny`, `--max-connections`, `--idle-timeout`, the PROXY
+ * protocol and TLS apply as they do to the TCP echo. Requests are read one
+ * after another (keep-alive, pipelining: what arrived with a request is kept
+ * for the next), each answered with its description (JSON or text), its own
+ * body (raw, streamed back as it arrives) or a shaped reply (`shaping.ts`);
+ * `/healthz` and `/readyz` are reserved; `Upgrade: websocket` hands the
+ * connection to the WebSocket echo (`ws_echo.ts`); a malformed request gets
+ * a status naming why, and the connection closes. No input makes it throw
+ * but the connection's own end.
+ *
+ * @example
+ * ```ts
+ * import { serve } from "../../server.ts";
+ * import { httpHandler } from "./handler.ts";
+ *
+ * const server = await serve({ port: 8080, handler: httpHandler({ instance: "web-1" }) });
+ * // curl -s http://127.0.0.1:8080/hello
+ * await server.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+import { SockechoError } from "../errors.ts";
+import type { SocketAddr } from "../listen.ts";
+import { ConnReader, readBody, waitWatching } from "./body.ts";
+import { BodyDigest, chooseFormat, EMPTY_BODY, type RequestDescription } from "./describe.ts";
+import {
+  describe,
+  echoHeaders,
+  type Exchange,
+  persistent,
+  rawHeaders,
+  report,
+  resetConnection,
+  tlsFactsOf,
+} from "./exchange.ts";
+import {
+  describedReply,
+  echoBody,
+  type Headers,
+  patternReply,
+  type Reply,
+  sendRefusal,
+  sendReply,
+  textReply,
+} from "./reply.ts";
+import {
+  type BodyFraming,
+  bodyFraming,
+  DEFAULT_HEAD_LIMITS,
+  hasToken,
+  headerValue,
+  HttpRequestError,
+  parseRequestHead,
+  type RequestHead,
+} from "./request.ts";
+import { ResponseCutError, ResponseSink } from "./response.ts";
+import {
+  DEFAULT_SHAPING_LIMITS,
+  parseShaping,
+  ShapingError,
+  type ShapingLimits,
+  type ShapingPlan,
+} from "./shaping.ts";
+import { echoWebSocket, type EchoWebSocketOptions, upgradeResponse } from "./ws_echo.ts";
+import { WebSocketHandshakeError } from "./websocket.ts";
+
+/** The connection facts the handler needs (`server.ts`'s `ConnectionInfo` has them). */
+export interface HttpConnectionInfo {
+  /** Sequence number of the connection, from 1. */
+  readonly id: number;
+  /** The client: the PROXY-declared one when there was a header, else the peer. */
+  readonly remoteAddr: SocketAddr;
+  /** The connection's peer when a PROXY header named `remoteAddr` as the client. */
+  readonly proxyAddr?: SocketAddr;
+  /** The server's end of the connection. */
+  readonly localAddr: SocketAddr;
+}
+
+/** One request served, for the log and the ledger. */
+export interface ServedRequest {
+  /** The request's description (the JSON reply's object, body digest included). */
+  readonly description: RequestDescription;
+  /** The status answered (101 for a WebSocket upgrade). */
+  readonly status: number;
+  /** Bytes of response written (head included; for a WebSocket, the 101's). */
+  readonly bytesOut: number;
+}
+
+/** Options for {@linkcode httpHandler}. */
+export interface HttpHandlerOptions {
+  /** The instance name every reply carries (`X-Echo-Instance`, `instance`): visible ASCII. */
+  instance: string;
+  /** Keep at most this many body bytes in a description (`--max-echo-body`). @default {65536} */
+  maxEchoBodyBytes?: number;
+  /** Refuse bodies larger than this with a 413 (`--max-body`). @default {Infinity} */
+  maxBodyBytes?: number;
+  /** The bounds of shaping (`--max-delay`, `--max-size`). @default {DEFAULT_SHAPING_LIMITS} */
+  shaping?: ShapingLimits;
+  /** The WebSocket echo's bound and pings (`--max-ws-message`, `--ws-ping`). @default {its own} */
+  webSocket?: Pick<EchoWebSocketOptions, "maxMessageBytes" | "pingIntervalMs">;
+  /**
+   * Whether the server is draining (after SIGTERM): `/readyz` answers 503
+   * and every reply closes its connection. @default {never}
+   */
+  isDraining?: () => boolean;
+  /** Called after each request has been answered (or its reply cut by a fault it asked for). */
+  onRequest?: (info: HttpConnectionInfo, served: ServedRequest) => void;
+  /** Called for each request refused (400, 413, 414, 426, 431, 501, 505), before the refusal goes. */
+  onRefused?: (info: HttpConnectionInfo, error: HttpRequestError) => void;
+}
+
+/** What `server.ts` runs for each prepared connection. */
+export type ConnectionHandler = (
+  conn: Deno.Conn,
+  info: HttpConnectionInfo,
+  pending: Uint8Array | undefined,
+  progress: { bytes: number },
+) => Promise<void>;
+
+/** The default `--max-echo-body`: 64 KiB. */
+export const DEFAULT_MAX_ECHO_BODY = 64 * 1024;
+
+/** An instance name that cannot go in a header (empty, spaces, control or non-ASCII characters). */
+export class InstanceNameError extends SockechoError {}
+
+/** The plan of a request that asks for no shaping. */
+const UNSHAPED: Readonly<ShapingPlan> = Object.freeze({ status: 200, delayMs: 0, headers: [] });
+
+/**
+ * The connection handler of `serve --http`: serves HTTP/1.1 requests on a
+ * connection until the client closes it, a reply closes it, or a request is
+ * refused. Throws {@linkcode InstanceNameError} for an instance name no
+ * header can carry.
+ *
+ * @example
+ * ```ts
+ * import { httpHandler } from "./handler.ts";
+ *
+ * const handler = httpHandler({ instance: "web-1", isDraining: () => false });
+ * ```
+ */
+export function httpHandler(options: HttpHandlerOptions): ConnectionHandler {
+  if (!/^[\x21-\x7e]+$/.test(options.instance)) {
+    throw new InstanceNameError(
+      `invalid instance name ${JSON.stringify(options.instance)}: use visible ASCII, no spaces`,
+    );
+  }
+  return async (conn, info, pending, progress) => {
+    const exchange: Exchange = {
+      conn,
+      info,
+      reader: new ConnReader(conn, progress, pending),
+      progress,
+      options,
+      tls: await tlsFactsOf(conn),
+      request: 0,
+    };
+    for (;;) {
+      exchange.request++;
+      try {
+        const head = await readHead(exchange.reader);
+        if (head === undefined) return; // the client closed between requests
+        exchange.reader.consume(head.length);
+        if (!await serveRequest(exchange, head)) return;
+      } catch (error) {
+        if (!(error instanceof HttpRequestError)) throw error;
+        options.onRefused?.(info, error);
+        const sink = new ResponseSink(conn, progress);
+        return await sendRefusal(sink, exchange.reader, error, echoHeaders(exchange));
+      }
+    }
+  };
+}
+
+/** Reads until a whole head is held; `undefined` when the client closed before sending a byte of it. */
+async function readHead(reader: ConnReader): Promise<RequestHead | undefined> {
+  for (;;) {
+    const head = parseRequestHead(reader.bytes, DEFAULT_HEAD_LIMITS);
+    if (head !== undefined) return head;
+    if (!await reader.fill()) {
+      if (reader.bytes.length === 0) return undefined;
+      throw new HttpRequestError(
+        400,
+        "the client finished sending in the middle of a request head",
+      );
+    }
+  }
+}
+
+/**
+ * Answers one request; resolves whether the connection goes on to the next.
+ * Throws {@linkcode HttpRequestError} for a request refused before any of its
+ * reply was written.
+ */
+async function serveRequest(exchange: Exchange, head: RequestHead): Promise<boolean> {
+  const { options, reader } = exchange;
+  const framing = bodyFraming(head);
+  const maxBody = options.maxBodyBytes ?? Infinity;
+  if (framing.kind === "length" && framing.length > maxBody) {
+    throw new HttpRequestError(
+      413,
+      `body of ${framing.length} bytes is over --max-body ${maxBody}`,
+    );
+  }
+  const draining = options.isDraining?.() ?? false;
+  const keepAlive = !draining && persistent(head);
+  const headers = echoHeaders(exchange);
+  if (head.path === "/healthz" || head.path === "/readyz") {
+    await continueIfAsked(exchange, head, framing);
+    await readBody(reader, framing, () => {}, maxBody);
+    const sink = new ResponseSink(exchange.conn, exchange.progress);
+    const reply = head.path === "/healthz"
+      ? textReply(200, "ok\n", headers)
+      : draining
+      ? textReply(503, "draining\n", headers)
+      : textReply(200, "ready\n", headers);
+    await sendReply(sink, head, reply, keepAlive);
+    report(exchange, head, EMPTY_BODY, reply.status, sink.bytes);
+    return keepAlive;
+  }
+  if (hasToken(head, "upgrade", "websocket")) {
+    await upgradeToWebSocket(exchange, head, framing, headers);
+    return false;
+  }
+  const format = chooseFormat(head.query, headerValue(head, "accept"));
+  if (format === undefined) {
+    throw badParameter("bad parameter format: expected json, text or raw");
+  }
+  const plan = shapingPlanOf(head, options.shaping ?? DEFAULT_SHAPING_LIMITS);
+  // A 1xx as the final status leaves the client waiting for another: close after it.
+  const goOn = keepAlive && plan.status >= 200 && plan.close === undefined &&
+    plan.resetAfter === undefined;
+  const sink = new ResponseSink(exchange.conn, exchange.progress, plan.resetAfter);
+  const digest = new BodyDigest(options.maxEchoBodyBytes ?? DEFAULT_MAX_ECHO_BODY);
+  const withPlan = (more: Headers): Headers => [...headers, ...more, ...plan.headers];
+  await continueIfAsked(exchange, head, framing);
+  let started = false;
+  try {
+    if (format === "raw" && plan.size === undefined) {
+      await waitWatching(reader, plan.delayMs);
+      started = true;
+      const reply = {
+        status: plan.status,
+        headers: withPlan(rawHeaders(exchange, head)),
+        keepAlive: goOn,
+        afterHeaders: plan.close === "after-headers",
+      };
+      const canGoOn = await echoBody(sink, reader, head, framing, maxBody, reply, digest);
+      report(exchange, head, digest.finish(), plan.status, sink.bytes);
+      // reset=N past the whole reply: it all went, and the reset follows it.
+      if (plan.resetAfter !== undefined) resetConnection(exchange.conn);
+      return canGoOn;
+    }
+    await readBody(reader, framing, (chunk) => digest.update(chunk), maxBody);
+    await waitWatching(reader, plan.delayMs);
+    started = true;
+    const description = describe(exchange, head, digest.finish());
+    const reply: Reply = plan.size !== undefined
+      ? patternReply(plan.size, plan.status, withPlan([]))
+      : describedReply(format === "text" ? "text" : "json", description, plan.status, withPlan([]));
+    await sendReply(sink, head, reply, goOn, plan.close === "after-headers");
+    options.onRequest?.(exchange.info, { description, status: plan.status, bytesOut: sink.bytes });
+    if (plan.resetAfter !== undefined) resetConnection(exchange.conn);
+    return goOn;
+  } catch (error) {
+    if (error instanceof ResponseCutError) {
+      report(exchange, head, digest.finish(), plan.status, sink.bytes);
+      resetConnection(exchange.conn);
+      return false;
+    }
+    // Once a reply has begun a refusal cannot be sent: only the connection ends.
+    if (started && error instanceof HttpRequestError) return false;
+    throw error;
+  }
+}
+
+/**
+ * The request's shaping plan: the unshaped one, without parsing, when
+ * nothing in the query or the headers could ask for any (most requests).
+ */
+function shapingPlanOf(head: RequestHead, limits: ShapingLimits): ShapingPlan {
+  if (head.query === "" && !head.names.some((name) => name.startsWith("x-echo-"))) return UNSHAPED;
+  try {
+    return parseShaping(
+      new URLSearchParams(head.query),
+      (name) => headerValue(head, name.toLowerCase()),
+      limits,
+    );
+  } catch (error) {
+    if (error instanceof ShapingError) throw badParameter(error.message);
+    throw error;
+  }
+}
+
+/** A 400 whose body is `line` itself (`bad parameter delay: …`). */
+function badParameter(line: string): HttpRequestError {
+  return new HttpRequestError(400, line, { line });
+}
+
+/**
+ * Answers a WebSocket upgrade with the 101 and hands the connection to the
+ * echo, with what was read past the head. Throws {@linkcode HttpRequestError}
+ * for an upgrade request RFC 6455 §4.2.1 refuses.
+ */
+async function upgradeToWebSocket(
+  exchange: Exchange,
+  head: RequestHead,
+  framing: BodyFraming,
+  headers: Headers,
+): Promise<void> {
+  if (head.method !== "GET" || head.version !== "HTTP/1.1") {
+    throw new HttpRequestError(400, "a WebSocket upgrade is a GET over HTTP/1.1");
+  }
+  if (!hasToken(head, "connection", "upgrade")) {
+    throw new HttpRequestError(400, "a WebSocket upgrade without Connection: Upgrade");
+  }
+  if (framing.kind !== "none") throw new HttpRequestError(400, "a WebSocket upgrade with a body");
+  if (headerValue(head, "sec-websocket-version") !== "13") {
+    throw new HttpRequestError(426, "Sec-WebSocket-Version must be 13", {
+      headers: [["Sec-WebSocket-Version", "13"]],
+    });
+  }
+  let response: Uint8Array;
+  try {
+    response = await upgradeResponse(headerValue(head, "sec-websocket-key") ?? "", headers);
+  } catch (error) {
+    if (error instanceof WebSocketHandshakeError) throw new HttpRequestError(400, error.message);
+    throw error;
+  }
+  const sink = new ResponseSink(exchange.conn, exchange.progress);
+  await sink.write(response);
+  report(exchange, head, EMPTY_BODY, 101, sink.bytes);
+  const { reader, progress, options } = exchange;
+  const pending = reader.bytes.slice();
+  reader.consume(pending.length);
+  await echoWebSocket(exchange.conn, pending, { ...options.webSocket, progress });
+}
+
+/** Writes `100 Continue` when an HTTP/1.1 client waits for it before sending its body. */
+async function continueIfAsked(exchange: Exchange, head: RequestHead, framing: BodyFraming) {
+  if (framing.kind === "none" || head.version !== "HTTP/1.1") return;
+  if (headerValue(head, "expect")?.toLowerCase() !== "100-continue") return;
+  await new ResponseSink(exchange.conn, exchange.progress).writeText(
+    "HTTP/1.1 100 Continue\r\n\r\n",
+  );
+}
