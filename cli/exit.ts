@@ -28,6 +28,7 @@ import {
   TlsVerifyError,
 } from "../net/errors.ts";
 import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
+import { WebSocketHandshakeError, WebSocketProtocolError } from "../net/http/websocket.ts";
 import { ThresholdError } from "../bench/expect.ts";
 import { ReportFileError } from "../bench/merge.ts";
 import {
@@ -66,10 +67,13 @@ export const EXIT = {
   badReport: 20,
   httpStatus: 21,
   notHttp: 22,
+  webSocket: 23,
   interrupted: 130,
 } as const;
 
 type ErrorClass = abstract new (...args: never[]) => Error;
+
+const WEBSOCKET_FAILED = "the WebSocket upgrade was refused, or the server broke the protocol";
 
 /** Which exit code each typed error ends the program with, and what it means. */
 const ERROR_EXITS: [ErrorClass, number, string][] = [
@@ -97,6 +101,8 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
     "the HTTP server answered 300 or above",
   ],
   [HttpResponseError, EXIT.notHttp, "the reply is not HTTP/1.x, malformed or too big"],
+  [WebSocketHandshakeError, EXIT.webSocket, WEBSOCKET_FAILED],
+  [WebSocketProtocolError, EXIT.webSocket, WEBSOCKET_FAILED],
 ];
 
 /** The codes of a command that sends and checks an echo (send, bench), over any transport. */
@@ -111,7 +117,7 @@ export const ECHO_CLIENT_EXITS: readonly number[] = [
 ];
 
 /** The codes `send` adds over HTTP and WebSocket. */
-export const HTTP_CLIENT_EXITS: readonly number[] = [EXIT.httpStatus, EXIT.notHttp];
+export const HTTP_CLIENT_EXITS: readonly number[] = [EXIT.httpStatus, EXIT.notHttp, EXIT.webSocket];
 
 /** What each exit code means, for the help texts. */
 const EXIT_MEANINGS: ReadonlyMap<number, string> = new Map([

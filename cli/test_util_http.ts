@@ -152,10 +152,8 @@ async function serveConnection(
     if (status !== 200) {
       await forEachBodyPart(input, chunked, length, () => Promise.resolve());
       const reason = encoder.encode(`stub answered ${status} as asked\n`);
-      await writeAll(
-        conn,
-        encoder.encode(`${head.join("\r\n")}\r\nContent-Length: ${reason.length}\r\n\r\n`),
-      );
+      head.push("Content-Type: text/plain", `Content-Length: ${reason.length}`);
+      await writeAll(conn, encoder.encode(`${head.join("\r\n")}\r\n\r\n`));
       await writeAll(conn, reason);
     } else {
       head.push("Content-Type: application/octet-stream");

@@ -251,10 +251,27 @@ class HttpExchange implements DialedConn {
 }
 
 /**
- * The error for a status of 300 or more: the status line, and the first
- * line of the body (or a redirect's `Location`) as the server's reason.
+ * The error for a status of 300 or more: the status line, and as the
+ * server's reason a redirect's `Location` or the first line of a text body
+ * (sockecho's refusals are one `text/plain` line; a body of another type,
+ * such as a shaped status's echo, says nothing about why).
  */
 async function statusError(response: HttpResponse, where: string): Promise<HttpStatusError> {
+  const { status, reason, headers } = response;
+  const text = /^text\/plain\b/i.test(headerValue(headers, "content-type") ?? "");
+  const line = text ? await firstLine(response) : "";
+  const location = headerValue(headers, "location");
+  const said = location !== undefined ? ` (Location: ${location})` : line ? `: ${line}` : "";
+  return new HttpStatusError(
+    `${where} answered ${status}${reason ? ` ${reason}` : ""}${said}`,
+    status,
+    line || reason,
+    headerValue(headers, "x-echo-instance"),
+  );
+}
+
+/** The first line of a body (of its first KiB), escaped. */
+async function firstLine(response: HttpResponse): Promise<string> {
   const start = new Uint8Array(REASON_BYTES);
   let got = 0;
   try {
@@ -269,14 +286,5 @@ async function statusError(response: HttpResponse, where: string): Promise<HttpS
   }
   const lineEnd = start.subarray(0, got).indexOf(0x0a);
   const end = lineEnd < 0 ? got : lineEnd - (start[lineEnd - 1] === 0x0d ? 1 : 0);
-  const line = escapeBytes(start.subarray(0, end));
-  const location = headerValue(response.headers, "location");
-  const said = location !== undefined ? ` (Location: ${location})` : line ? `: ${line}` : "";
-  const { status, reason, headers } = response;
-  return new HttpStatusError(
-    `${where} answered ${status}${reason ? ` ${reason}` : ""}${said}`,
-    status,
-    line || reason,
-    headerValue(headers, "x-echo-instance"),
-  );
+  return escapeBytes(start.subarray(0, end));
 }

@@ -111,7 +111,9 @@ Deno.test("a body that ends short is closed early with how much was echoed", asy
 });
 
 Deno.test("an error status is an HttpStatusError with the first line of the body", async () => {
-  const reply = "HTTP/1.1 400 Bad Request\r\nX-Echo-Instance: web-3\r\nContent-Length: 60\r\n\r\n" +
+  const reply =
+    "HTTP/1.1 400 Bad Request\r\nX-Echo-Instance: web-3\r\nContent-Type: text/plain\r\n" +
+    "Content-Length: 60\r\n\r\n" +
     "bad parameter delay: 20s is above --max-delay 10s\r\nmore text\n";
   await withReply(reply, async (conn) => {
     await assert.rejects(

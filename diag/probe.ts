@@ -57,6 +57,11 @@ export interface ProbeExchange<S> {
   open?(conn: DialedConn, options: { timeoutMs: number; signal: AbortSignal }): Promise<S>;
   /** One verified exchange; it throws as `echoPayload` does, the connection then closed. */
   echo(session: S, payload: Payload, options: EchoOptions): Promise<ExchangeResult>;
+  /**
+   * Ends a session the series is done with, before its connection is
+   * closed (WebSocket's closing handshake); not called after a failure.
+   */
+  close?(session: S): Promise<void>;
 }
 
 /** What one exchange measured, and what the series needs to know after it. */
@@ -196,6 +201,11 @@ export async function probeSeries<S = DialedConn>(
     dial = dialStream,
   } = options;
   const exchange = options.exchange ?? ECHO as unknown as ProbeExchange<S>;
+  /** Ends a connection that served its probe: politely, as the exchange says. */
+  const ended = async (conn: DialedConn, session: S) => {
+    await exchange.close?.(session).catch(() => {});
+    return closed(conn);
+  };
   if (!payload.repeatable && count !== 1) {
     throw new RangeError("a one-time payload allows one probe");
   }
@@ -235,7 +245,7 @@ export async function probeSeries<S = DialedConn>(
           instance: echo.instance,
           timeMs: echo.ms,
         };
-        if (reconnect || !echo.reusable) conn = closed(conn);
+        if (reconnect || !echo.reusable) conn = await ended(conn, session!);
       } catch (error) {
         if (signal.aborted) break;
         const remote = conn && describeRemote(conn);
@@ -259,7 +269,7 @@ export async function probeSeries<S = DialedConn>(
       if (!await pause(startedAt + intervalMs - performance.now(), signal)) break;
     }
   } finally {
-    if (conn) closeQuietly(conn);
+    if (conn) await ended(conn, session!);
   }
   const good = results.filter((r) => r.timeMs !== undefined);
   const measured = (ms: (r: ProbeResult) => number | undefined) =>

@@ -23,6 +23,7 @@ import { EXIT } from "../exit.ts";
 import type { MainIo } from "../io.ts";
 import { httpExchange, sendsBody } from "../../diag/http_echo.ts";
 import { sendHttp, urlTarget } from "../../diag/send_http.ts";
+import { sendWs, wsExchange } from "../../diag/send_ws.ts";
 import { dialerFor } from "../../net/dial.ts";
 import { formatAddress } from "../../net/format.ts";
 import { DEFAULT_PORT } from "../../server.ts";
@@ -121,7 +122,6 @@ export async function runHttpSend(
 ): Promise<number> {
   const to = destination(values, positionals);
   refuseOthers(values, to);
-  if (to.ws) throw new UsageError("--ws is not built yet");
   const method = parseMethod(values.method);
   const headers = (values.header ?? []).map(parseHeader);
   const [text] = to.rest;
@@ -136,22 +136,27 @@ export async function runHttpSend(
   if (wantsSeries(values)) {
     const tls = transport.tls && { ...transport.tls, alpn: ["http/1.1"] };
     const { target, dial } = dialerFor({ hostname, port }, { ...transport, tls });
+    const series = { target, dial, label: to.url.href, spread: true };
+    if (to.ws) {
+      const exchange = wsExchange({ host, path });
+      return await runSeries({ ...series, exchange }, message, timeoutMs, values, io);
+    }
     const exchange = httpExchange({ method, host, path, headers });
-    return runSeries(
-      { target, dial, exchange, label: to.url.href, spread: true },
-      message,
-      timeoutMs,
-      values,
-      io,
-    );
+    return await runSeries({ ...series, exchange }, message, timeoutMs, values, io);
   }
-  const result = await sendHttp({ url: to.url, message, method, headers, timeoutMs, ...transport });
+  const options = { url: to.url, message, timeoutMs, ...transport };
+  const result = to.ws
+    ? { ...await sendWs(options), protocol: "WebSocket" }
+    : await sendHttp({ ...options, method, headers });
   echoLines(io, result.echo, {
     ...result,
     verbose: values.verbose,
     came: sendsBody(method) ? "echoed" : "received",
   });
-  io.out(`status: ${result.status}${result.reason ? ` ${result.reason}` : ""}`);
+  const status = "statusLine" in result
+    ? result.statusLine.replace(/^HTTP\/\S+ /, "")
+    : `${result.status}${result.reason ? ` ${result.reason}` : ""}`;
+  io.out(`status: ${status}`);
   io.out(`protocol: ${result.protocol}${result.tls ? ` over ${result.tls.protocol}` : ""}`);
   io.out(`instance: ${result.instance ?? "unknown (no X-Echo-Instance header)"}`);
   return EXIT.ok;

@@ -147,7 +147,7 @@ export async function runSeries<S>(
     if (values.json) io.out(summaryJson(where, summary));
     else {
       summaryLines(where, summary, values.reconnect).forEach((line) => io.out(line));
-      if (spread) spreadLines(summary.spread).forEach((line) => io.out(line));
+      if (spread) spreadLines(summary.spread, summary.echoed).forEach((line) => io.out(line));
     }
     // The probe lines said what failed; the first failure's kind picks the exit code.
     return summary.firstError ? exitCodeOf(summary.firstError) : EXIT.ok;

@@ -10,7 +10,7 @@
  * import { spreadLines } from "./send_spread.ts";
  *
  * const view = spreadOf([{ instance: "web-1", ms: 0.4 }, { instance: "web-2", ms: 0.5 }]);
- * spreadLines({ perRequest: view, perConnection: view }).forEach((line) => console.log(line));
+ * spreadLines({ perRequest: view, perConnection: view }, 2).forEach((line) => console.log(line));
  * ```
  *
  * @module
@@ -30,16 +30,18 @@ const SIGNIFICANCE = 0.05;
 
 /**
  * The table's lines: both spreads and the imbalance of the per-request one;
- * one line saying so when no reply named its instance.
+ * one line saying so when no reply came back exact (`echoed`), or none
+ * named its instance.
  *
  * @example
  * ```ts
  * import { spreadLines } from "./send_spread.ts";
  *
- * spreadLines(undefined); // ["spread: no reply named its instance (no X-Echo-Instance header)"]
+ * spreadLines(undefined, 3); // ["spread: no reply named its instance (no X-Echo-Instance header)"]
  * ```
  */
-export function spreadLines(spread: SeriesSpread | undefined): string[] {
+export function spreadLines(spread: SeriesSpread | undefined, echoed: number): string[] {
+  if (echoed === 0) return ["spread: no exact reply to count"];
   if (spread === undefined) {
     return ["spread: no reply named its instance (no X-Echo-Instance header)"];
   }
@@ -82,7 +84,9 @@ function imbalanceLine({ total, instances, imbalance }: Spread): string {
   if (imbalance === undefined) {
     return instances.length === 0
       ? "imbalance: no replies"
-      : `imbalance: one instance answered all ${plural(total, "reply", "replies")}`;
+      : `imbalance: one instance answered ${
+        total === 1 ? "the one reply" : `all ${total} replies`
+      }`;
   }
   const { maxMinShare, chiSquare, degreesOfFreedom, pValue } = imbalance;
   const verdict = pValue < SIGNIFICANCE
