@@ -15,7 +15,7 @@ import { type StubOptions, withHttpStub } from "../cli/test_util_http.ts";
 import { EchoMismatchError, EchoTimeoutError } from "./echo.ts";
 import { httpEcho, httpExchange } from "./http_echo.ts";
 import { bytesPayload, patternPayload, streamPayload } from "./payload.ts";
-import { type ProbeResult, probeSeries } from "./probe.ts";
+import { type ProbeOptions, type ProbeResult, probeSeries } from "./probe.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);
 const connect = (port: number) =>
@@ -220,16 +220,22 @@ function roundRobin(ports: number[]): Dialer {
     dialTcp({ hostname: "127.0.0.1", port: ports[next++ % ports.length] }, signal);
 }
 
+/** A series over HTTP of `count` probes of 1,000 bytes, connections taken from `ports` in turn. */
+function seriesOver(ports: number[], count: number, more: Partial<ProbeOptions> = {}) {
+  return probeSeries({
+    target: { hostname: "127.0.0.1", port: 0 },
+    payload: patternPayload(1000),
+    count,
+    intervalMs: 0,
+    dial: roundRobin(ports),
+    exchange: httpExchange({ host: "lb" }),
+    ...more,
+  });
+}
+
 Deno.test("a series over HTTP keeps one connection and names its instance in both spreads", async () => {
   await withStubs(3, {}, async (ports) => {
-    const summary = await probeSeries({
-      target: { hostname: "127.0.0.1", port: 0 },
-      payload: patternPayload(1000),
-      count: 6,
-      intervalMs: 0,
-      dial: roundRobin(ports),
-      exchange: httpExchange({ host: "lb" }),
-    });
+    const summary = await seriesOver(ports, 6);
     assert.equal(summary.echoed, 6);
     const { perRequest, perConnection } = summary.spread!;
     assert.deepEqual(perRequest.instances.map((i) => [i.instance, i.count]), [["web-1", 6]]);
@@ -240,15 +246,7 @@ Deno.test("a series over HTTP keeps one connection and names its instance in bot
 
 Deno.test("with --reconnect the spread over three instances taken in turn is exactly even", async () => {
   await withStubs(3, {}, async (ports) => {
-    const summary = await probeSeries({
-      target: { hostname: "127.0.0.1", port: 0 },
-      payload: patternPayload(1000),
-      count: 9,
-      intervalMs: 0,
-      reconnect: true,
-      dial: roundRobin(ports),
-      exchange: httpExchange({ host: "lb" }),
-    });
+    const summary = await seriesOver(ports, 9, { reconnect: true });
     const { perRequest, perConnection } = summary.spread!;
     assert.deepEqual(perRequest.instances.map((i) => [i.instance, i.count]), [
       ["web-1", 3],
@@ -268,15 +266,7 @@ Deno.test("with --reconnect the spread over three instances taken in turn is exa
 Deno.test("a server that closes each connection after two requests makes the series reconnect", async () => {
   await withStubs(2, { requestsPerConnection: 2 }, async (ports) => {
     const probes: ProbeResult[] = [];
-    const summary = await probeSeries({
-      target: { hostname: "127.0.0.1", port: 0 },
-      payload: patternPayload(10),
-      count: 5,
-      intervalMs: 0,
-      dial: roundRobin(ports),
-      exchange: httpExchange({ host: "lb" }),
-      onProbe: (probe) => probes.push(probe),
-    });
+    const summary = await seriesOver(ports, 5, { onProbe: (probe) => probes.push(probe) });
     assert.equal(summary.failed, 0);
     assert.deepEqual(probes.map((p) => [p.connection, p.instance]), [
       [1, "web-1"],

@@ -27,14 +27,13 @@ import { ClosedEarlyError } from "../net/errors.ts";
 import { plural } from "../net/format.ts";
 import { CLOSE, WebSocketClosedError } from "../net/http/websocket.ts";
 import { connectWebSocket, type WebSocketClient } from "../net/http/ws_client.ts";
-import { closeQuietly } from "../net/io.ts";
-import { resolveHost } from "../net/resolve.ts";
+import { closeQuietly, concatBytes } from "../net/io.ts";
 import type { TlsClientOptions, TlsSession } from "../net/tls/client.ts";
 import { echoPayload } from "./echo.ts";
 import { bytesPayload } from "./payload.ts";
 import type { ProbeExchange } from "./probe.ts";
 import { C_CLIENT_MESSAGE } from "./send.ts";
-import { urlTarget } from "./send_http.ts";
+import { dialUrl } from "./send_http.ts";
 
 /** The WebSocket's request: where to upgrade. */
 export interface WsRequest {
@@ -119,8 +118,7 @@ class MessageExchange implements DialedConn {
   }
 
   async closeWrite(): Promise<void> {
-    const message = new Uint8Array(this.#sent);
-    this.#parts.reduce((at, part) => (message.set(part, at), at + part.length), 0);
+    const message = concatBytes(this.#parts);
     this.#parts = [];
     await this.#ws.send(message);
   }
@@ -204,15 +202,9 @@ const NEVER = new AbortController().signal;
  * ```
  */
 export async function sendWs(options: SendWsOptions): Promise<SendWsResult> {
-  const { message = C_CLIENT_MESSAGE, timeoutMs = 5000, resolve = resolveHost, tls = {} } = options;
-  const url = urlTarget(new URL(options.url));
-  const deadline = performance.now() + timeoutMs;
+  const { message = C_CLIENT_MESSAGE } = options;
+  const { conn, target: url, deadline } = await dialUrl(options);
   const left = () => Math.max(1, deadline - performance.now());
-  const { target, dial } = dialerFor({ hostname: url.hostname, port: url.port }, {
-    tls: url.secure ? { ...tls, alpn: ["http/1.1"] } : undefined,
-    path: options.path,
-  }, resolve);
-  const { conn } = await dialWithin(dial, target, timeoutMs, NEVER);
   try {
     const exchange = wsExchange({ host: url.host, path: url.path });
     const session = await exchange.open!(conn, { timeoutMs: left(), signal: NEVER });

@@ -13,33 +13,41 @@ import { canRun, needs, skipped, sockecho, sockechoWith } from "../test_util_pro
 
 const why = needs(canRun, "--allow-run");
 
+/** A test that runs processes, ignored with the reason where it may not. */
+function processTest(name: string, fn: () => Promise<void>) {
+  Deno.test({ name: `${name}${skipped(why)}`, ignore: why !== undefined, fn });
+}
+
 /** Lines of stdout. */
 const lines = (stdout: string) => stdout.trimEnd().split("\n");
 
-Deno.test({
-  name: `send --http and --ws against serve --http: the echo, its instance, the server's refusals${
-    skipped(why)
-  }`,
-  ignore: why !== undefined,
-  async fn() {
+/** Asserts that `sockecho ARGS` exits 0 printing the echo of `text`, then `status`, `protocol`, `instance`. */
+async function assertSent(args: string[], text: string, [status, protocol, instance]: string[]) {
+  const { code, stdout, stderr } = await sockecho(...args, text);
+  assert.equal(code, EXIT.ok, stderr);
+  assert.deepEqual(lines(stdout), [
+    `server message: ${text}`,
+    `status: ${status}`,
+    `protocol: ${protocol}`,
+    `instance: ${instance}`,
+  ]);
+}
+
+processTest(
+  "send --http and --ws against serve --http: the echo, its instance, the server's refusals",
+  async () => {
     const server = await spawnHttpServe(["--instance", "web-a", "-g", "0"]);
     try {
       const base = `http://127.0.0.1:${server.port}`;
-      const one = await sockecho("send", `${base}/path?x=1`, "hello over http");
-      assert.equal(one.code, EXIT.ok, one.stderr);
-      assert.deepEqual(lines(one.stdout), [
-        "server message: hello over http",
-        "status: 200 OK",
-        "protocol: HTTP/1.1",
-        "instance: web-a",
+      await assertSent(["send", `${base}/path?x=1`], "hello over http", [
+        "200 OK",
+        "HTTP/1.1",
+        "web-a",
       ]);
-      const ws = await sockecho("send", "--ws", `127.0.0.1:${server.port}`, "hello over ws");
-      assert.equal(ws.code, EXIT.ok, ws.stderr);
-      assert.deepEqual(lines(ws.stdout), [
-        "server message: hello over ws",
-        "status: 101 Switching Protocols",
-        "protocol: WebSocket",
-        "instance: web-a",
+      await assertSent(["send", "--ws", `127.0.0.1:${server.port}`], "hello over ws", [
+        "101 Switching Protocols",
+        "WebSocket",
+        "web-a",
       ]);
       const shaped = await sockecho("send", `${base}/?status=503`);
       assert.deepEqual([shaped.code, shaped.stderr], [
@@ -65,14 +73,11 @@ Deno.test({
       assert.equal(await server.stop(), EXIT.ok);
     }
   },
-});
+);
 
-Deno.test({
-  name: `send --http -c and --ws -c against serve --http: each probe's instance, the spread${
-    skipped(why)
-  }`,
-  ignore: why !== undefined,
-  async fn() {
+processTest(
+  "send --http -c and --ws -c against serve --http: each probe's instance, the spread",
+  async () => {
     const server = await spawnHttpServe(["--instance", "web-b", "-g", "0"]);
     try {
       for (const mode of ["--http", "--ws"]) {
@@ -97,70 +102,62 @@ Deno.test({
       assert.equal(await server.stop(), EXIT.ok);
     }
   },
+);
+
+processTest("send https:// and wss:// with the pin serve --http --tls prints", async () => {
+  const server = await spawnHttpServe(["--tls", "--instance", "web-tls", "-g", "0"]);
+  try {
+    for (const scheme of ["https", "wss"]) {
+      const url = `${scheme}://localhost:${server.port}/`;
+      const { code, stdout, stderr } = await sockecho(
+        "send",
+        url,
+        "--pin",
+        server.fingerprint!,
+        "-v",
+      );
+      assert.equal(code, EXIT.ok, stderr);
+      const [message, status, protocol, instance] = lines(stdout);
+      assert.deepEqual([message, instance], [
+        "server message: 你好啊服务器!",
+        "instance: web-tls",
+      ]);
+      assert.match(status, /^status: (200 OK|101 Switching Protocols)$/);
+      assert.match(protocol, /^protocol: (HTTP\/1\.1|WebSocket) over TLSv1\.3$/);
+      assert.match(stderr, new RegExp(`certificate SHA-256 ${server.fingerprint}`));
+    }
+    const plain = await sockecho("send", `http://127.0.0.1:${server.port}/`);
+    assert.equal(plain.code, EXIT.notTls, plain.stderr);
+  } finally {
+    assert.equal(await server.stop(), EXIT.ok);
+  }
 });
 
-Deno.test({
-  name: `send https:// and wss:// with the pin serve --http --tls prints${skipped(why)}`,
-  ignore: why !== undefined,
-  async fn() {
-    const server = await spawnHttpServe(["--tls", "--instance", "web-tls", "-g", "0"]);
+processTest("send --unix PATH --http and --ws to serve --http on a Unix socket", async () => {
+  await withSocketPath(async (path) => {
+    const access = [`-R=${path}`, `-W=${path}`];
+    const server = await spawnHttpServe(
+      ["--unix", path, "--instance", "web-u", "-g", "0"],
+      access,
+    );
     try {
-      for (const scheme of ["https", "wss"]) {
-        const url = `${scheme}://localhost:${server.port}/`;
-        const { code, stdout, stderr } = await sockecho(
+      for (const mode of ["--http", "--ws"]) {
+        const { code, stdout, stderr } = await sockechoWith(
+          access,
           "send",
-          url,
-          "--pin",
-          server.fingerprint!,
-          "-v",
+          "--unix",
+          path,
+          mode,
+          "hi",
         );
         assert.equal(code, EXIT.ok, stderr);
-        const [message, status, protocol, instance] = lines(stdout);
-        assert.deepEqual([message, instance], [
-          "server message: 你好啊服务器!",
-          "instance: web-tls",
+        assert.deepEqual([lines(stdout)[0], lines(stdout)[3]], [
+          "server message: hi",
+          "instance: web-u",
         ]);
-        assert.match(status, /^status: (200 OK|101 Switching Protocols)$/);
-        assert.match(protocol, /^protocol: (HTTP\/1\.1|WebSocket) over TLSv1\.3$/);
-        assert.match(stderr, new RegExp(`certificate SHA-256 ${server.fingerprint}`));
       }
-      const plain = await sockecho("send", `http://127.0.0.1:${server.port}/`);
-      assert.equal(plain.code, EXIT.notTls, plain.stderr);
     } finally {
       assert.equal(await server.stop(), EXIT.ok);
     }
-  },
-});
-
-Deno.test({
-  name: `send --unix PATH --http and --ws to serve --http on a Unix socket${skipped(why)}`,
-  ignore: why !== undefined,
-  async fn() {
-    await withSocketPath(async (path) => {
-      const access = [`-R=${path}`, `-W=${path}`];
-      const server = await spawnHttpServe(
-        ["--unix", path, "--instance", "web-u", "-g", "0"],
-        access,
-      );
-      try {
-        for (const mode of ["--http", "--ws"]) {
-          const { code, stdout, stderr } = await sockechoWith(
-            access,
-            "send",
-            "--unix",
-            path,
-            mode,
-            "hi",
-          );
-          assert.equal(code, EXIT.ok, stderr);
-          assert.deepEqual([lines(stdout)[0], lines(stdout)[3]], [
-            "server message: hi",
-            "instance: web-u",
-          ]);
-        }
-      } finally {
-        assert.equal(await server.stop(), EXIT.ok);
-      }
-    });
-  },
+  });
 });

@@ -197,22 +197,38 @@ Deno.test({
 });
 
 /**
- * Runs `body` with HAProxy (`timeout client` = `clientTimeout`) listening on
- * a frontend port, in front of one `serve --proxy-protocol` backend.
+ * Runs `body` with HAProxy listening on a free frontend port with the
+ * config `configFor(frontend)` makes; then stops it and `stopBackends()`.
  */
-async function withHaproxy(clientTimeout: string, body: (frontend: number) => Promise<void>) {
-  const backend = await startServe("--proxy-protocol");
+async function behindHaproxy(
+  configFor: (frontend: number) => string,
+  stopBackends: () => Promise<void>,
+  body: (frontend: number) => Promise<void>,
+) {
   const frontend = freePort();
-  const haproxy = await startHaproxy(haproxyConfig(frontend, [backend.port], clientTimeout));
+  const haproxy = await startHaproxy(configFor(frontend));
   let haproxyOutput = "";
   try {
     (await connectWhenListening(frontend, haproxy)).close();
     await body(frontend);
   } finally {
     haproxyOutput = await haproxy.stop();
-    assert.equal(await backend.stopped(), EXIT.ok);
+    await stopBackends();
   }
   assert.doesNotMatch(haproxyOutput, /ALERT/, haproxyOutput);
+}
+
+/**
+ * Runs `body` with HAProxy (`timeout client` = `clientTimeout`) listening on
+ * a frontend port, in front of one `serve --proxy-protocol` backend.
+ */
+async function withHaproxy(clientTimeout: string, body: (frontend: number) => Promise<void>) {
+  const backend = await startServe("--proxy-protocol");
+  await behindHaproxy(
+    (frontend) => haproxyConfig(frontend, [backend.port], clientTimeout),
+    async () => assert.equal(await backend.stopped(), EXIT.ok),
+    body,
+  );
 }
 
 Deno.test({
@@ -305,19 +321,13 @@ async function withHttpBalancer(balance: string, body: (frontend: number) => Pro
   const servers = await Promise.all(
     [1, 2, 3].map((i) => spawnHttpServe(["--instance", `web-${i}`, "-g", "0"])),
   );
-  const frontend = freePort();
-  const haproxy = await startHaproxy(
-    haproxyHttpConfig(frontend, servers.map((server) => server.port!), balance),
+  await behindHaproxy(
+    (frontend) => haproxyHttpConfig(frontend, servers.map((server) => server.port!), balance),
+    async () => {
+      for (const server of servers) assert.equal(await server.stop(), EXIT.ok);
+    },
+    body,
   );
-  let haproxyOutput = "";
-  try {
-    (await connectWhenListening(frontend, haproxy)).close();
-    await body(frontend);
-  } finally {
-    haproxyOutput = await haproxy.stop();
-    for (const server of servers) assert.equal(await server.stop(), EXIT.ok);
-  }
-  assert.doesNotMatch(haproxyOutput, /ALERT/, haproxyOutput);
 }
 
 /** The lines after a series' summary, from "spread per request" on. */

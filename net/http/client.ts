@@ -24,7 +24,7 @@
 
 import { describeRemote } from "../dial.ts";
 import { SockechoError } from "../errors.ts";
-import { writeAll } from "../io.ts";
+import { concatBytes, writeAll } from "../io.ts";
 import type { StreamConn } from "../tls/client.ts";
 import { HttpResponseError, latin1Bytes, ResponseReader } from "./client_response.ts";
 
@@ -257,14 +257,4 @@ async function writeRequest(
     reader.releaseLock();
   }
   await writeAll(conn, chunked ? concatBytes([pending, LAST_CHUNK]) : pending);
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
 }

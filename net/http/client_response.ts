@@ -26,6 +26,7 @@
 import { describeRemote } from "../dial.ts";
 import { ClosedEarlyError, NotTlsError, SockechoError } from "../errors.ts";
 import { formatCount, plural, quoteBytes } from "../format.ts";
+import { concatBytes } from "../io.ts";
 import type { StreamConn } from "../tls/client.ts";
 
 /** The reply is not HTTP/1.x, is malformed (a header, the framing), or is over a bound. */
@@ -195,10 +196,7 @@ export class ResponseReader {
   async #fill(): Promise<boolean> {
     const n = await this.#conn.read(this.#scratch);
     if (n === null) return false;
-    const held = new Uint8Array(this.#held.length + n);
-    held.set(this.#held);
-    held.set(this.#scratch.subarray(0, n), this.#held.length);
-    this.#held = held;
+    this.#held = concatBytes([this.#held, this.#scratch.subarray(0, n)]);
     return true;
   }
 
@@ -290,9 +288,7 @@ class ResponseBody implements BodyReader {
       }
       parts.push(buffer.slice(0, n));
     }
-    const all = new Uint8Array(total);
-    parts.reduce((at, part) => (all.set(part, at), at + part.length), 0);
-    return all;
+    return concatBytes(parts);
   }
 
   /** Reads up to the next chunk's data; false (and the trailers read) after the last chunk. */
