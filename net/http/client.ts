@@ -26,7 +26,7 @@ import { describeRemote } from "../dial.ts";
 import { SockechoError } from "../errors.ts";
 import { concatBytes, writeAll } from "../io.ts";
 import type { StreamConn } from "../tls/client.ts";
-import { HttpResponseError, latin1Bytes, ResponseReader } from "./client_response.ts";
+import { HttpResponseError, ResponseReader } from "./client_response.ts";
 
 export { HttpClosedError, HttpResponseError } from "./client_response.ts";
 
@@ -257,4 +257,24 @@ async function writeRequest(
     reader.releaseLock();
   }
   await writeAll(conn, chunked ? concatBytes([pending, LAST_CHUNK]) : pending);
+}
+
+/**
+ * Text (ISO-8859-1, as a request head is) as bytes.
+ *
+ * @example
+ * ```ts
+ * import { latin1Bytes } from "./client.ts";
+ *
+ * latin1Bytes("GET / HTTP/1.1\r\n"); // Uint8Array(16)
+ * ```
+ */
+export function latin1Bytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0xff) throw new RangeError(`${JSON.stringify(text[i])} is not ISO-8859-1`);
+    bytes[i] = code;
+  }
+  return bytes;
 }

@@ -386,23 +386,3 @@ function latin1(bytes: Uint8Array): string {
   }
   return text;
 }
-
-/**
- * Text (ISO-8859-1, as a request head is) as bytes.
- *
- * @example
- * ```ts
- * import { latin1Bytes } from "./client_response.ts";
- *
- * latin1Bytes("GET / HTTP/1.1\r\n"); // Uint8Array(16)
- * ```
- */
-export function latin1Bytes(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code > 0xff) throw new RangeError(`${JSON.stringify(text[i])} is not ISO-8859-1`);
-    bytes[i] = code;
-  }
-  return bytes;
-}
