@@ -38,6 +38,11 @@ export interface StubOptions {
   instance?: string;
   /** Answer `Connection: close` (and close) after this many requests on a connection. */
   requestsPerConnection?: number;
+  /**
+   * Close a connection after this many requests without saying so, as a
+   * server's keep-alive timeout does while the connection idles.
+   */
+  silentCloseAfter?: number;
 }
 
 /** A running stub. */
@@ -126,7 +131,7 @@ async function serveConnection(
   conn: Deno.Conn,
   connection: number,
   stub: HttpStub,
-  { instance = "stub", requestsPerConnection = Infinity }: StubOptions,
+  { instance = "stub", requestsPerConnection = Infinity, silentCloseAfter = Infinity }: StubOptions,
 ): Promise<void> {
   const input = new Input(conn);
   for (let n = 1;; n++) {
@@ -169,7 +174,7 @@ async function serveConnection(
       });
       if (chunked) await writeAll(conn, encoder.encode("0\r\n\r\n"));
     }
-    if (close) return;
+    if (close || n >= silentCloseAfter) return;
   }
 }
 

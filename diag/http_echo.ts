@@ -27,11 +27,17 @@
 import { describeRemote, type DialedConn } from "../net/dial.ts";
 import { ClosedEarlyError } from "../net/errors.ts";
 import { escapeBytes, formatCount, plural } from "../net/format.ts";
-import { headerValue, type HttpResponse, HttpStatusError, request } from "../net/http/client.ts";
+import {
+  headerValue,
+  HttpNoResponseError,
+  type HttpResponse,
+  HttpStatusError,
+  request,
+} from "../net/http/client.ts";
 import { closeQuietly } from "../net/io.ts";
 import { type EchoOptions, echoPayload, type EchoResult } from "./echo.ts";
 import { bytesPayload, type Payload } from "./payload.ts";
-import type { ProbeExchange } from "./probe.ts";
+import type { ProbeExchange } from "./probe_exchange.ts";
 
 /** The request {@linkcode httpEcho} makes, but for its body. */
 export interface HttpEchoRequest {
@@ -157,6 +163,12 @@ export function httpExchange(req: HttpEchoRequest): ProbeExchange<DialedConn> {
       const reply = await httpEcho(conn, payload, req, options);
       return { ...reply, reusable: reply.keepAlive };
     },
+    // A closed idle connection ends before any response, or resets the request's write.
+    stale: (error) =>
+      error instanceof HttpNoResponseError ||
+      (error instanceof ClosedEarlyError && error.received === 0 &&
+        (error.cause instanceof Deno.errors.ConnectionReset ||
+          error.cause instanceof Deno.errors.BrokenPipe)),
   };
 }
 

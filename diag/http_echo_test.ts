@@ -280,3 +280,33 @@ Deno.test("a server that closes each connection after two requests makes the ser
     assert.deepEqual(perConnection.instances.map((i) => i.count), [2, 1]);
   });
 });
+
+Deno.test("a kept-alive connection the server closed while it idled is redialed for the same probe", async () => {
+  await withStubs(1, { silentCloseAfter: 1 }, async (ports) => {
+    const probes: ProbeResult[] = [];
+    const summary = await seriesOver(ports, 3, { onProbe: (probe) => probes.push(probe) });
+    assert.deepEqual([summary.echoed, summary.failed], [3, 0]);
+    assert.deepEqual(probes.map((p) => [p.connection, p.connectMs !== undefined]), [
+      [1, true],
+      [2, true],
+      [3, true],
+    ]);
+  });
+});
+
+Deno.test("a probe is redialed once only: a new connection that does not answer fails it", async () => {
+  let connections = 0;
+  await withFakeServer(async (conn) => {
+    if (++connections > 1) return;
+    await conn.read(new Uint8Array(65536));
+    await writeAll(conn, text("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"));
+    await writeAll(conn, pattern(1000).map((_, i) => i % 251));
+  }, async (port) => {
+    const probes: ProbeResult[] = [];
+    await seriesOver([port], 2, { onProbe: (probe) => probes.push(probe) });
+    assert.deepEqual(probes.map((p) => [p.connection, p.error?.constructor.name]), [
+      [1, undefined],
+      [2, "HttpNoResponseError"],
+    ]);
+  });
+});

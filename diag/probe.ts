@@ -28,7 +28,7 @@ import {
   type DialTarget,
   dialWithin,
 } from "../net/dial.ts";
-import { type EchoOptions, echoPayload, type EchoResult } from "./echo.ts";
+import { ECHO_EXCHANGE, type ProbeExchange } from "./probe_exchange.ts";
 import {
   ClosedEarlyError,
   ConnectError,
@@ -42,44 +42,6 @@ import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { closeQuietly } from "../net/io.ts";
 import type { Payload } from "./payload.ts";
 import { nearestRank, type Spread, spreadOf } from "./spread.ts";
-
-/**
- * How each probe talks over an open connection: a plain echo by default;
- * HTTP (a request per probe on a kept-alive connection) and WebSocket (an
- * upgrade, then a message per probe) plug in here.
- */
-export interface ProbeExchange<S> {
-  /**
-   * Readies a new connection before its first probe (the WebSocket
-   * upgrade), within `timeoutMs`; its time is the probe's `upgradeMs`.
-   * Without it, the session is the connection itself.
-   */
-  open?(conn: DialedConn, options: { timeoutMs: number; signal: AbortSignal }): Promise<S>;
-  /** One verified exchange; it throws as `echoPayload` does, the connection then closed. */
-  echo(session: S, payload: Payload, options: EchoOptions): Promise<ExchangeResult>;
-  /**
-   * Ends a session the series is done with, before its connection is
-   * closed (WebSocket's closing handshake); not called after a failure.
-   */
-  close?(session: S): Promise<void>;
-}
-
-/** What one exchange measured, and what the series needs to know after it. */
-export interface ExchangeResult extends EchoResult {
-  /** Which server answered, when it said (`X-Echo-Instance`). */
-  readonly instance?: string;
-  /** Whether the connection can carry the next probe. */
-  readonly reusable: boolean;
-}
-
-/** The plain echo: no upgrade, the payload and its echo on the connection itself. */
-const ECHO: ProbeExchange<DialedConn> = {
-  echo: async (conn, payload, options) => ({
-    ...await echoPayload(conn, payload, options),
-    // Stdin's echo ends at our FIN: that connection is done.
-    reusable: !options.halfClose,
-  }),
-};
 
 /** Options for {@linkcode probeSeries}. */
 export interface ProbeOptions<S = DialedConn> {
@@ -200,7 +162,7 @@ export async function probeSeries<S = DialedConn>(
     signal = new AbortController().signal,
     dial = dialStream,
   } = options;
-  const exchange = options.exchange ?? ECHO as unknown as ProbeExchange<S>;
+  const exchange = options.exchange ?? ECHO_EXCHANGE as unknown as ProbeExchange<S>;
   /** Ends a connection that served its probe: politely, as the exchange says. */
   const ended = async (conn: DialedConn, session: S) => {
     await exchange.close?.(session).catch(() => {});
@@ -215,6 +177,17 @@ export async function probeSeries<S = DialedConn>(
   let conn: DialedConn | undefined;
   let session: S | undefined;
   let connections = 0;
+  /** Opens the next connection, readied by the exchange; what it took. */
+  const open = async () => {
+    const dialed = await dialWithin(dial, target, timeoutMs, signal);
+    conn = dialed.conn;
+    connections++;
+    session = conn as S;
+    const openedAt = performance.now();
+    if (exchange.open) session = await exchange.open(conn, { timeoutMs, signal });
+    const upgradeMs = exchange.open ? performance.now() - openedAt : undefined;
+    return { connectMs: dialed.connectMs, handshakeMs: dialed.handshakeMs, upgradeMs };
+  };
   try {
     for (let seq = 1; count === 0 || seq <= count; seq++) {
       const startedAt = performance.now();
@@ -223,20 +196,20 @@ export async function probeSeries<S = DialedConn>(
       let upgradeMs: number | undefined;
       let result: ProbeResult;
       try {
-        if (conn === undefined) {
-          ({ conn, connectMs, handshakeMs } = await dialWithin(dial, target, timeoutMs, signal));
-          connections++;
-          session = conn as S;
-          if (exchange.open) {
-            const openedAt = performance.now();
-            session = await exchange.open(conn, { timeoutMs, signal });
-            upgradeMs = performance.now() - openedAt;
-          }
-        }
-        const echo = await exchange.echo(session!, payload, { timeoutMs, signal, halfClose });
+        const reused = conn !== undefined;
+        if (!reused) ({ connectMs, handshakeMs, upgradeMs } = await open());
+        const options = { timeoutMs, signal, halfClose };
+        let echo = await exchange.echo(session!, payload, options).catch(async (error) => {
+          // The server closed the kept-alive connection while it idled: once more on a new one.
+          if (!reused || signal.aborted || !exchange.stale?.(error)) throw error;
+          closed(conn!);
+          ({ connectMs, handshakeMs, upgradeMs } = await open());
+          return undefined;
+        });
+        echo ??= await exchange.echo(session!, payload, options);
         result = {
           seq,
-          remote: describeRemote(conn),
+          remote: describeRemote(conn!),
           bytes: echo.bytes,
           connectMs,
           handshakeMs,
@@ -245,7 +218,7 @@ export async function probeSeries<S = DialedConn>(
           instance: echo.instance,
           timeMs: echo.ms,
         };
-        if (reconnect || !echo.reusable) conn = await ended(conn, session!);
+        if (reconnect || !echo.reusable) conn = await ended(conn!, session!);
       } catch (error) {
         if (signal.aborted) break;
         const remote = conn && describeRemote(conn);

@@ -16,13 +16,7 @@
  * @module
  */
 
-import {
-  describeRemote,
-  type DialedConn,
-  dialerFor,
-  dialWithin,
-  type Resolver,
-} from "../net/dial.ts";
+import { describeRemote, type DialedConn, type Resolver } from "../net/dial.ts";
 import { ClosedEarlyError } from "../net/errors.ts";
 import { plural } from "../net/format.ts";
 import { CLOSE, WebSocketClosedError } from "../net/http/websocket.ts";
@@ -31,7 +25,7 @@ import { closeQuietly, concatBytes } from "../net/io.ts";
 import type { TlsClientOptions, TlsSession } from "../net/tls/client.ts";
 import { echoPayload } from "./echo.ts";
 import { bytesPayload } from "./payload.ts";
-import type { ProbeExchange } from "./probe.ts";
+import type { ProbeExchange } from "./probe_exchange.ts";
 import { C_CLIENT_MESSAGE } from "./send.ts";
 import { dialUrl } from "./send_http.ts";
 
@@ -86,6 +80,10 @@ export function wsExchange(req: WsRequest): ProbeExchange<WsSession> {
     async close({ ws }) {
       await ws.close(CLOSE.normal);
     },
+    // A WebSocket closed while it idled: ended, or closed normally or as going away.
+    stale: (error) =>
+      error instanceof ClosedEarlyError && error.cause instanceof WebSocketClosedError &&
+      [CLOSE.normal, GOING_AWAY, CLOSE.abnormal].includes(error.cause.code),
   };
 }
 
@@ -182,6 +180,9 @@ export interface SendWsResult {
   /** The close code the server echoed (1000 when all went well). */
   closeCode: number;
 }
+
+/** RFC 6455's 1001: the server is shutting down or the idle connection is dropped. */
+const GOING_AWAY = 1001;
 
 /** Nothing stops a send but its own timeout. */
 const NEVER = new AbortController().signal;

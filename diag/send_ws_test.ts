@@ -119,3 +119,30 @@ Deno.test("a series over one WebSocket: the upgrade timed once, every probe name
     assert.equal(served.closeCode, 1000, "the series ends with the closing handshake");
   });
 });
+
+Deno.test("a WebSocket the server closed while it idled is reopened for the next probe", async () => {
+  // Deno's WebSocket echoes one message, then closes as going away (1001).
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, ...quiet }, (req) => {
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.onmessage = ({ data }) => {
+      socket.send(data);
+      socket.close(1001, "idle");
+    };
+    return response;
+  });
+  const probes: ProbeResult[] = [];
+  const summary = await probeSeries({
+    target: { hostname: "127.0.0.1", port: server.addr.port },
+    payload: patternPayload(100),
+    count: 3,
+    intervalMs: 50,
+    exchange: wsExchange({ host: "deno" }),
+    onProbe: (probe) => probes.push(probe),
+  });
+  assert.deepEqual([summary.echoed, summary.failed], [3, 0]);
+  assert.deepEqual(probes.map((p) => [p.connection, p.upgradeMs !== undefined]), [
+    [1, true],
+    [2, true],
+    [3, true],
+  ]);
+});

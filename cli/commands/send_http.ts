@@ -59,10 +59,11 @@ with the body as it came; a URL as HOST implies --http or --ws by its scheme):
                          with --http: one more request header (repeatable),
                          e.g. "X-Echo-Delay: 250ms"
 A series (-c, -i, --reconnect) keeps one connection while the server keeps
-it alive, and after its summary prints the spread over the instances that
-answered: replies, share, p50 and p99, per request and per connection (the
-first reply of each), and one imbalance line: the max/min share and a
-chi-square p-value against an even spread (below 0.05: uneven).`;
+it alive (one it closed while idle is replaced once, for the same probe),
+and after its summary prints the spread over the instances that answered:
+replies, share, p50 and p99, per request and per connection (the first
+reply of each), and one imbalance line: the max/min share and a chi-square
+p-value against an even spread (below 0.05: uneven).`;
 
 /** The parsed `send` values this module reads. */
 export interface HttpSendValues extends SeriesValues {

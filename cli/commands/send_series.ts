@@ -30,10 +30,10 @@ import {
   type Payload,
   streamPayload,
 } from "../../diag/payload.ts";
+import type { ProbeExchange } from "../../diag/probe_exchange.ts";
 import { roundMs, spreadJson, spreadLines } from "./send_spread.ts";
 import {
   failureKind,
-  type ProbeExchange,
   type ProbeResult,
   probeSeries,
   type SeriesSummary,

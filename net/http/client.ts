@@ -28,7 +28,7 @@ import { concatBytes, writeAll } from "../io.ts";
 import type { StreamConn } from "../tls/client.ts";
 import { HttpResponseError, ResponseReader } from "./client_response.ts";
 
-export { HttpClosedError, HttpResponseError } from "./client_response.ts";
+export { HttpClosedError, HttpNoResponseError, HttpResponseError } from "./client_response.ts";
 
 /**
  * The server answered with an error status (400 or above): `reason` is the

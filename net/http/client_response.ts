@@ -39,6 +39,13 @@ export class HttpResponseError extends SockechoError {}
  */
 export class HttpClosedError extends ClosedEarlyError {}
 
+/**
+ * The connection ended before any byte of a response came: on a kept-alive
+ * connection, most often the server's idle timeout closing it between
+ * requests, so another connection may well be answered.
+ */
+export class HttpNoResponseError extends HttpClosedError {}
+
 /** How the body is delimited. */
 type Framing =
   | { kind: "none" }
@@ -89,7 +96,7 @@ export class ResponseReader {
   async head(maxBytes: number, method: string): Promise<ResponseHead> {
     const where = this.#where;
     if (this.#held.length === 0 && !await this.#fill()) {
-      throw new HttpClosedError(`${where} closed the connection without a response`, 0, 0);
+      throw new HttpNoResponseError(`${where} closed the connection without a response`, 0, 0);
     }
     if ((this.#held[0] === 0x15 || this.#held[0] === 0x16) && this.#held[1] === 0x03) {
       throw new NotTlsError(`${where} answered with TLS: use https:// (or wss://)`);
