@@ -20,6 +20,7 @@ import { consoleIo, type MainIo } from "./cli/io.ts";
 import { benchCommand } from "./cli/commands/bench.ts";
 import { checkCommand } from "./cli/commands/check.ts";
 import { mergeCommand } from "./cli/commands/merge.ts";
+import { reportCommand } from "./cli/commands/report.ts";
 import { sendCommand } from "./cli/commands/send.ts";
 import { serveCommand } from "./cli/commands/serve.ts";
 
@@ -35,6 +36,7 @@ const COMMANDS: readonly Command[] = [
   benchCommand,
   checkCommand,
   mergeCommand,
+  reportCommand,
 ];
 
 /** What sockecho is, in the one line that opens the general help. */

@@ -1,16 +1,19 @@
 /**
  * The reference implementation as witness: Java's HdrHistogram (Debian's
  * libhdrhistogram-java) decodes what we write to the same figures, its
- * HistogramLogProcessor reads `bench --hlog`'s log, and we decode what it
- * writes. Figures are compared, never base64 text (compression differs).
- * `testdata/HdrProbe.java` is launched as a single source file, so it needs
- * a JDK (the compiler), not only a JRE.
+ * HistogramLogProcessor reads `bench --hlog`'s log (and prints the percentile
+ * steps the HTML report draws), and we decode what it writes. Figures are
+ * compared, never base64 text (compression differs). `testdata/HdrProbe.java`
+ * is launched as a single source file, so it needs a JDK (the compiler), not
+ * only a JRE.
  */
 
 import assert from "node:assert/strict";
 import { Histogram } from "./histogram.ts";
 import { decodeHistogram, encodeHistogram } from "./histogram_codec.ts";
-import { javaFixed } from "./hlog.ts";
+import { formatHlog, javaFixed } from "./hlog.ts";
+import { percentileSteps } from "./report.ts";
+import type { BenchReport } from "./bench.ts";
 import { hasCommand, needs, skipped } from "../cli/test_util_process.ts";
 import { EXIT } from "../main.ts";
 import { runMain, WAIT_MS, withServer, withTimeout } from "../cli/test_util.ts";
@@ -217,6 +220,49 @@ Deno.test({
         intervals.map((fields) => summaryOf(decodeHistogram(fields.at(-1)!))),
         summaries,
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "our percentile steps are HistogramLogProcessor's percentile distribution" +
+    needsJava.suffix,
+  ignore: needsJava.ignore,
+  async fn() {
+    let seed = 5;
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    const cases = [
+      recorded(Array.from({ length: 30_000 }, () => 1e5 * Math.exp(2 * random()))),
+      recorded(Array.from({ length: 1000 }, () => random() * 1e7)),
+      recorded([1000, 2000, 3000, 4000]),
+      recorded([250_000]),
+      recorded([0, 1, 2047, 2048, 3e9, 3.6e12]),
+    ];
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const [i, histogram] of cases.entries()) {
+        const log = `${dir}/${i}.hlog`;
+        const interval = {
+          phase: "measure",
+          startMs: 1000,
+          endMs: 2000,
+          latencyMs: histogram.summary(),
+          histogram: encodeHistogram(histogram),
+        } as BenchReport["intervals"][0];
+        await Deno.writeTextFile(log, formatHlog({ startTimeMs: 0, intervals: [interval] }));
+        const printed = await java(["org.HdrHistogram.HistogramLogProcessor", "-i", log]);
+        const rows = printed.flatMap((line) => {
+          const row = line.match(/^ +([\d.]+) +([\d.]+) +\d+/);
+          return row ? [[row[1], row[2]]] : [];
+        });
+        const ours = percentileSteps(histogram).map((step) => [
+          javaFixed(step.valueNs / 1e6, 3),
+          javaFixed(step.percentile / 100, 12),
+        ]);
+        assert.deepEqual(ours, rows, `case ${i}`);
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -26,7 +26,10 @@ import { decodeHistogram, encodeHistogram } from "./histogram_codec.ts";
 import { combineIntervals, type IntervalPart } from "./intervals.ts";
 import { SockechoError } from "../net/errors.ts";
 
-/** A report file that cannot be merged: unreadable, truncated, foreign, or not of the same load. */
+/**
+ * A report file that cannot be used: unreadable, truncated, foreign, not of
+ * the same load as the others to merge, or not writable.
+ */
 export class ReportFileError extends SockechoError {}
 
 /** A saved report and the file it came from. */
@@ -53,8 +56,8 @@ const REQUIRED: Record<string, string> = {
 };
 
 /**
- * The report in `text`, read from `file`. Throws {@linkcode ReportFileError}
- * for text that is not JSON (a truncated file), not a `bench --json` report
+ * The report in `text`, read from `file` to `verb` ("cannot merge FILE: …").
+ * Throws {@linkcode ReportFileError} for text that is not JSON (a truncated file), not a `bench --json` report
  * (another tool's JSON, a report of an older sockecho), or whose histograms
  * do not decode.
  *
@@ -65,8 +68,8 @@ const REQUIRED: Record<string, string> = {
  * parseReport("{}", "empty.json"); // throws: not a sockecho bench --json report
  * ```
  */
-export function parseReport(text: string, file: string): NamedReport {
-  const cannot = (why: string) => new ReportFileError(`cannot merge ${file}: ${why}`);
+export function parseReport(text: string, file: string, verb = "merge"): NamedReport {
+  const cannot = (why: string) => new ReportFileError(`cannot ${verb} ${file}: ${why}`);
   let report;
   try {
     report = JSON.parse(text);
@@ -85,7 +88,8 @@ export function parseReport(text: string, file: string): NamedReport {
   if (!BENCH_MODES.includes(report.mode)) throw cannot(`unknown mode "${report.mode}"`);
   const histograms = [
     report.histogram,
-    ...report.intervals.map((i: BenchReport["intervals"][0]) => i.histogram),
+    // A foreign entry (null, a number) has none: undefined, refused as not decoding.
+    ...report.intervals.map((i: BenchReport["intervals"][0] | null) => i?.histogram),
   ];
   for (const histogram of histograms) {
     if (histogram === null) continue;

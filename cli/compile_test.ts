@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { outputOf, WAIT_MS, withServer } from "./test_util.ts";
+import { outputOf, WAIT_MS, withServer, withTempDir } from "./test_util.ts";
 import { canRun, canWrite, MAIN } from "./test_util_process.ts";
 
 const canBuild = canRun && canWrite;
@@ -29,22 +29,13 @@ async function sendWith(command: string, env?: Record<string, string>) {
   };
 }
 
-async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 const EXPECTED = { code: 0, stdout: "server message: 你好啊服务器!\n", stderr: "" };
 
 Deno.test({
   name: "a `deno install` launcher runs send like deno run -N main.ts",
   ignore: !canBuild,
   async fn() {
-    await inTempDir(async (root) => {
+    await withTempDir(async (root) => {
       const installed = await outputOf(Deno.execPath(), {
         args: ["install", "-g", "-N", "-f", "--root", root, "-n", "sockecho", MAIN],
       });
@@ -60,7 +51,7 @@ Deno.test({
   name: "a `deno compile` binary runs send like deno run -N main.ts (needs DENORT_BIN here)",
   ignore: !canBuild || denortBin === undefined,
   async fn() {
-    await inTempDir(async (dir) => {
+    await withTempDir(async (dir) => {
       const binary = `${dir}/sockecho`;
       // Compiling writes a binary of about 100 MB: a slower bound than a send.
       const compiled = await outputOf(Deno.execPath(), {

@@ -94,7 +94,7 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [OneClientAtATimeError, EXIT.oneClientAtATime, "a second client was not served"],
   [IdleCutError, EXIT.idleCut, "idle connections are cut before MAX"],
   [ThresholdError, EXIT.threshold, "a run missed an --expect threshold"],
-  [ReportFileError, EXIT.badReport, "a report file cannot be merged (unreadable, foreign, cut)"],
+  [ReportFileError, EXIT.badReport, "a report file cannot be read, merged or written"],
   [
     HttpStatusError,
     EXIT.httpStatus,
@@ -162,7 +162,7 @@ export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
   ]),
   ...commandNamed("check --idle", [EXIT.idleCut]),
   ...commandNamed("bench, merge", [EXIT.threshold]),
-  ...commandNamed("merge", [EXIT.badReport]),
+  ...commandNamed("merge, report, bench --hlog/--html", [EXIT.badReport]),
   ...commandNamed("send --http, --ws", HTTP_CLIENT_EXITS),
   [EXIT.interrupted]: "stopped by a second Ctrl+C or SIGTERM; bench: cut short by Ctrl+C",
 });

@@ -91,6 +91,25 @@ export function withUnixServer(
 }
 
 /**
+ * Runs `body` with a fresh temporary folder, removed with all in it afterwards.
+ *
+ * @example
+ * ```ts
+ * import { withTempDir } from "./test_util.ts";
+ *
+ * await withTempDir(async (dir) => await Deno.writeTextFile(`${dir}/a.json`, "{}"));
+ * ```
+ */
+export async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
  * How long a test helper waits for anything (a line, a close, an exit) before
  * it fails. Generous, since a loaded CI machine can stall for seconds; the
  * point is that a regression turns red instead of hanging.

@@ -26,8 +26,9 @@ import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../exit.ts";
 import { inform, type MainIo } from "../io.ts";
 import { interruption } from "../interrupt.ts";
 import { runFacts } from "../facts.ts";
+import { requireWrite, writeReportFile } from "../report_files.ts";
+import { renderReport } from "../../bench/report.ts";
 import { parseShard, parseStartAt, SHARD_HELP, SHARD_OPTIONS } from "../shard_options.ts";
-import { MissingPermissionError } from "../../net/errors.ts";
 
 import { ThresholdError } from "../../bench/expect.ts";
 import { formatCount, formatSeconds, plural } from "../../net/format.ts";
@@ -61,6 +62,7 @@ const OPTIONS = {
   expect: { type: "string" },
   "json-stream": { type: "boolean", default: false },
   hlog: { type: "string" },
+  html: { type: "string" },
   ...SHARD_OPTIONS,
   ...CLIENT_TRANSPORT_OPTIONS,
   udp: { type: "boolean", default: false },
@@ -91,6 +93,9 @@ Options:
                            histograms (ns), and the command and machine
       --hlog FILE          write the latencies of each second to FILE as an
                            HdrHistogram interval log (needs -W)
+      --html FILE          write the report to FILE as a self-contained HTML
+                           page with its plots, as sockecho report draws it
+                           (needs -W)
       --udp                pingpong over UDP, one socket per connection:
                            a datagram not echoed within 1 s is counted
                            lost and the next one sent; size ${MIN_DATAGRAM_BYTES} to
@@ -121,8 +126,11 @@ at once.
 Exit codes:
 ${
   exitCodeHelp(
-    [...ECHO_CLIENT_EXITS, EXIT.threshold, EXIT.interrupted],
-    { [EXIT.interrupted]: "cut short by Ctrl+C (after the summary, or at once on a second one)" },
+    [...ECHO_CLIENT_EXITS, EXIT.threshold, EXIT.badReport, EXIT.interrupted],
+    {
+      [EXIT.badReport]: "the --hlog or --html FILE cannot be written (after the summary)",
+      [EXIT.interrupted]: "cut short by Ctrl+C (after the summary, or at once on a second one)",
+    },
   )
 }`;
 
@@ -222,10 +230,14 @@ async function runBench(
     );
   }
   const final = { ...report, ...cutShort && { cutShort }, ...runFacts(["bench", ...args]) };
-  if (values.hlog !== undefined) await Deno.writeTextFile(values.hlog, formatHlog(report));
   if (stream) stream.end(final);
   else if (values.json) io.out(JSON.stringify(final, null, 2));
   else formatReport(report, cutShort).forEach((line) => io.out(line));
+  // After the summary is out: a folder that is not there loses a file, not the figures.
+  if (values.hlog !== undefined) await writeReportFile(values.hlog, formatHlog(report));
+  if (values.html !== undefined) {
+    await writeReportFile(values.html, renderReport([{ name: report.target, report: final }]));
+  }
   // A run cut short says so by its exit code; its figures are not held to the thresholds.
   if (cutShort) return EXIT.interrupted;
   const missed = missedThresholds(measure.thresholds, report);
@@ -261,7 +273,7 @@ function parseMeasureOptions(values: Parsed<typeof OPTIONS>["values"], mode: Ben
   return { warmupMs, rate, thresholds };
 }
 
-/** Checks --shard, --shards, --start-at and --hlog; the shard and start time for bench(). */
+/** Checks --shard, --shards, --start-at, --hlog and --html; the shard and start time for bench(). */
 function parseSplitOptions(
   values: Parsed<typeof OPTIONS>["values"],
   mode: BenchMode,
@@ -280,14 +292,9 @@ function parseSplitOptions(
   }
   if (values.hlog !== undefined) {
     if (mode === "bulk") throw new UsageError("--hlog: bulk measures no latency");
-    // Asked now, not after the run: a missing -W must not cost the load.
-    const path = values.hlog;
-    if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
-      throw new MissingPermissionError(
-        `no write permission for "${path}": run with -W (--allow-write)`,
-      );
-    }
+    requireWrite(values.hlog);
   }
+  if (values.html !== undefined) requireWrite(values.html);
   const startAt = startText === undefined ? undefined : parseStartAt(startText, Date.now());
   return { shard, startAt };
 }

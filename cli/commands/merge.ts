@@ -17,13 +17,14 @@
 
 import type { ParseArgsOptionsConfig } from "node:util";
 import { missedThresholds, parseThresholds, ThresholdError } from "../../bench/expect.ts";
-import { mergeReports, parseReport, ReportFileError } from "../../bench/merge.ts";
+import { mergeReports } from "../../bench/merge.ts";
 import type { BenchReport } from "../../bench/bench.ts";
 import { type Parsed, UsageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { EXIT, exitCodeHelp } from "../exit.ts";
 import type { MainIo } from "../io.ts";
 import { runFacts } from "../facts.ts";
+import { readReportFiles } from "../report_files.ts";
 import { formatCount } from "../../net/format.ts";
 
 const OPTIONS = {
@@ -73,17 +74,7 @@ async function runMerge(
   } catch (error) {
     throw new UsageError(`invalid --expect: ${(error as Error).message}`);
   }
-  const reports = await Promise.all(positionals.map(async (file) => {
-    let text;
-    try {
-      text = await Deno.readTextFile(file);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error; // exit 13, naming -R
-      const why = error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message;
-      throw new ReportFileError(`cannot read ${file}: ${why}`);
-    }
-    return parseReport(text, file);
-  }));
+  const reports = await readReportFiles(positionals, "merge");
   const merged = mergeReports(reports);
   if (values.json) {
     io.out(JSON.stringify({ ...merged, ...runFacts(["merge", ...args]) }, null, 2));
