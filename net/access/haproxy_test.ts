@@ -17,20 +17,14 @@ import {
   withServer,
   withTimeout,
 } from "../../cli/test_util.ts";
-import { canRun, freePort, hasCommand, sockecho } from "../../cli/test_util_process.ts";
+import { freePort, hasCommand, sockecho } from "../../cli/test_util_process.ts";
 import { spawnHttpServe } from "../../cli/test_util_http_stub.ts";
-
-/** haproxy's path, or undefined: it lives in /usr/sbin, often not on a user's PATH. */
-async function findHaproxy(): Promise<string | undefined> {
-  if (!canRun) return undefined;
-  const { success, stdout } = await new Deno.Command("sh", {
-    args: ["-c", "command -v haproxy || command -v /usr/sbin/haproxy"],
-    stderr: "null",
-  }).output();
-  return success ? new TextDecoder().decode(stdout).trim() : undefined;
-}
-
-const HAPROXY = await findHaproxy();
+import {
+  behindHaproxy,
+  connectWhenListening,
+  HAPROXY,
+  startHaproxy,
+} from "../../cli/test_util_haproxy.ts";
 
 /**
  * HAProxy's config: TCP mode, round robin over `backends`, PROXY v2 with a
@@ -56,47 +50,6 @@ function haproxyConfig(frontendPort: number, backends: string[], clientTimeout =
     ),
     "",
   ].join("\n");
-}
-
-/** Runs haproxy in the foreground with `config`; `stop` kills it and returns what it printed. */
-async function startHaproxy(config: string) {
-  const file = await Deno.makeTempFile({ prefix: "sockecho-haproxy-", suffix: ".cfg" });
-  await Deno.writeTextFile(file, config);
-  const child = new Deno.Command(HAPROXY!, {
-    args: ["-db", "-f", file],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = Promise.all(
-    [child.stdout, child.stderr].map((stream) => new Response(stream).text()),
-  );
-  let exited = false;
-  const status = child.status.finally(() => exited = true);
-  return {
-    get exited() {
-      return exited;
-    },
-    async stop() {
-      if (!exited) child.kill("SIGTERM");
-      await status;
-      await Deno.remove(file);
-      return (await output).join("");
-    },
-  };
-}
-
-/** Connects once haproxy listens on `port`: polled, since it announces nothing when ready. */
-async function connectWhenListening(port: number, haproxy: { exited: boolean }) {
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    try {
-      return await Deno.connect({ hostname: "127.0.0.1", port });
-    } catch (error) {
-      if (haproxy.exited || performance.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
 }
 
 Deno.test({
@@ -195,28 +148,6 @@ Deno.test({
     assert.deepEqual(acceptErrors, []);
   },
 });
-
-/**
- * Runs `body` with HAProxy listening on a free frontend port with the
- * config `configFor(frontend)` makes; then stops it and `stopBackends()`.
- */
-async function behindHaproxy(
-  configFor: (frontend: number) => string,
-  stopBackends: () => Promise<void>,
-  body: (frontend: number) => Promise<void>,
-) {
-  const frontend = freePort();
-  const haproxy = await startHaproxy(configFor(frontend));
-  let haproxyOutput = "";
-  try {
-    (await connectWhenListening(frontend, haproxy)).close();
-    await body(frontend);
-  } finally {
-    haproxyOutput = await haproxy.stop();
-    await stopBackends();
-  }
-  assert.doesNotMatch(haproxyOutput, /ALERT/, haproxyOutput);
-}
 
 /**
  * Runs `body` with HAProxy (`timeout client` = `clientTimeout`) listening on
