@@ -14,9 +14,19 @@ import { request } from "../http/client.ts";
 import { writeAll } from "../io.ts";
 import { encodeProxyHeader } from "./proxy_protocol.ts";
 import { readToEnd, WAIT_MS, withTimeout } from "../../cli/test_util.ts";
-import { canRead, freePort, needs, ROOT, skipped } from "../../cli/test_util_process.ts";
+import {
+  canRead,
+  freePort,
+  hasCommand,
+  needs,
+  ROOT,
+  skipped,
+  sockecho,
+  spawn,
+} from "../../cli/test_util_process.ts";
 import { type HttpServe, spawnHttpServe } from "../../cli/test_util_http_stub.ts";
 import { behindHaproxy, noHaproxy } from "../../cli/test_util_haproxy.ts";
+import { ALL_BYTES, noPythonWebsockets, python, PYTHON_ECHO } from "../../cli/test_util_ws.ts";
 import { canBindUdp } from "../../cli/test_util_udp.ts";
 
 const why = noHaproxy ?? needs(canRead, "--allow-read") ??
@@ -275,5 +285,112 @@ Deno.test({
       assert.deepEqual(instances.sort(), ["web-1", "web-2"]);
       assert.ok(!server.out.lines.some((line) => line.includes("203.0.113.9")), "never the forger");
     });
+  },
+});
+
+Deno.test({
+  name: "send --ws through HAProxy mode http (PROXY v2 behind it): the echo verified, and " +
+    "six WebSockets with --reconnect even over the two instances" + skipped(why),
+  ignore: why !== undefined,
+  async fn() {
+    await withDocBalancer([...PROXIED, BALANCER], async ({ web }) => {
+      const url = `ws://127.0.0.1:${web}/`;
+      const one = await sockecho("send", "--ws", url);
+      assert.equal(one.code, EXIT.ok, one.stderr);
+      const lines = one.stdout.trimEnd().split("\n");
+      assert.equal(lines.length, 4, one.stdout);
+      assert.match(lines[0], /^server message: /);
+      assert.deepEqual(lines.slice(1, 3), [
+        "status: 101 Switching Protocols",
+        "protocol: WebSocket",
+      ]);
+      assert.match(lines[3], /^instance: web-[12]$/);
+      const each = ["-c", "6", "-i", "0", "--reconnect", "--json"];
+      const series = await sockecho("send", "--ws", url, ...each);
+      assert.equal(series.code, EXIT.ok, series.stderr);
+      const { spread } = JSON.parse(series.stdout.trimEnd().split("\n").at(-1)!);
+      for (const view of [spread.perRequest, spread.perConnection]) {
+        const counts = view.instances.map((row: { instance: string; count: number }) => [
+          row.instance,
+          row.count,
+        ]);
+        assert.deepEqual(counts.sort(), [["web-1", 3], ["web-2", 3]]);
+        assert.equal(view.imbalance.pValue, 1);
+      }
+    });
+  },
+});
+
+const noPython = why ?? noPythonWebsockets;
+
+Deno.test({
+  name: "Python websockets through HAProxy mode http: text, 256 byte values, 1 MiB, a pong " +
+    "and its close code back from a serve --http" + skipped(noPython),
+  ignore: noPython !== undefined,
+  async fn() {
+    await withDocBalancer([...PROXIED, BALANCER], async ({ web }) => {
+      const { instance, ...out } = await python(PYTHON_ECHO, `ws://127.0.0.1:${web}/py`);
+      assert.match(String(instance), /^web-[12]$/);
+      assert.deepEqual(out, {
+        text: "héllo, wörld",
+        binary: [...ALL_BYTES],
+        big: [1 << 20, true, true],
+        pong: true,
+        close: [4001, "bye"],
+      });
+    });
+  },
+});
+
+const noWrk = why ?? needs(await hasCommand("wrk"), "wrk");
+
+/** wrk's counts from its report: requests done, socket errors, replies of 400 and above. */
+function wrkCounts(report: string) {
+  const requests = report.match(/^ +(\d+) requests in [\d.]+\w+, /m);
+  assert.ok(requests, report);
+  // wrk prints these two lines only when they are not zero.
+  const errors = report.match(
+    /^ +Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)$/m,
+  );
+  const errorStatus = report.match(/^ +Non-2xx or 3xx responses: (\d+)$/m);
+  return {
+    requests: Number(requests[1]),
+    socketErrors: errors ? errors.slice(1).map(Number) : [0, 0, 0, 0],
+    errorStatus: errorStatus ? Number(errorStatus[1]) : 0,
+  };
+}
+
+Deno.test({
+  name: "wrk -t1 -c4 -d1s through HAProxy mode http to two serve --http: no socket errors, " +
+    "every reply a 200, both instances used" + skipped(noWrk),
+  ignore: noWrk !== undefined,
+  async fn() {
+    let servers: HttpServe[] = [];
+    let counts: ReturnType<typeof wrkCounts> | undefined;
+    // Every request logged (the default is 100 lines a second), so the logs can be counted.
+    const args = [...PROXIED, BALANCER, "--log-rate", "1000000"];
+    await withDocBalancer(args, async (balanced) => {
+      servers = balanced.servers;
+      const url = `http://127.0.0.1:${balanced.web}/`;
+      const wrk = spawn("wrk", ["-t1", "-c4", "-d1s", "--timeout", "5s", url]);
+      assert.equal(await wrk.finish(WAIT_MS), 0, wrk.err.lines.join("\n"));
+      counts = wrkCounts(wrk.out.lines.join("\n"));
+    });
+    assert.deepEqual(counts!.socketErrors, [0, 0, 0, 0], "connect, read, write, timeout");
+    assert.equal(counts!.errorStatus, 0);
+    // Each server logs every request it answered, with its status: all 200s, both used.
+    const served = servers.map((server) =>
+      server.out.lines.filter((line) => / GET \/ HTTP\/1\.1: /.test(line))
+    );
+    for (const lines of served) {
+      assert.ok(lines.length > 0, "both instances served");
+      assert.deepEqual(lines.filter((line) => !/ HTTP\/1\.1: 200, /.test(line)), []);
+    }
+    // wrk counts what it finished; at most its 4 connections' last requests were cut off.
+    const total = served[0].length + served[1].length;
+    assert.ok(
+      total >= counts!.requests && total <= counts!.requests + 4,
+      `${total} vs ${counts!.requests}`,
+    );
   },
 });
