@@ -136,211 +136,212 @@ function assertThroughBalancer(description: Description, conn: Deno.TcpConn) {
 
 const PROXIED = ["--proxy-protocol", "--proxy-from"];
 
-Deno.test({
-  name: "HAProxy mode tcp, send-proxy-v2 to two serve --http --proxy-protocol: each " +
-    "description's client is the test's own socket, its peer HAProxy's" + skipped(why),
-  ignore: why !== undefined,
-  async fn() {
-    await withDocBalancer([...PROXIED, BALANCER], async ({ tcp }) => {
-      const seen = [];
-      for (let i = 0; i < 2; i++) {
-        // Two requests per connection: one tunnel, one PROXY header, one backend.
-        seen.push(
-          await connected(tcp, async (conn) => {
-            const [first, second] = [await describe(conn, tcp), await describe(conn, tcp)];
-            for (const description of [first, second]) {
-              assertThroughBalancer(description, conn);
-              // A tunnel: the head arrives as sent, names' case and all, nothing added.
-              assert.deepEqual(description.headers, [
-                ["Host", `127.0.0.1:${tcp}`],
-                ["Accept", "application/json"],
-              ]);
-            }
-            assert.deepEqual(second.peer, first.peer, "one connection to the backend");
-            assert.notEqual(first.peer.port, conn.localAddr.port);
-            assert.deepEqual([first.connection.request, second.connection.request], [1, 2]);
-            assert.equal(second.instance, first.instance);
-            return first.instance;
-          }),
-        );
-      }
-      assert.deepEqual(seen.sort(), ["web-1", "web-2"], "round robin per connection");
-    });
-  },
-});
+/**
+ * A test of `body` behind the doc's balancer, over `serve --http ARGS`
+ * (by default the PROXY header read from {@linkcode BALANCER} only);
+ * ignored, named with the reason, when `reason` is set.
+ */
+function balancerTest(
+  name: string,
+  body: (balanced: Balanced) => Promise<void>,
+  { args = [...PROXIED, BALANCER], reason = why }: { args?: string[]; reason?: string } = {},
+) {
+  Deno.test({
+    name: name + skipped(reason),
+    ignore: reason !== undefined,
+    fn: () => withDocBalancer(args, body),
+  });
+}
 
-Deno.test({
-  name: "HAProxy mode http, send-proxy-v2: each request of two kept-alive connections, " +
-    "balanced per request, names its own client, never the other's" + skipped(why),
-  ignore: why !== undefined,
-  async fn() {
-    await withDocBalancer([...PROXIED, BALANCER], async ({ web }) => {
-      const instances: string[] = [];
-      // A's second request leaves a server connection (with A's header) idle on the
-      // instance B's first request goes to: B must not be given it.
-      for (let i = 0; i < 2; i++) {
-        await connected(web, async (conn) => {
-          for (let n = 0; n < 2; n++) {
-            const description = await describe(conn, web);
+balancerTest(
+  "HAProxy mode tcp, send-proxy-v2 to two serve --http --proxy-protocol: each " +
+    "description's client is the test's own socket, its peer HAProxy's",
+  async ({ tcp }) => {
+    const seen = [];
+    for (let i = 0; i < 2; i++) {
+      // Two requests per connection: one tunnel, one PROXY header, one backend.
+      seen.push(
+        await connected(tcp, async (conn) => {
+          const [first, second] = [await describe(conn, tcp), await describe(conn, tcp)];
+          for (const description of [first, second]) {
             assertThroughBalancer(description, conn);
-            instances.push(description.instance);
+            // A tunnel: the head arrives as sent, names' case and all, nothing added.
+            assert.deepEqual(description.headers, [
+              ["Host", `127.0.0.1:${tcp}`],
+              ["Accept", "application/json"],
+            ]);
           }
-        });
-      }
-      assert.equal(new Set(instances).size, 2, `${instances}`);
-      assert.deepEqual(instances.slice(2), instances.slice(0, 2), "round robin per request");
-    });
-  },
-});
-
-Deno.test({
-  name: "HAProxy mode http, option forwardfor: X-Forwarded-For is appended after the " +
-    "client's own, in arrival order" + skipped(why),
-  ignore: why !== undefined,
-  async fn() {
-    await withDocBalancer([...PROXIED, BALANCER], async ({ web }) => {
-      await connected(web, async (conn) => {
-        const alone = await describe(conn, web);
-        const forwarded = await describe(conn, web, [["X-Forwarded-For", "198.51.100.7"]]);
-        // HAProxy's HTTP mode writes header names in lower case.
-        assert.deepEqual(alone.headers, [
-          ["host", `127.0.0.1:${web}`],
-          ["accept", "application/json"],
-          ["x-forwarded-for", "127.0.0.1"],
-        ]);
-        assert.deepEqual(forwarded.headers, [
-          ["host", `127.0.0.1:${web}`],
-          ["accept", "application/json"],
-          ["x-forwarded-for", "198.51.100.7"],
-          ["x-forwarded-for", "127.0.0.1"],
-        ]);
-      });
-    });
-  },
-});
-
-Deno.test({
-  name: "HAProxy send-proxy-v2 to serve --http without --proxy-protocol: the client gets " +
-    "its 400, in mode tcp and mode http" + skipped(why),
-  ignore: why !== undefined,
-  async fn() {
-    await withDocBalancer([], async ({ web, tcp }) => {
-      for (const port of [tcp, web]) {
-        await connected(port, async (conn) => {
-          const host = `127.0.0.1:${port}`;
-          const reply = await withTimeout(request(conn, { host }), WAIT_MS, "the 400");
-          const body = new TextDecoder().decode(await reply.body.bytes());
-          assert.equal(reply.status, 400, `through ${port}: ${body}`);
-          // The v2 signature's CRLFs are blank lines; its NUL is no request line.
-          assert.match(body, /^bad request: request line "\\u0000" /);
-          const instance = reply.headers.find(([name]) => /^x-echo-instance$/i.test(name));
-          assert.match(instance?.[1] ?? "", /^web-[12]$/, "sockecho's 400, not HAProxy's");
-        });
-      }
-    });
-  },
-});
-
-Deno.test({
-  name: "serve --http --proxy-from HAProxy's address: a PROXY header forged by a client " +
-    "elsewhere is refused before any reply, HAProxy's is read" + skipped(why),
-  ignore: why !== undefined,
-  async fn() {
-    await withDocBalancer([...PROXIED, BALANCER], async ({ tcp, servers: [server] }) => {
-      const port = +server.port!;
-      const forged = encodeProxyHeader(
-        2,
-        { hostname: "203.0.113.9", port: 4000 },
-        { hostname: "127.0.0.1", port },
+          assert.deepEqual(second.peer, first.peer, "one connection to the backend");
+          assert.notEqual(first.peer.port, conn.localAddr.port);
+          assert.deepEqual([first.connection.request, second.connection.request], [1, 2]);
+          assert.equal(second.instance, first.instance);
+          return first.instance;
+        }),
       );
-      const get = new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
-      const own = await connected(port, async (conn) => {
-        // The server may close (even reset) before the write: what matters is what comes back.
-        await writeAll(conn, new Uint8Array([...forged, ...get])).catch(() => {});
-        const reply = await readToEnd(conn).catch((error) => {
-          if (error instanceof Deno.errors.ConnectionReset) return new Uint8Array();
-          throw error;
-        });
-        assert.equal(reply.length, 0, `no reply: ${new TextDecoder().decode(reply)}`);
-        return conn.localAddr.port;
-      });
-      const address = `127\\.0\\.0\\.1:${own}`;
-      await server.out.match(
-        new RegExp(
-          `^${address} closed: 0 bytes in and out in [\\d.]+ s ` +
-            `\\(${address} may not send a PROXY header \\(not in --proxy-from\\)\\)$`,
-        ),
-      );
-      // Through the balancer, from BALANCER, both servers (this one too) read the header.
-      const instances = [];
-      for (let i = 0; i < 2; i++) {
-        instances.push(
-          await connected(tcp, async (conn) => {
-            const description = await describe(conn, tcp);
-            assertThroughBalancer(description, conn);
-            return description.instance;
-          }),
-        );
-      }
-      assert.deepEqual(instances.sort(), ["web-1", "web-2"]);
-      assert.ok(!server.out.lines.some((line) => line.includes("203.0.113.9")), "never the forger");
-    });
+    }
+    assert.deepEqual(seen.sort(), ["web-1", "web-2"], "round robin per connection");
   },
-});
+);
 
-Deno.test({
-  name: "send --ws through HAProxy mode http (PROXY v2 behind it): the echo verified, and " +
-    "six WebSockets with --reconnect even over the two instances" + skipped(why),
-  ignore: why !== undefined,
-  async fn() {
-    await withDocBalancer([...PROXIED, BALANCER], async ({ web }) => {
-      const url = `ws://127.0.0.1:${web}/`;
-      const one = await sockecho("send", "--ws", url);
-      assert.equal(one.code, EXIT.ok, one.stderr);
-      const lines = one.stdout.trimEnd().split("\n");
-      assert.equal(lines.length, 4, one.stdout);
-      assert.match(lines[0], /^server message: /);
-      assert.deepEqual(lines.slice(1, 3), [
-        "status: 101 Switching Protocols",
-        "protocol: WebSocket",
+balancerTest(
+  "HAProxy mode http, send-proxy-v2: each request of two kept-alive connections, " +
+    "balanced per request, names its own client, never the other's",
+  async ({ web }) => {
+    const instances: string[] = [];
+    const connect = () => Deno.connect({ hostname: "127.0.0.1", port: web });
+    const [a, b] = [await connect(), await connect()];
+    try {
+      // While A stays open, its server connections (each opened with A's header) idle on
+      // both instances when B's requests go there: B must not be given them.
+      for (const conn of [a, a, b, b]) {
+        const description = await describe(conn, web);
+        assertThroughBalancer(description, conn);
+        instances.push(description.instance);
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
+    assert.equal(new Set(instances).size, 2, `${instances}`);
+    assert.deepEqual(instances.slice(2), instances.slice(0, 2), "round robin per request");
+  },
+);
+
+balancerTest(
+  "HAProxy mode http, option forwardfor: X-Forwarded-For is appended after the " +
+    "client's own, in arrival order",
+  async ({ web }) => {
+    await connected(web, async (conn) => {
+      const alone = await describe(conn, web);
+      const forwarded = await describe(conn, web, [["X-Forwarded-For", "198.51.100.7"]]);
+      // HAProxy's HTTP mode writes header names in lower case.
+      assert.deepEqual(alone.headers, [
+        ["host", `127.0.0.1:${web}`],
+        ["accept", "application/json"],
+        ["x-forwarded-for", "127.0.0.1"],
       ]);
-      assert.match(lines[3], /^instance: web-[12]$/);
-      const each = ["-c", "6", "-i", "0", "--reconnect", "--json"];
-      const series = await sockecho("send", "--ws", url, ...each);
-      assert.equal(series.code, EXIT.ok, series.stderr);
-      const { spread } = JSON.parse(series.stdout.trimEnd().split("\n").at(-1)!);
-      for (const view of [spread.perRequest, spread.perConnection]) {
-        const counts = view.instances.map((row: { instance: string; count: number }) => [
-          row.instance,
-          row.count,
-        ]);
-        assert.deepEqual(counts.sort(), [["web-1", 3], ["web-2", 3]]);
-        assert.equal(view.imbalance.pValue, 1);
-      }
+      assert.deepEqual(forwarded.headers, [
+        ["host", `127.0.0.1:${web}`],
+        ["accept", "application/json"],
+        ["x-forwarded-for", "198.51.100.7"],
+        ["x-forwarded-for", "127.0.0.1"],
+      ]);
     });
   },
-});
+);
+
+balancerTest(
+  "HAProxy send-proxy-v2 to serve --http without --proxy-protocol: the client gets " +
+    "its 400, in mode tcp and mode http",
+  async ({ web, tcp }) => {
+    for (const port of [tcp, web]) {
+      await connected(port, async (conn) => {
+        const host = `127.0.0.1:${port}`;
+        const reply = await withTimeout(request(conn, { host }), WAIT_MS, "the 400");
+        const body = new TextDecoder().decode(await reply.body.bytes());
+        assert.equal(reply.status, 400, `through ${port}: ${body}`);
+        // The v2 signature's CRLFs are blank lines; its NUL is no request line.
+        assert.match(body, /^bad request: request line "\\u0000" /);
+        const instance = reply.headers.find(([name]) => /^x-echo-instance$/i.test(name));
+        assert.match(instance?.[1] ?? "", /^web-[12]$/, "sockecho's 400, not HAProxy's");
+      });
+    }
+  },
+  { args: [] },
+);
+
+balancerTest(
+  "serve --http --proxy-from HAProxy's address: a PROXY header forged by a client " +
+    "elsewhere is refused before any reply, HAProxy's is read",
+  async ({ tcp, servers: [server] }) => {
+    const port = +server.port!;
+    const forged = encodeProxyHeader(
+      2,
+      { hostname: "203.0.113.9", port: 4000 },
+      { hostname: "127.0.0.1", port },
+    );
+    const get = new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    const own = await connected(port, async (conn) => {
+      // The server may close (even reset) before the write: what matters is what comes back.
+      await writeAll(conn, new Uint8Array([...forged, ...get])).catch(() => {});
+      const reply = await readToEnd(conn).catch((error) => {
+        if (error instanceof Deno.errors.ConnectionReset) return new Uint8Array();
+        throw error;
+      });
+      assert.equal(reply.length, 0, `no reply: ${new TextDecoder().decode(reply)}`);
+      return conn.localAddr.port;
+    });
+    const address = `127\\.0\\.0\\.1:${own}`;
+    await server.out.match(
+      new RegExp(
+        `^${address} closed: 0 bytes in and out in [\\d.]+ s ` +
+          `\\(${address} may not send a PROXY header \\(not in --proxy-from\\)\\)$`,
+      ),
+    );
+    // Through the balancer, from BALANCER, both servers (this one too) read the header.
+    const instances = [];
+    for (let i = 0; i < 2; i++) {
+      instances.push(
+        await connected(tcp, async (conn) => {
+          const description = await describe(conn, tcp);
+          assertThroughBalancer(description, conn);
+          return description.instance;
+        }),
+      );
+    }
+    assert.deepEqual(instances.sort(), ["web-1", "web-2"]);
+    assert.ok(!server.out.lines.some((line) => line.includes("203.0.113.9")), "never the forger");
+  },
+);
+
+balancerTest(
+  "send --ws through HAProxy mode http (PROXY v2 behind it): the echo verified, and " +
+    "six WebSockets with --reconnect even over the two instances",
+  async ({ web }) => {
+    const url = `ws://127.0.0.1:${web}/`;
+    const one = await sockecho("send", "--ws", url);
+    assert.equal(one.code, EXIT.ok, one.stderr);
+    const lines = one.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 4, one.stdout);
+    assert.match(lines[0], /^server message: /);
+    assert.deepEqual(lines.slice(1, 3), [
+      "status: 101 Switching Protocols",
+      "protocol: WebSocket",
+    ]);
+    assert.match(lines[3], /^instance: web-[12]$/);
+    const each = ["-c", "6", "-i", "0", "--reconnect", "--json"];
+    const series = await sockecho("send", "--ws", url, ...each);
+    assert.equal(series.code, EXIT.ok, series.stderr);
+    const { spread } = JSON.parse(series.stdout.trimEnd().split("\n").at(-1)!);
+    for (const view of [spread.perRequest, spread.perConnection]) {
+      const counts = view.instances.map((row: { instance: string; count: number }) => [
+        row.instance,
+        row.count,
+      ]);
+      assert.deepEqual(counts.sort(), [["web-1", 3], ["web-2", 3]]);
+      assert.equal(view.imbalance.pValue, 1);
+    }
+  },
+);
 
 const noPython = why ?? noPythonWebsockets;
 
-Deno.test({
-  name: "Python websockets through HAProxy mode http: text, 256 byte values, 1 MiB, a pong " +
-    "and its close code back from a serve --http" + skipped(noPython),
-  ignore: noPython !== undefined,
-  async fn() {
-    await withDocBalancer([...PROXIED, BALANCER], async ({ web }) => {
-      const { instance, ...out } = await python(PYTHON_ECHO, `ws://127.0.0.1:${web}/py`);
-      assert.match(String(instance), /^web-[12]$/);
-      assert.deepEqual(out, {
-        text: "héllo, wörld",
-        binary: [...ALL_BYTES],
-        big: [1 << 20, true, true],
-        pong: true,
-        close: [4001, "bye"],
-      });
+balancerTest(
+  "Python websockets through HAProxy mode http: text, 256 byte values, 1 MiB, a pong " +
+    "and its close code back from a serve --http",
+  async ({ web }) => {
+    const { instance, ...out } = await python(PYTHON_ECHO, `ws://127.0.0.1:${web}/py`);
+    assert.match(String(instance), /^web-[12]$/);
+    assert.deepEqual(out, {
+      text: "héllo, wörld",
+      binary: [...ALL_BYTES],
+      big: [1 << 20, true, true],
+      pong: true,
+      close: [4001, "bye"],
     });
   },
-});
+  { reason: noPython },
+);
 
 const noWrk = why ?? needs(await hasCommand("wrk"), "wrk");
 
