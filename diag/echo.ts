@@ -25,6 +25,7 @@ import {
   describeOsError,
   MismatchError,
   NotTlsError,
+  SockechoError,
   TimeoutError,
 } from "../net/errors.ts";
 import { formatCount } from "../net/format.ts";
@@ -164,7 +165,8 @@ export async function echoPayload(
         check.verified,
       );
     }
-    if (error instanceof MismatchError || error instanceof NotTlsError) throw error;
+    // A mismatch, TLS where plain was spoken, or a verdict of the layer below (HTTP's).
+    if (error instanceof SockechoError) throw error;
     if (writeError && !isConnectionError(writeError)) throw writeError;
     const how = error instanceof Deno.errors.UnexpectedEof
       ? "closed the connection"

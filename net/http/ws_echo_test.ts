@@ -9,9 +9,12 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { concat, readToEnd, WAIT_MS, withTimeout } from "../../cli/test_util.ts";
-import { canRun, needs, skipped } from "../../cli/test_util_process.ts";
+import { skipped } from "../../cli/test_util_process.ts";
 import {
   ALL_BYTES,
+  noPythonWebsockets,
+  python,
+  PYTHON_ECHO,
   rawWebSocket,
   TEST_INSTANCE,
   text,
@@ -269,67 +272,14 @@ Deno.test("pingIntervalMs sends pings; none are sent by default", async () => {
 
 // --- Real clients ---
 
-const PYTHON = "/usr/bin/python3";
-
-/** Why the Python interop tests cannot run here, or undefined. */
-async function whyNoPython(): Promise<string | undefined> {
-  if (!canRun) return "needs --allow-run";
-  const probe = await new Deno.Command(PYTHON, {
-    args: ["-c", "import websockets"],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => undefined);
-  return needs(probe?.success === true, "python3 with websockets (Debian python3-websockets)");
-}
-const noPython = await whyNoPython();
-
-/** Runs a Python `websockets` client script against `port`; resolves with its JSON output. */
-async function python(script: string, port: number): Promise<Record<string, unknown>> {
-  const child = new Deno.Command(PYTHON, {
-    args: ["-c", script, `ws://127.0.0.1:${port}/py`],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const { code, stdout, stderr } = await withTimeout(child.output(), WAIT_MS, "python to exit")
-    .catch((error) => {
-      child.kill("SIGKILL");
-      throw error;
-    });
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  return JSON.parse(new TextDecoder().decode(stdout));
-}
-
-const PYTHON_ECHO = `
-import asyncio, json, sys, websockets
-async def main():
-    out = {}
-    async with websockets.connect(sys.argv[1], max_size=None, compression=None) as ws:
-        out["instance"] = ws.response_headers.get("X-Echo-Instance")
-        await ws.send("héllo, wörld")
-        out["text"] = await ws.recv()
-        await ws.send(bytes(range(256)))
-        out["binary"] = list(await ws.recv())
-        big = bytes(i * 7 % 251 for i in range(1 << 20))
-        await ws.send(big)
-        echo = await ws.recv()
-        out["big"] = [len(echo), echo == big, isinstance(echo, bytes)]
-        pong = await ws.ping(b"ping-data")
-        await asyncio.wait_for(pong, 10)
-        out["pong"] = True
-        await ws.close(code=4001, reason="bye")
-        out["close"] = [ws.close_code, ws.close_reason]
-    print(json.dumps(out))
-asyncio.run(main())
-`;
-
 Deno.test({
   name:
     "interop: Python websockets gets text, all 256 byte values, 1 MiB, a pong and its close code back" +
-    skipped(noPython),
-  ignore: noPython !== undefined,
+    skipped(noPythonWebsockets),
+  ignore: noPythonWebsockets !== undefined,
   async fn() {
     await withWsEchoServer({}, async (server) => {
-      const out = await python(PYTHON_ECHO, server.port);
+      const out = await python(PYTHON_ECHO, `ws://127.0.0.1:${server.port}/py`);
       assert.deepEqual(out, {
         instance: TEST_INSTANCE,
         text: "héllo, wörld",
@@ -361,11 +311,11 @@ asyncio.run(main())
 
 Deno.test({
   name: "interop: Python websockets sees close 1009 for a message over the bound" +
-    skipped(noPython),
-  ignore: noPython !== undefined,
+    skipped(noPythonWebsockets),
+  ignore: noPythonWebsockets !== undefined,
   async fn() {
     await withWsEchoServer({ maxMessageBytes: 1000 }, async (server) => {
-      const out = await python(PYTHON_TOO_BIG, server.port);
+      const out = await python(PYTHON_TOO_BIG, `ws://127.0.0.1:${server.port}/py`);
       assert.deepEqual(out, { code: 1009, reason: "message over 1000 bytes (2000 so far)" });
     });
   },

@@ -40,6 +40,8 @@ export interface TlsClientOptions {
   insecure?: boolean;
   /** The name to send as SNI and to verify; defaults to the host name asked for, if not an address. */
   servername?: string;
+  /** Protocols to offer by ALPN, in order of preference (`http/1.1`). @default {none} */
+  alpn?: string[];
 }
 
 /** What the handshake settled. */
@@ -54,6 +56,8 @@ export interface TlsSession {
   fingerprint: string;
   /** The leaf certificate, DER. */
   certificate: Uint8Array;
+  /** The protocol the server chose by ALPN, when one was offered and chosen. */
+  alpn?: string;
 }
 
 /** The part of a connection the client's exchange uses; `Deno.TcpConn` has it too. */
@@ -115,6 +119,7 @@ export function connectTls(
       port,
       servername,
       ca: trust.ca,
+      ALPNProtocols: trust.alpn,
       rejectUnauthorized: false,
     });
     const fail = (error: Error) => {
@@ -135,6 +140,7 @@ export function connectTls(
         handshakeMs: performance.now() - connectedAt,
         fingerprint: peer.fingerprint256,
         certificate: new Uint8Array(peer.raw),
+        ...socket.alpnProtocol && { alpn: socket.alpnProtocol },
       };
       if (trust.pin !== undefined && session.fingerprint !== trust.pin) {
         return fail(

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { send } from "../../diag/send.ts";
+import { tlsDialer } from "../dial.ts";
 import { NotTlsError, TlsVerifyError } from "../errors.ts";
 import { testCertificate, withServer, withTlsServer } from "../../cli/test_util.ts";
 import { type CertificatePair, selfSignedCertificate } from "./cert.ts";
@@ -87,4 +88,37 @@ Deno.test("tls: a TLS send to a plain echo server is told it does not speak TLS"
       (error) => error instanceof NotTlsError && /does not speak TLS/.test(error.message),
     );
   });
+});
+
+Deno.test("tls: the client offers the ALPN protocols asked for and reports the one chosen", async () => {
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: pair.cert,
+    key: pair.key,
+    alpnProtocols: ["h2", "http/1.1"],
+  });
+  const accepted = (async () => {
+    const sessions: (string | null)[] = [];
+    for (let i = 0; i < 2; i++) {
+      const conn = await listener.accept();
+      sessions.push((await conn.handshake()).alpnProtocol);
+      conn.close();
+    }
+    return sessions;
+  })();
+  try {
+    const target = { hostname: "127.0.0.1", port: listener.addr.port };
+    for (const alpn of [["http/1.1"], undefined]) {
+      const conn = await tlsDialer({ pin: pair.fingerprint, alpn })(
+        target,
+        AbortSignal.timeout(5000),
+      );
+      assert.equal(conn.tls?.alpn, alpn?.[0]);
+      conn.close();
+    }
+    assert.deepEqual(await accepted, ["http/1.1", null]);
+  } finally {
+    listener.close();
+  }
 });
