@@ -48,6 +48,29 @@ export interface IdleOptions {
   dial?: Dialer;
   /** Called about once a second while flows wait. */
   onProgress?: (progress: IdleProgress) => void;
+  /** What each flow speaks: its first exchange and its probe. @default {TCP_ECHO_FLOW} */
+  kind?: IdleFlowKind;
+}
+
+/**
+ * What the flows of one protocol say: a first exchange on each fresh
+ * connection, then, after its idle time, a probe whose answer proves it alive.
+ */
+export interface IdleFlowKind {
+  /**
+   * The first exchange, the flow's last traffic before it idles; resolves with
+   * the probe to send after the idle time. The connection is then read raw
+   * (its end is watched), so nothing may be left buffered above it.
+   */
+  open(conn: DialedConn, options: { timeoutMs: number; signal: AbortSignal }): Promise<IdleProbe>;
+}
+
+/** A flow's probe: bytes to send after the idle time, and how much answer proves it alive. */
+export interface IdleProbe {
+  /** Written raw on the connection. */
+  readonly bytes: Uint8Array;
+  /** Bytes that must come back after it (at least one). */
+  readonly answerBytes: number;
 }
 
 /** How a flow ended: the far end's FIN, a reset, or no answer to the probe. */
@@ -103,6 +126,24 @@ const PROBE = new TextEncoder().encode("sockecho idle probe\n");
 const GOLDEN_RATIO = (1 + Math.sqrt(5)) / 2;
 
 /**
+ * The TCP echo's flow, `check --idle`'s: a probe line echoed, then the same line.
+ *
+ * @example
+ * ```ts
+ * import { discoverIdleTimeout, TCP_ECHO_FLOW } from "./idle.ts";
+ *
+ * const target = { hostname: "127.0.0.1", port: 4321 };
+ * await discoverIdleTimeout({ target, maxMs: 5000, kind: TCP_ECHO_FLOW });
+ * ```
+ */
+export const TCP_ECHO_FLOW: IdleFlowKind = {
+  async open(conn, options) {
+    await echoPayload(conn, bytesPayload(PROBE), options);
+    return { bytes: PROBE, answerBytes: PROBE.length };
+  },
+};
+
+/**
  * Runs the discovery; throws the first flow's error (e.g. `ConnectError`)
  * when no flow could even start. Flow i of N is idle for MAX × (i+1)/N. Flows start at
  * staggered moments spread over MAX/4, so that a far end that looks for idle
@@ -129,6 +170,7 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
     timeoutMs = 3000,
     signal = new AbortController().signal,
     dial = dialStream,
+    kind = TCP_ECHO_FLOW,
   } = options;
   if (count < 1 || count > MAX_IDLE_FLOWS) throw new RangeError(`flows: 1 to ${MAX_IDLE_FLOWS}`);
   const spreadMs = maxMs / 4;
@@ -149,7 +191,7 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
   try {
     const results = await Promise.all(plans.map(async ({ idleMs, startMs }) => {
       if (!await pause(startMs, signal)) return undefined;
-      const flow = await runFlow({ target, dial, idleMs, timeoutMs, signal });
+      const flow = await runFlow({ target, dial, kind, idleMs, timeoutMs, signal });
       if (flow) {
         tally.done++;
         if (!flow.survived) tally.cut++;
@@ -175,21 +217,24 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
 interface FlowOptions {
   target: DialTarget;
   dial: Dialer;
+  kind: IdleFlowKind;
   idleMs: number;
   timeoutMs: number;
   signal: AbortSignal;
 }
 
-/** One flow: connect, one echo, idle, probe. Undefined when interrupted. */
+/** One flow: connect, the first exchange, idle, probe. Undefined when interrupted. */
 async function runFlow(
-  { target, dial, idleMs, timeoutMs, signal }: FlowOptions,
+  { target, dial, kind, idleMs, timeoutMs, signal }: FlowOptions,
 ): Promise<IdleFlow | undefined> {
-  let conn: DialedConn;
+  let conn: DialedConn | undefined;
+  let probe: IdleProbe;
   try {
     conn = (await dialWithin(dial, target, timeoutMs, signal)).conn;
     // The far end's idle clock starts at the last traffic: make that ours, and known.
-    await echoPayload(conn, bytesPayload(PROBE), { timeoutMs, signal });
+    probe = await kind.open(conn, { timeoutMs, signal });
   } catch (error) {
+    if (conn) closeQuietly(conn);
     return signal.aborted ? undefined : { idleMs, survived: false, error: error as Error };
   }
   const idleSince = performance.now();
@@ -202,9 +247,9 @@ async function runFlow(
     const cut = await Promise.race([watch.ended, pause(idleMs, done.signal).then(() => undefined)]);
     if (cut) return { idleMs, survived: false, death: cut.death, cutAfterMs: cut.at - idleSince };
     if (signal.aborted) return undefined;
-    const expected = watch.received + PROBE.length;
+    const expected = watch.received + probe.answerBytes;
     const answer = await Promise.race([
-      writeAll(conn, PROBE).then(
+      writeAll(conn, probe.bytes).then(
         () => watch.reached(expected).then(() => "echoed" as const),
         () => watch.ended,
       ),
