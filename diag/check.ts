@@ -249,6 +249,10 @@ export interface Outcome<R extends EchoResult = EchoResult> {
   failAs?: new (message: string, options?: ErrorOptions) => SockechoError;
   /** The detail of a failure. @default {(error) => error.message} */
   fail?: (error: Error) => string;
+  /** The verdict of a success: `info` where the result describes rather than passes. @default {"pass"} */
+  verdict?: "pass" | "info";
+  /** What a success measured, for `--json`. @default {none} */
+  facts?: (result: R) => Record<string, unknown>;
 }
 
 /**
@@ -276,11 +280,14 @@ export async function attempt<R extends EchoResult>(
   rows: CheckRow[],
   name: string,
   run: () => Promise<R>,
-  { pass, failAs = EchoIncompleteError, fail = (error) => error.message }: Outcome<R>,
+  outcome: Outcome<R>,
 ): Promise<R | undefined> {
+  const { pass, failAs = EchoIncompleteError, fail = (error) => error.message } = outcome;
   try {
     const result = await run();
-    rows.push({ name, verdict: "pass", ms: result.ms, detail: pass(result) });
+    const verdict = outcome.verdict ?? "pass";
+    const facts = outcome.facts?.(result);
+    rows.push({ name, verdict, ms: result.ms, detail: pass(result), ...facts && { facts } });
     return result;
   } catch (caught) {
     const cause = caught instanceof SockechoError

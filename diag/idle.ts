@@ -214,6 +214,47 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
   }
 }
 
+/** An {@linkcode IdleReport} in seconds, as `--json` prints it (errors as their messages). */
+export interface IdleSummary {
+  longestSurvivedS: number | null;
+  shortestCutS: number | null;
+  interrupted: boolean;
+  flows: {
+    idleS: number;
+    survived: boolean;
+    death: IdleDeath | "error" | null;
+    cutAfterS: number | null;
+    message: string | null;
+  }[];
+}
+
+/**
+ * The report in seconds, to the millisecond, ready for JSON.
+ *
+ * @example
+ * ```ts
+ * import { discoverIdleTimeout, idleSummary } from "./idle.ts";
+ *
+ * const report = await discoverIdleTimeout({ target: { hostname: "127.0.0.1", port: 4321 }, maxMs: 2000 });
+ * console.log(JSON.stringify(idleSummary(report)));
+ * ```
+ */
+export function idleSummary(report: IdleReport): IdleSummary {
+  const s = (ms: number | undefined) => ms === undefined ? null : Math.round(ms) / 1000;
+  return {
+    longestSurvivedS: s(report.longestSurvivedMs),
+    shortestCutS: s(report.shortestCutMs),
+    interrupted: report.interrupted,
+    flows: report.flows.map((flow) => ({
+      idleS: s(flow.idleMs)!,
+      survived: flow.survived,
+      death: flow.death ?? (flow.error ? "error" : null),
+      cutAfterS: s(flow.cutAfterMs),
+      message: flow.error?.message ?? null,
+    })),
+  };
+}
+
 interface FlowOptions {
   target: DialTarget;
   dial: Dialer;

@@ -26,7 +26,12 @@ import { check, type CheckReport } from "../../diag/check.ts";
 import { describeTarget, type Dialer, dialerFor, type DialTarget } from "../../net/dial.ts";
 
 import { IdleCutError } from "../../diag/errors.ts";
-import { discoverIdleTimeout, type IdleReport, MAX_IDLE_FLOWS } from "../../diag/idle.ts";
+import {
+  discoverIdleTimeout,
+  type IdleReport,
+  idleSummary,
+  MAX_IDLE_FLOWS,
+} from "../../diag/idle.ts";
 import { DEFAULT_PORT } from "../../server.ts";
 import {
   CLIENT_TRANSPORT_OPTIONS,
@@ -269,21 +274,15 @@ function idleLines(
 }
 
 function idleJson(where: string, maxMs: number, report: IdleReport, cutError?: Error) {
-  const s = (ms: number | undefined) => ms === undefined ? null : Math.round(ms) / 1000;
+  const { longestSurvivedS, shortestCutS, interrupted, flows } = idleSummary(report);
   return {
     target: where,
     maxS: maxMs / 1000,
-    longestSurvivedS: s(report.longestSurvivedMs),
-    shortestCutS: s(report.shortestCutMs),
-    interrupted: report.interrupted,
+    longestSurvivedS,
+    shortestCutS,
+    interrupted,
     exitCode: cutError ? exitCodeOf(cutError) : EXIT.ok,
-    flows: report.flows.map((flow) => ({
-      idleS: s(flow.idleMs),
-      survived: flow.survived,
-      death: flow.death ?? (flow.error ? "error" : null),
-      cutAfterS: s(flow.cutAfterMs),
-      message: flow.error?.message ?? null,
-    })),
+    flows,
   };
 }
 
