@@ -245,6 +245,12 @@ export async function openFirst(
 export interface Outcome<R extends EchoResult = EchoResult> {
   /** The detail of a pass. */
   pass: (result: R) => string;
+  /**
+   * Kinds of failure that are the row's error as they come, with an exit
+   * code of their own (an HTTP status, a refused WebSocket upgrade), as a
+   * `NotTlsError` always is. @default {[]}
+   */
+  keep?: (abstract new (...args: never[]) => Error)[];
   /** The kind of failure, other than a corrupted echo. @default {EchoIncompleteError} */
   failAs?: new (message: string, options?: ErrorOptions) => SockechoError;
   /** The detail of a failure. @default {(error) => error.message} */
@@ -257,8 +263,8 @@ export interface Outcome<R extends EchoResult = EchoResult> {
 
 /**
  * Runs one check and adds its row. A corrupted echo is always an
- * {@linkcode EchoCorruptedError}, a TLS answer a `NotTlsError`; other
- * failures are of `outcome.failAs`.
+ * {@linkcode EchoCorruptedError}, a TLS answer a `NotTlsError`, the kinds
+ * in `outcome.keep` themselves; other failures are of `outcome.failAs`.
  *
  * @example
  * ```ts
@@ -296,7 +302,8 @@ export async function attempt<R extends EchoResult>(
     const corrupted = cause instanceof EchoMismatchError;
     const detail = corrupted ? cause.message : fail(cause);
     // A TLS server spoken to in plain text: the transport is wrong, not the echo.
-    const error = cause instanceof NotTlsError
+    const kept = [NotTlsError, ...outcome.keep ?? []].some((kind) => cause instanceof kind);
+    const error = kept && !corrupted
       ? cause
       : new (corrupted ? EchoCorruptedError : failAs)(`${name}: ${detail}`, { cause });
     rows.push({ name, verdict: "fail", detail, view: corrupted ? cause.view : undefined, error });

@@ -26,13 +26,13 @@ import type { TlsClientOptions } from "../net/tls/client.ts";
 import { ALL_BYTES, attempt, type CheckReport, type CheckRow, openFirst } from "./check.ts";
 import {
   describeConnections,
+  HTTP_ERRORS,
   idleRow,
   limitRow,
   NOT_IDLE_CHECKED,
   type Reply,
   seenRows,
 } from "./check_http_rows.ts";
-import { UpgradeRefusedError } from "./errors.ts";
 import { describeAlpn, probeH2c } from "./h2_probe.ts";
 import { httpEcho } from "./http_echo.ts";
 import { dripEcho } from "./http_drip.ts";
@@ -42,7 +42,7 @@ import { discoverIdleTimeout, type IdleProgress, type IdleReport } from "./idle.
 import { httpIdleFlow, webSocketIdleFlow } from "./idle_http.ts";
 import { bytesPayload, patternPayload } from "./payload.ts";
 import { urlTarget } from "./send_http.ts";
-import { webSocketCheck } from "./ws_check.ts";
+import { wsExchange } from "./send_ws.ts";
 
 /** Options for {@linkcode checkHttp}. */
 export interface CheckHttpOptions {
@@ -161,6 +161,7 @@ export async function checkHttp(options: CheckHttpOptions): Promise<CheckReport>
       () => onConnection((conn) => httpEcho(conn, bytesPayload(ALL_BYTES), request, { timeoutMs })),
       {
         pass: () => "all 256 byte values echoed exact (a POST body, the raw format)",
+        keep: HTTP_ERRORS,
       },
     );
     const bulk = await attempt(
@@ -170,6 +171,7 @@ export async function checkHttp(options: CheckHttpOptions): Promise<CheckReport>
         onConnection((conn) => httpEcho(conn, patternPayload(bulkBytes), request, { timeoutMs })),
       {
         pass: (reply) => `a patterned body of ${echoed(reply.bytes, reply.ms)}`,
+        keep: HTTP_ERRORS,
       },
     );
     const drip = options.drip ?? { chunks: 4, intervalMs: 200 };
@@ -180,6 +182,7 @@ export async function checkHttp(options: CheckHttpOptions): Promise<CheckReport>
       }), {
       verdict: "info",
       pass: describeDrip,
+      keep: HTTP_ERRORS,
       facts: ({ mode, headMs, firstByteMs, lastChunkMs, chunks, intervalMs }) => ({
         mode,
         headMs: Math.round(headMs),
@@ -229,13 +232,15 @@ export async function checkHttp(options: CheckHttpOptions): Promise<CheckReport>
       ),
     );
     await attempt(rows, "websocket", async () => {
-      const result = await webSocketCheck(await connect(), ALL_BYTES, { ...request, timeoutMs });
-      return { ...result.echo, ...result };
+      const ws = wsExchange(request);
+      const session = await ws.open!(await connect(), { timeoutMs, signal: never });
+      const echo = await ws.echo(session, bytesPayload(ALL_BYTES), { timeoutMs });
+      return { ...echo, statusLine: session.ws.statusLine, closeCode: await session.ws.close() };
     }, {
       pass: (result) =>
         `${result.statusLine.slice(9)}, 256 byte values echoed exact in a binary message, ` +
         `close ${result.closeCode} echoed`,
-      failAs: UpgradeRefusedError,
+      keep: HTTP_ERRORS,
     });
     for (const conn of connections.splice(0)) closeQuietly(conn);
     rows.push(...await idleRows(options.idle, { target, dial, timeoutMs, request }));

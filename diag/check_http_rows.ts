@@ -19,8 +19,9 @@
  */
 
 import type { DialedConn } from "../net/dial.ts";
+import { headerValue, HttpResponseError, HttpStatusError } from "../net/http/client.ts";
+import { WebSocketHandshakeError, WebSocketProtocolError } from "../net/http/websocket.ts";
 import { formatAddress, formatCount, plural } from "../net/format.ts";
-import { headerValue } from "../net/http/client.ts";
 import type { DescribedAddress } from "../net/http/describe.ts";
 import {
   ConnectError,
@@ -31,12 +32,7 @@ import {
   TlsVerifyError,
 } from "../net/errors.ts";
 import type { CheckRow } from "./check.ts";
-import {
-  EchoCorruptedError,
-  EchoIncompleteError,
-  IdleCutError,
-  UpgradeRefusedError,
-} from "./errors.ts";
+import { EchoCorruptedError, EchoIncompleteError, IdleCutError } from "./errors.ts";
 import type { Limit } from "./http_limits.ts";
 import { compareHeaders, isForwarding, type SeenReply } from "./http_seen.ts";
 import { type IdleReport, idleSummary } from "./idle.ts";
@@ -235,8 +231,17 @@ function peerRow(
   return { name, verdict: "info", detail, facts };
 }
 
+/** Failures with exit codes of their own (21, 22, 23), kept as the rows' errors. */
+export const HTTP_ERRORS = [
+  HttpStatusError,
+  HttpResponseError,
+  WebSocketHandshakeError,
+  WebSocketProtocolError,
+];
+
 /** Errors with an exit code of their own, which an idle row keeps as they are. */
 const OWN_CODES = [
+  ...HTTP_ERRORS,
   IdleCutError,
   ConnectError,
   ResolveError,
@@ -248,7 +253,8 @@ const OWN_CODES = [
 /**
  * An idle row from its discovery: `pass` when no flow was cut within MAX,
  * `fail` (exit 19) with the shortest cut, or `fail` with why no flow could
- * start (a refused upgrade is exit 23; a reply that closes every connection 19).
+ * start (a refused upgrade keeps its exit 23; a reply that closes every
+ * connection is 19).
  *
  * @example
  * ```ts
@@ -267,11 +273,10 @@ export function idleRow(
   if (result.status === "rejected") {
     const cause = result.reason as Error;
     const kept = OWN_CODES.some((kind) => cause instanceof kind);
-    const Kind = name.startsWith("websocket") ? UpgradeRefusedError : EchoIncompleteError;
     const detail = `no flow could start: ${cause.message}`;
     const error = kept && cause instanceof SockechoError
       ? cause
-      : new Kind(`${name}: ${detail}`, { cause });
+      : new EchoIncompleteError(`${name}: ${detail}`, { cause });
     return { name, verdict: "fail", detail, error };
   }
   const report = result.value;

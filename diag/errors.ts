@@ -1,7 +1,7 @@
 /**
- * The verdicts of the path checker (`check`, `check --idle`, `check --http`) as typed errors:
+ * The verdicts of the path checker (`check`, `check --idle`) as typed errors:
  * each names one way an echo path fails, and `cli/exit.ts` maps each to its
- * own exit code (15 to 19, 23).
+ * own exit code (15 to 19).
  *
  * @example
  * ```ts
@@ -31,6 +31,3 @@ export class OneClientAtATimeError extends SockechoError {}
 
 /** `check --idle`: an idle connection was cut before the longest idle time tried. */
 export class IdleCutError extends SockechoError {}
-
-/** `check --http`: the WebSocket upgrade did not pass (no sound 101, or no exact echo after it). */
-export class UpgradeRefusedError extends SockechoError {}

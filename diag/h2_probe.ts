@@ -22,7 +22,7 @@
 
 import type { DialedConn } from "../net/dial.ts";
 import { escapeBytes } from "../net/format.ts";
-import { latin1Bytes } from "../net/http/client_response.ts";
+import { latin1Bytes } from "../net/http/client.ts";
 import { closeAfter, closeQuietly, writeAll } from "../net/io.ts";
 
 /** The client connection preface (RFC 9113 §3.4), then an empty SETTINGS frame. */

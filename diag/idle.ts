@@ -21,13 +21,15 @@
  */
 
 import {
+  describeRemote,
   type DialedConn,
   type Dialer,
   dialStream,
   type DialTarget,
   dialWithin,
 } from "../net/dial.ts";
-import { echoPayload } from "./echo.ts";
+import { IdleCutError } from "./errors.ts";
+import { ECHO_EXCHANGE, type ProbeExchange } from "./probe_exchange.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 import { bytesPayload } from "./payload.ts";
 import { pause } from "./probe.ts";
@@ -126,22 +128,39 @@ const PROBE = new TextEncoder().encode("sockecho idle probe\n");
 const GOLDEN_RATIO = (1 + Math.sqrt(5)) / 2;
 
 /**
- * The TCP echo's flow, `check --idle`'s: a probe line echoed, then the same line.
+ * The flows of a probe series' exchange: its upgrade and one echo (which
+ * must leave the connection reusable: a reply that closes it leaves no
+ * idleness to time, an {@linkcode IdleCutError}), then `probe`.
  *
  * @example
  * ```ts
- * import { discoverIdleTimeout, TCP_ECHO_FLOW } from "./idle.ts";
+ * import { exchangeFlow } from "./idle.ts";
+ * import { ECHO_EXCHANGE } from "./probe_exchange.ts";
  *
- * const target = { hostname: "127.0.0.1", port: 4321 };
- * await discoverIdleTimeout({ target, maxMs: 5000, kind: TCP_ECHO_FLOW });
+ * const line = new TextEncoder().encode("still there?\n");
+ * const kind = exchangeFlow(ECHO_EXCHANGE, { bytes: line, answerBytes: line.length });
  * ```
  */
-export const TCP_ECHO_FLOW: IdleFlowKind = {
-  async open(conn, options) {
-    await echoPayload(conn, bytesPayload(PROBE), options);
-    return { bytes: PROBE, answerBytes: PROBE.length };
-  },
-};
+export function exchangeFlow<S>(exchange: ProbeExchange<S>, probe: IdleProbe): IdleFlowKind {
+  return {
+    async open(conn, options) {
+      const session = exchange.open ? await exchange.open(conn, options) : conn as S;
+      const { reusable } = await exchange.echo(session, bytesPayload(PROBE), options);
+      if (!reusable) {
+        throw new IdleCutError(
+          `${describeRemote(conn)} closes the connection after each reply: no idle time to find`,
+        );
+      }
+      return probe;
+    },
+  };
+}
+
+/** The TCP echo's flows, `check --idle`'s: a line echoed, then the same line. */
+export const TCP_ECHO_FLOW: IdleFlowKind = exchangeFlow(ECHO_EXCHANGE, {
+  bytes: PROBE,
+  answerBytes: PROBE.length,
+});
 
 /**
  * Runs the discovery; throws the first flow's error (e.g. `ConnectError`)

@@ -21,14 +21,11 @@
  * @module
  */
 
-import { describeRemote } from "../net/dial.ts";
-import { latin1Bytes } from "../net/http/client_response.ts";
+import { latin1Bytes } from "../net/http/client.ts";
 import { encodeFrame, OPCODE } from "../net/http/websocket.ts";
-import { IdleCutError } from "./errors.ts";
-import { httpEcho } from "./http_echo.ts";
-import type { IdleFlowKind } from "./idle.ts";
-import { bytesPayload } from "./payload.ts";
-import { openWebSocketEcho } from "./ws_check.ts";
+import { httpExchange } from "./http_echo.ts";
+import { exchangeFlow, type IdleFlowKind } from "./idle.ts";
+import { wsExchange } from "./send_ws.ts";
 
 /** Where the flows' requests go. */
 export interface IdleRequest {
@@ -38,15 +35,15 @@ export interface IdleRequest {
   path?: string;
 }
 
-const MESSAGE = new TextEncoder().encode("sockecho idle probe\n");
 /** `HTTP/1.1 200`: a status line's start is the answer that proves the connection alive. */
 const STATUS_LINE_BYTES = 12;
+const MESSAGE = new TextEncoder().encode("sockecho idle probe\n");
 
 /**
  * HTTP keep-alive flows: a POST echoed (the raw format), then after the idle
  * time a GET on the same connection, alive when its status line comes. A
  * response that closes the connection fails the flow with an
- * {@linkcode IdleCutError}: there is no keep-alive to time.
+ * `IdleCutError`: there is no keep-alive to time.
  *
  * @example
  * ```ts
@@ -58,25 +55,15 @@ const STATUS_LINE_BYTES = 12;
  * ```
  */
 export function httpIdleFlow({ host, path = "/" }: IdleRequest): IdleFlowKind {
-  const probe = latin1Bytes(
+  const bytes = latin1Bytes(
     `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAccept: application/octet-stream\r\n\r\n`,
   );
-  return {
-    async open(conn, options) {
-      const reply = await httpEcho(conn, bytesPayload(MESSAGE), { host, path }, options);
-      if (!reply.keepAlive) {
-        throw new IdleCutError(
-          `${describeRemote(conn)} closes the connection after each response: no keep-alive`,
-        );
-      }
-      return { bytes: probe, answerBytes: STATUS_LINE_BYTES };
-    },
-  };
+  return exchangeFlow(httpExchange({ host, path }), { bytes, answerBytes: STATUS_LINE_BYTES });
 }
 
 /**
  * WebSocket flows: the upgrade and a binary message echoed, then after the
- * idle time the same message, alive when its echoed frame comes whole.
+ * idle time another message, alive when its echoed frame comes whole.
  *
  * @example
  * ```ts
@@ -88,14 +75,9 @@ export function httpIdleFlow({ host, path = "/" }: IdleRequest): IdleFlowKind {
  * ```
  */
 export function webSocketIdleFlow({ host, path = "/" }: IdleRequest): IdleFlowKind {
-  return {
-    async open(conn, { timeoutMs, signal }) {
-      await openWebSocketEcho(conn, MESSAGE, { host, path, timeoutMs, signal });
-      // The server's frame is unmasked, with a one-byte length: two header bytes.
-      return {
-        bytes: encodeFrame(OPCODE.binary, MESSAGE, { mask: true }),
-        answerBytes: 2 + MESSAGE.length,
-      };
-    },
-  };
+  return exchangeFlow(wsExchange({ host, path }), {
+    bytes: encodeFrame(OPCODE.binary, MESSAGE, { mask: true }),
+    // The server's frame is unmasked, with a one-byte length: two header bytes.
+    answerBytes: 2 + MESSAGE.length,
+  });
 }
