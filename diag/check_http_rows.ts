@@ -21,7 +21,7 @@
 import type { DialedConn } from "../net/dial.ts";
 import { headerValue, HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { WebSocketHandshakeError, WebSocketProtocolError } from "../net/http/websocket.ts";
-import { formatAddress, formatCount, plural } from "../net/format.ts";
+import { escapeBytes, formatAddress, formatCount, plural } from "../net/format.ts";
 import type { DescribedAddress } from "../net/http/describe.ts";
 import {
   ConnectError,
@@ -74,7 +74,8 @@ export function describeConnections(replies: Reply[]): CheckRow {
     : kept
     ? `${requests} on ${ours} connections`
     : `${requests} needed ${ours} connections: the replies closed them (Connection: close)`;
-  if (theirs.length === 1) detail += `; the server saw them on one connection (${theirs[0]})`;
+  const them = replies.length === 1 ? "it" : "them";
+  if (theirs.length === 1) detail += `; the server saw ${them} on one connection (${theirs[0]})`;
   else if (theirs.length > 1) {
     detail += `; the server saw ${theirs.length} connections (${theirs.join(", ")})` +
       (theirs.length > ours ? ": the path opens connections of its own to the server" : "");
@@ -172,18 +173,19 @@ export function seenRows(
       : hosts.length === 1 && hosts[0][1] === sentHost
       ? `Host kept: the server saw "${sentHost}"`
       : `Host rewritten: sent "${sentHost}", the server saw ${
-        hosts.map(([, value]) => `"${value}"`).join(", ")
+        hosts.map(([, value]) => `"${safe(value)}"`).join(", ")
       }`,
     facts: { sent: sentHost, seen: hosts.map(([, value]) => value) },
   };
   const forwarding = changes.added.filter(([name]) => isForwarding(name));
   const others = changes.added.filter(([name]) => !isForwarding(name));
-  const list = (headers: [string, string][]) => headers.map(([n, v]) => `${n}: ${v}`).join(", ");
+  const list = (headers: [string, string][]) =>
+    headers.map(([name, value]) => `${safe(name)}: ${safe(value)}`).join(", ");
   const notes = [
     others.length > 0 ? `also added ${list(others)}` : "",
     changes.removed.length > 0 ? `dropped ${changes.removed.map(([n]) => n).join(", ")}` : "",
     ...changes.changed.filter(([name]) => name.toLowerCase() !== "host")
-      .map(([name, was, now]) => `changed ${name} from "${was}" to "${now}"`),
+      .map(([name, was, now]) => `changed ${name} from "${was}" to "${safe(now)}"`),
   ].filter((note) => note !== "");
   const forwarded: CheckRow = {
     name: "forwarded",
@@ -299,6 +301,11 @@ export function idleRow(
     : `; ${seconds(longestSurvivedMs)} s survived`;
   const detail = `cut after ${seconds(shortestCutMs)} s idle (${deaths})${survived}${stopped}`;
   return { name, verdict: "fail", detail, error: new IdleCutError(`${name}: ${detail}`), facts };
+}
+
+/** Text from the server (header names and values), safe to print: control bytes escaped. */
+function safe(text: string): string {
+  return escapeBytes(new TextEncoder().encode(text));
 }
 
 function seconds(ms: number): string {

@@ -21,7 +21,7 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { parseHostArgument } from "../address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../args.ts";
 import type { Command } from "../command.ts";
-import { EXIT, exitCodeHelp, exitCodeOf } from "../exit.ts";
+import { EXIT, exitCodeHelp, exitCodeOf, HTTP_CLIENT_EXITS } from "../exit.ts";
 import { interruption } from "../interrupt.ts";
 import type { MainIo } from "../io.ts";
 import { check, type CheckReport } from "../../diag/check.ts";
@@ -119,9 +119,7 @@ ${
       EXIT.halfClose,
       EXIT.oneClientAtATime,
       EXIT.idleCut,
-      EXIT.httpStatus,
-      EXIT.notHttp,
-      EXIT.webSocket,
+      ...HTTP_CLIENT_EXITS,
       EXIT.interrupted,
     ],
     { [EXIT.interrupted]: "--idle stopped at once by a second Ctrl+C or SIGTERM" },

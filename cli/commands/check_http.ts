@@ -152,16 +152,16 @@ export async function httpCheckOptions(
 
 /** An `http://` or `https://` URL, or a usage error saying why not. */
 function checkUrl(text: string): URL {
-  let url: URL;
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(text)![0].toLowerCase();
+  if (scheme !== "http:" && scheme !== "https:") {
+    throw new UsageError(`check takes an http:// or https:// URL, not ${scheme}//`);
+  }
   try {
-    url = new URL(text);
+    const url = new URL(text);
     urlTarget(url);
+    return url;
   } catch (error) {
     const why = error instanceof RangeError ? `: ${error.message}` : "";
     throw new UsageError(`invalid URL "${text}"${why}`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`check takes an http:// or https:// URL, not ${url.protocol}//`);
-  }
-  return url;
 }
