@@ -57,8 +57,11 @@ Deno.test("check URL passes sockecho serve --http: one row per check, the HTTP v
       "skip",
       "skip",
     ]);
-    assert.match(rows[3], /  streams: the first echoed byte came at \d+ ms, before the last of 4/);
-    assert.match(rows[12], /  not checked: --idle MAX discovers it$/);
+    assert.match(
+      rows[3],
+      / {2}streams: the first echoed byte came at \d+ ms, before the last of 4/,
+    );
+    assert.match(rows[12], / {2}not checked: --idle MAX discovers it$/);
     assert.equal(out.at(-1), "verdict: the HTTP path is whole");
   });
 });
@@ -118,7 +121,7 @@ Deno.test("check URL: an error status where an echo was due exits 21, a refused 
   await withHttpStub({}, async (stub) => {
     const status = await runMain(["check", `http://127.0.0.1:${stub.port}/?status=503`, ...QUICK]);
     assert.equal(status.code, EXIT.httpStatus);
-    assert.match(status.out[2], /^  byte values     fail  .* answered 503 Stub Status/);
+    assert.match(status.out[2], /^ {2}byte values {5}fail {2}.* answered 503 Stub Status/);
     const upgrade = await runMain(["check", `http://127.0.0.1:${stub.port}/`, ...QUICK]);
     assert.equal(upgrade.code, EXIT.webSocket, upgrade.err.join("\n"));
     assert.match(
