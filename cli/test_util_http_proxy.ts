@@ -18,7 +18,7 @@
  * @module
  */
 
-import { closeQuietly, writeAll } from "../net/io.ts";
+import { closeQuietly, concatBytes, writeAll } from "../net/io.ts";
 
 /** How the proxy misbehaves; nothing by default. */
 export interface ProxyOptions {
@@ -124,7 +124,7 @@ const CRLF2 = new Uint8Array([13, 10, 13, 10]);
 
 /** Buffered reads: up to a delimiter, an exact count, or whatever comes. */
 class Reader {
-  #held = new Uint8Array(0);
+  #held: Uint8Array = new Uint8Array(0);
   constructor(readonly conn: Deno.Conn) {}
 
   /** Bytes up to and including `delimiter`; null at the end; throws past `max`. */
@@ -158,12 +158,8 @@ class Reader {
   async #more(): Promise<boolean> {
     const buffer = new Uint8Array(64 * 1024);
     const n = await this.conn.read(buffer);
-    if (n === null) return false;
-    const held = new Uint8Array(this.#held.length + n);
-    held.set(this.#held);
-    held.set(buffer.subarray(0, n), this.#held.length);
-    this.#held = held;
-    return true;
+    if (n !== null) this.#held = concatBytes([this.#held, buffer.subarray(0, n)]);
+    return n !== null;
   }
 }
 

@@ -112,14 +112,9 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     halfCloseBytes = 64 * 1024,
   } = options;
   const rows: CheckRow[] = [];
-  const connections: DialedConn[] = [];
-  const never = new AbortController().signal;
-  const dialOne = async () => {
-    const dialed = await dialWithin(dial, target, timeoutMs, never);
-    connections.push(dialed.conn);
-    return dialed;
-  };
-  const connect = async () => (await dialOne()).conn;
+  const connections = new Connections(dial, target, timeoutMs);
+  const dialOne = () => connections.dial();
+  const connect = () => connections.connect();
   const echo = (conn: DialedConn, bytes: Uint8Array | number, halfClose = false, offset = 0) =>
     echoPayload(
       conn,
@@ -170,7 +165,7 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
             "stayed open: one client at a time"
           : error.message,
     });
-    for (const conn of connections.splice(0)) closeQuietly(conn);
+    connections.closeAll();
 
     await attempt(rows, "half-close", async () => echo(await connect(), halfCloseBytes, true), {
       pass: () =>
@@ -180,7 +175,50 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     });
     return { rows, failure: rows.find((row) => row.error)?.error };
   } finally {
-    for (const conn of connections) closeQuietly(conn);
+    connections.closeAll();
+  }
+}
+
+/**
+ * The connections a check opens, each within the step's time, all closed
+ * together when the check is done with them.
+ *
+ * @example
+ * ```ts
+ * import { Connections } from "./check.ts";
+ * import { dialStream } from "../net/dial.ts";
+ *
+ * const connections = new Connections(dialStream, { hostname: "127.0.0.1", port: 4321 }, 3000);
+ * const conn = await connections.connect();
+ * connections.closeAll(); // conn too
+ * ```
+ */
+export class Connections {
+  readonly #open: DialedConn[] = [];
+  readonly #never = new AbortController().signal;
+
+  /** Opens connections to `target` with `dial`, each within `timeoutMs`. */
+  constructor(
+    readonly dialer: Dialer,
+    readonly target: DialTarget,
+    readonly timeoutMs: number,
+  ) {}
+
+  /** A new connection and its connect time. */
+  async dial(): Promise<Dialed> {
+    const dialed = await dialWithin(this.dialer, this.target, this.timeoutMs, this.#never);
+    this.#open.push(dialed.conn);
+    return dialed;
+  }
+
+  /** A new connection. */
+  async connect(): Promise<DialedConn> {
+    return (await this.dial()).conn;
+  }
+
+  /** Closes every connection opened so far. */
+  closeAll(): void {
+    for (const conn of this.#open.splice(0)) closeQuietly(conn);
   }
 }
 

@@ -23,7 +23,14 @@ import { formatCount } from "../net/format.ts";
 import { closeQuietly } from "../net/io.ts";
 import { resolveHost } from "../net/resolve.ts";
 import type { TlsClientOptions } from "../net/tls/client.ts";
-import { ALL_BYTES, attempt, type CheckReport, type CheckRow, openFirst } from "./check.ts";
+import {
+  ALL_BYTES,
+  attempt,
+  type CheckReport,
+  type CheckRow,
+  Connections,
+  openFirst,
+} from "./check.ts";
 import {
   describeConnections,
   HTTP_ERRORS,
@@ -129,16 +136,11 @@ export async function checkHttp(options: CheckHttpOptions): Promise<CheckReport>
   }, resolve);
   const request = { host: url.host, path: url.path };
   const rows: CheckRow[] = [];
-  const connections: DialedConn[] = [];
+  const connections = new Connections(dial, target, timeoutMs);
   const never = new AbortController().signal;
-  const dialOne = async () => {
-    const dialed = await dialWithin(dial, target, timeoutMs, never);
-    connections.push(dialed.conn);
-    return dialed;
-  };
-  const connect = async () => (await dialOne()).conn;
+  const connect = () => connections.connect();
   try {
-    let conn = await openFirst(rows, dialOne, LATER_ROWS);
+    let conn = await openFirst(rows, () => connections.dial(), LATER_ROWS);
     if (!conn) return { rows, failure: rows.find((row) => row.error)?.error };
     // The first requests share a connection while the replies keep it alive.
     const replies: Reply[] = [];
@@ -242,11 +244,11 @@ export async function checkHttp(options: CheckHttpOptions): Promise<CheckReport>
         `close ${result.closeCode} echoed`,
       keep: HTTP_ERRORS,
     });
-    for (const conn of connections.splice(0)) closeQuietly(conn);
+    connections.closeAll();
     rows.push(...await idleRows(options.idle, { target, dial, timeoutMs, request }));
     return { rows, failure: rows.find((row) => row.error)?.error };
   } finally {
-    for (const conn of connections) closeQuietly(conn);
+    connections.closeAll();
   }
 }
 

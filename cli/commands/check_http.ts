@@ -21,9 +21,9 @@ import { parseHostArgument } from "../address.ts";
 import { parseWhole, UsageError } from "../args.ts";
 import type { MainIo } from "../io.ts";
 import type { CheckHttpOptions } from "../../diag/check_http.ts";
-import { urlTarget } from "../../diag/send_http.ts";
 import { formatAddress } from "../../net/format.ts";
 import { DEFAULT_PORT } from "../../server.ts";
+import { parseUrl } from "./send_http.ts";
 import { clientTransport } from "./transport_options.ts";
 
 /** `check`'s HTTP options. */
@@ -75,18 +75,10 @@ A status of 300 or above where an echo was due exits 21, a reply that is not
 HTTP/1.x 22. Over https:// (or --http --tls) the trust options apply; with
 --unix PATH the URL gives only Host and the path.`;
 
-/** The parsed `check` values this module reads. */
-export interface HttpCheckValues {
-  http?: boolean;
-  "max-body"?: string;
-  port?: string;
-  tls?: boolean;
-  ca?: string[];
-  pin?: string;
-  insecure?: boolean;
-  servername?: string;
-  unix?: string;
-}
+/** The parsed `check` values this module reads: its own, `-p`, and the transport's. */
+export type HttpCheckValues =
+  & { http?: boolean; "max-body"?: string; port?: string }
+  & Parameters<typeof clientTransport>[0];
 
 const URL_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
 
@@ -156,12 +148,5 @@ function checkUrl(text: string): URL {
   if (scheme !== "http:" && scheme !== "https:") {
     throw new UsageError(`check takes an http:// or https:// URL, not ${scheme}//`);
   }
-  try {
-    const url = new URL(text);
-    urlTarget(url);
-    return url;
-  } catch (error) {
-    const why = error instanceof RangeError ? `: ${error.message}` : "";
-    throw new UsageError(`invalid URL "${text}"${why}`);
-  }
+  return parseUrl(text);
 }
