@@ -12,7 +12,7 @@ import { EchoIncompleteError } from "./errors.ts";
 import { WebSocketHandshakeError } from "../net/http/websocket.ts";
 import { httpHandler } from "../net/http/handler.ts";
 import { testCertificate, withServer, withTlsServer } from "../cli/test_util.ts";
-import { withHttpStub } from "../cli/test_util_http.ts";
+import { withHttpStub } from "../cli/test_util_http_stub.ts";
 import { withHttpProxy } from "../cli/test_util_http_proxy.ts";
 
 const handler = httpHandler({ instance: "check-1" });

@@ -6,7 +6,7 @@ import { HttpStatusError } from "../net/http/client.ts";
 import { httpHandler } from "../net/http/handler.ts";
 import { closeQuietly } from "../net/io.ts";
 import { withServer } from "../cli/test_util.ts";
-import { withHttpStub } from "../cli/test_util_http.ts";
+import { withHttpStub } from "../cli/test_util_http_stub.ts";
 import { withHttpProxy } from "../cli/test_util_http_proxy.ts";
 
 const handler = httpHandler({ instance: "drip-1" });

@@ -10,7 +10,7 @@ import { discoverIdleTimeout } from "./idle.ts";
 import { httpIdleFlow, webSocketIdleFlow } from "./idle_http.ts";
 import { httpHandler } from "../net/http/handler.ts";
 import { withServer } from "../cli/test_util.ts";
-import { withHttpStub } from "../cli/test_util_http.ts";
+import { withHttpStub } from "../cli/test_util_http_stub.ts";
 
 const handler = httpHandler({ instance: "idle-1" });
 

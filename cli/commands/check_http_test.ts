@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { EXIT } from "../../main.ts";
 import { httpHandler } from "../../net/http/handler.ts";
 import { runMain, withServer } from "../test_util.ts";
-import { withHttpStub } from "../test_util_http.ts";
+import { withHttpStub } from "../test_util_http_stub.ts";
 import { withHttpProxy } from "../test_util_http_proxy.ts";
 
 const handler = httpHandler({ instance: "cli-1" });

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { withHttpStub } from "./test_util_http.ts";
+ * import { withHttpStub } from "./test_util_http_stub.ts";
  *
  * await withHttpStub({ instance: "web-1" }, async (stub) => {
  *   console.log(stub.port, stub.requests.length);
