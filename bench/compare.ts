@@ -12,8 +12,10 @@
  * TLS rows compare `sockecho serve --tls` with a Node `tls` echo
  * (bench/node_tls_echo.mjs), both with a fresh self-signed ECDSA P-256
  * certificate, loaded by `sockecho bench --tls --insecure` (which pins the
- * certificate it is shown: the same cost as `--pin`). `--only tls` or
- * `--only plain` runs one half.
+ * certificate it is shown: the same cost as `--pin`). The HTTP rows
+ * (`compare_http.ts`) set `serve --http` against a bare `Deno.serve` and a
+ * node:http echo under `wrk`. `--only tls`, `--only plain` or `--only http`
+ * runs one part.
  *
  * @example
  * ```sh
@@ -36,6 +38,7 @@ import { parseArgs } from "node:util";
 import type { BenchReport } from "./bench.ts";
 import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
 import { installed, lineup, type Running, type Server, start, stop } from "./compare_servers.ts";
+import { httpSection } from "./compare_http.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 
 const { values: flags } = parseArgs({
@@ -51,11 +54,12 @@ const { values: flags } = parseArgs({
     only: { type: "string" },
   },
 });
-if (flags.only !== undefined && flags.only !== "tls" && flags.only !== "plain") {
-  throw new Error(`--only takes "tls" or "plain", not "${flags.only}"`);
+if (flags.only !== undefined && !["tls", "plain", "http"].includes(flags.only)) {
+  throw new Error(`--only takes "tls", "plain" or "http", not "${flags.only}"`);
 }
-const PLAIN = flags.only !== "tls";
-const TLS = flags.only !== "plain";
+const PLAIN = flags.only === undefined || flags.only === "plain";
+const TLS = flags.only === undefined || flags.only === "tls";
+const HTTP = flags.only === undefined || flags.only === "http";
 const ROUNDS = Number(flags.rounds);
 const SECONDS = flags.seconds;
 const IDLE_CONNECTIONS = Number(flags.idle);
@@ -264,11 +268,14 @@ try {
 } finally {
   await Promise.all([...running, ...runningTls].map(stop));
 }
+const http = HTTP
+  ? await httpSection({ root: ROOT, rounds: ROUNDS, seconds: SECONDS, onCore })
+  : "";
 // After the servers have stopped: the script pins its own server and loaders to the same cores.
 const efficiencyRounds = Number(flags["efficiency-rounds"]);
 const efficiency = PLAIN && efficiencyRounds > 0
   ? await measureLoaderEfficiency(ROOT, efficiencyRounds, flags["efficiency-script"])
-  : { measured: false as const, why: "skipped (--efficiency-rounds 0 or --only tls)" };
+  : { measured: false as const, why: "skipped (--efficiency-rounds 0 or --only tls/http)" };
 
 // Deno reads /proc files only with --allow-all; cat needs just --allow-run.
 const cpuinfo = await new Deno.Command("cat", { args: ["/proc/cpuinfo"] }).output();
@@ -367,6 +374,6 @@ ${
 }.
 Medians of ${ROUNDS} rounds, servers alternating within each round; ratio = sockecho / peer.
 
-${[PLAIN ? plainSection : "", TLS ? tlsSection : ""].filter(Boolean).join("\n")}`;
+${[PLAIN ? plainSection : "", TLS ? tlsSection : "", http].filter(Boolean).join("\n")}`;
 await Deno.writeTextFile(flags.out, report);
 console.log(report);
