@@ -192,7 +192,8 @@ async function runHttpCheck(
       timeoutMs,
       idle: idle && { ...idle, signal: stop!.signal, onProgress: showProgress(io) },
     });
-    return report(options.url.href, found, values.json, io, "HTTP");
+    const where = options.path ? `${options.url.href} over ${options.path}` : options.url.href;
+    return report(where, found, values.json, io, "HTTP");
   } finally {
     stop?.dispose();
     if (idle) io.status?.("");
