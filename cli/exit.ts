@@ -163,7 +163,7 @@ export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
   ...commandNamed("check --idle", [EXIT.idleCut]),
   ...commandNamed("bench, merge", [EXIT.threshold]),
   ...commandNamed("merge, report, bench --hlog/--html", [EXIT.badReport]),
-  ...commandNamed("send --http, --ws", HTTP_CLIENT_EXITS),
+  ...commandNamed("send --http, --ws, check --http", HTTP_CLIENT_EXITS),
   [EXIT.interrupted]: "stopped by a second Ctrl+C or SIGTERM; bench: cut short by Ctrl+C",
 });
 

@@ -19,6 +19,7 @@
 
 import {
   describeRemote,
+  type Dialed,
   type DialedConn,
   type Dialer,
   dialStream,
@@ -76,6 +77,8 @@ export interface CheckRow {
   readonly view?: string;
   /** The failure, typed by kind: it decides the exit code. */
   readonly error?: Error;
+  /** What was measured, for `--json` (`check --http`'s limits, modes and headers). */
+  readonly facts?: Readonly<Record<string, unknown>>;
 }
 
 /** What {@linkcode check} found. */
@@ -87,7 +90,7 @@ export interface CheckReport {
 }
 
 /** Every byte value, 0 to 255, once. */
-const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
+export const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
 
 /**
  * Runs every check and reports; never throws for what the server does.
@@ -109,15 +112,9 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     halfCloseBytes = 64 * 1024,
   } = options;
   const rows: CheckRow[] = [];
-  const opened: DialedConn[] = [];
-  const never = new AbortController().signal;
-  let connectMs = 0; // of the latest connection
-  const connect = async () => {
-    const dialed = await dialWithin(dial, target, timeoutMs, never);
-    opened.push(dialed.conn);
-    connectMs = dialed.connectMs;
-    return dialed.conn;
-  };
+  const connections = new Connections(dial, target, timeoutMs);
+  const dialOne = () => connections.dial();
+  const connect = () => connections.connect();
   const echo = (conn: DialedConn, bytes: Uint8Array | number, halfClose = false, offset = 0) =>
     echoPayload(
       conn,
@@ -125,39 +122,15 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
       { timeoutMs, halfClose, offset },
     );
   try {
-    let first: DialedConn;
-    try {
-      first = await connect();
-    } catch (error) {
-      // Refused by TLS (a certificate, or no TLS at all): the TCP connect itself went through.
-      const tlsFailed = error instanceof TlsVerifyError || error instanceof NotTlsError;
-      rows.push({
-        name: tlsFailed ? "tls handshake" : "connect",
-        verdict: "fail",
-        detail: (error as Error).message,
-        error: error as Error,
-      });
-      for (const name of ["byte values", "bulk", "segments", "second client", "half-close"]) {
-        rows.push({ name, verdict: "skip", detail: "no connection" });
-      }
-      return { rows, failure: error as Error };
-    }
-    rows.push({
-      name: "connect",
-      verdict: "pass",
-      ms: connectMs,
-      detail: `connected to ${describeRemote(first)}`,
-    });
-    const session = first.tls;
-    if (session) {
-      rows.push({
-        name: "tls handshake",
-        verdict: "pass",
-        ms: session.handshakeMs,
-        detail:
-          `${session.protocol}, ${session.cipher}, certificate SHA-256 ${session.fingerprint}`,
-      });
-    }
+    const opened = await openFirst(rows, dialOne, [
+      "byte values",
+      "bulk",
+      "segments",
+      "second client",
+      "half-close",
+    ]);
+    if (!opened) return { rows, failure: rows[0].error };
+    let first = opened;
     let firstOpen = true;
     let firstEchoed = 0; // bytes echoed on `first`: a wrong byte is named by both offsets
     const onFirst = async (bytes: Uint8Array | number) => {
@@ -192,7 +165,7 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
             "stayed open: one client at a time"
           : error.message,
     });
-    for (const conn of opened.splice(0)) closeQuietly(conn);
+    connections.closeAll();
 
     await attempt(rows, "half-close", async () => echo(await connect(), halfCloseBytes, true), {
       pass: () =>
@@ -202,34 +175,163 @@ export async function check(options: CheckOptions): Promise<CheckReport> {
     });
     return { rows, failure: rows.find((row) => row.error)?.error };
   } finally {
-    for (const conn of opened) closeQuietly(conn);
+    connections.closeAll();
   }
 }
 
+/**
+ * The connections a check opens, each within the step's time, all closed
+ * together when the check is done with them.
+ *
+ * @example
+ * ```ts
+ * import { Connections } from "./check.ts";
+ * import { dialStream } from "../net/dial.ts";
+ *
+ * const connections = new Connections(dialStream, { hostname: "127.0.0.1", port: 4321 }, 3000);
+ * const conn = await connections.connect();
+ * connections.closeAll(); // conn too
+ * ```
+ */
+export class Connections {
+  readonly #open: DialedConn[] = [];
+  readonly #never = new AbortController().signal;
+
+  /** Opens connections to `target` with `dial`, each within `timeoutMs`. */
+  constructor(
+    readonly dialer: Dialer,
+    readonly target: DialTarget,
+    readonly timeoutMs: number,
+  ) {}
+
+  /** A new connection and its connect time. */
+  async dial(): Promise<Dialed> {
+    const dialed = await dialWithin(this.dialer, this.target, this.timeoutMs, this.#never);
+    this.#open.push(dialed.conn);
+    return dialed;
+  }
+
+  /** A new connection. */
+  async connect(): Promise<DialedConn> {
+    return (await this.dial()).conn;
+  }
+
+  /** Closes every connection opened so far. */
+  closeAll(): void {
+    for (const conn of this.#open.splice(0)) closeQuietly(conn);
+  }
+}
+
+/**
+ * Opens the first connection and adds its rows: `connect` (and over TLS
+ * `tls handshake`) passed with their times, or the one that failed and a
+ * skipped row for each of `rest`; undefined then.
+ *
+ * @example
+ * ```ts
+ * import { type CheckRow, openFirst } from "./check.ts";
+ * import { dialTcp, dialWithin } from "../net/dial.ts";
+ *
+ * const rows: CheckRow[] = [];
+ * const target = { hostname: "127.0.0.1", port: 4321 };
+ * const never = new AbortController().signal;
+ * const conn = await openFirst(rows, () => dialWithin(dialTcp, target, 3000, never), ["bulk"]);
+ * conn?.close();
+ * ```
+ */
+export async function openFirst(
+  rows: CheckRow[],
+  connect: () => Promise<Dialed>,
+  rest: string[],
+): Promise<DialedConn | undefined> {
+  let first: DialedConn;
+  let connectMs: number;
+  try {
+    ({ conn: first, connectMs } = await connect());
+  } catch (error) {
+    // Refused by TLS (a certificate, or no TLS at all): the TCP connect itself went through.
+    const tlsFailed = error instanceof TlsVerifyError || error instanceof NotTlsError;
+    rows.push({
+      name: tlsFailed ? "tls handshake" : "connect",
+      verdict: "fail",
+      detail: (error as Error).message,
+      error: error as Error,
+    });
+    for (const name of rest) rows.push({ name, verdict: "skip", detail: "no connection" });
+    return undefined;
+  }
+  rows.push({
+    name: "connect",
+    verdict: "pass",
+    ms: connectMs,
+    detail: `connected to ${describeRemote(first)}`,
+  });
+  const session = first.tls;
+  if (session) {
+    rows.push({
+      name: "tls handshake",
+      verdict: "pass",
+      ms: session.handshakeMs,
+      detail: `${session.protocol}, ${session.cipher}, certificate SHA-256 ${session.fingerprint}` +
+        (session.alpn ? `, ALPN ${session.alpn}` : ""),
+    });
+  }
+  return first;
+}
+
 /** How {@linkcode attempt} words a check's outcome and types its failure. */
-interface Outcome {
+export interface Outcome<R extends EchoResult = EchoResult> {
   /** The detail of a pass. */
-  pass: (result: EchoResult) => string;
+  pass: (result: R) => string;
+  /**
+   * Kinds of failure that are the row's error as they come, with an exit
+   * code of their own (an HTTP status, a refused WebSocket upgrade), as a
+   * `NotTlsError` always is. @default {[]}
+   */
+  keep?: (abstract new (...args: never[]) => Error)[];
   /** The kind of failure, other than a corrupted echo. @default {EchoIncompleteError} */
   failAs?: new (message: string, options?: ErrorOptions) => SockechoError;
   /** The detail of a failure. @default {(error) => error.message} */
   fail?: (error: Error) => string;
+  /** The verdict of a success: `info` where the result describes rather than passes. @default {"pass"} */
+  verdict?: "pass" | "info";
+  /** What a success measured, for `--json`. @default {none} */
+  facts?: (result: R) => Record<string, unknown>;
 }
 
 /**
  * Runs one check and adds its row. A corrupted echo is always an
- * {@linkcode EchoCorruptedError}, a TLS answer a `NotTlsError`; other
- * failures are of `outcome.failAs`.
+ * {@linkcode EchoCorruptedError}, a TLS answer a `NotTlsError`, the kinds
+ * in `outcome.keep` themselves; other failures are of `outcome.failAs`.
+ *
+ * @example
+ * ```ts
+ * import { attempt, type CheckRow } from "./check.ts";
+ * import { echoPayload } from "./echo.ts";
+ * import { bytesPayload } from "./payload.ts";
+ * import { dialTcp } from "../net/dial.ts";
+ *
+ * const rows: CheckRow[] = [];
+ * const conn = await dialTcp({ hostname: "127.0.0.1", port: 4321 }, AbortSignal.timeout(3000));
+ * const ping = bytesPayload(new TextEncoder().encode("ping"));
+ * await attempt(rows, "ping", () => echoPayload(conn, ping, { timeoutMs: 3000 }), {
+ *   pass: (result) => `echoed in ${result.ms} ms`,
+ * });
+ * conn.close();
+ * ```
  */
-async function attempt(
+export async function attempt<R extends EchoResult>(
   rows: CheckRow[],
   name: string,
-  run: () => Promise<EchoResult>,
-  { pass, failAs = EchoIncompleteError, fail = (error) => error.message }: Outcome,
-): Promise<EchoResult | undefined> {
+  run: () => Promise<R>,
+  outcome: Outcome<R>,
+): Promise<R | undefined> {
+  const { pass, failAs = EchoIncompleteError, fail = (error) => error.message } = outcome;
   try {
     const result = await run();
-    rows.push({ name, verdict: "pass", ms: result.ms, detail: pass(result) });
+    const verdict = outcome.verdict ?? "pass";
+    const facts = outcome.facts?.(result);
+    rows.push({ name, verdict, ms: result.ms, detail: pass(result), ...facts && { facts } });
     return result;
   } catch (caught) {
     const cause = caught instanceof SockechoError
@@ -238,7 +340,8 @@ async function attempt(
     const corrupted = cause instanceof EchoMismatchError;
     const detail = corrupted ? cause.message : fail(cause);
     // A TLS server spoken to in plain text: the transport is wrong, not the echo.
-    const error = cause instanceof NotTlsError
+    const kept = [NotTlsError, ...outcome.keep ?? []].some((kind) => cause instanceof kind);
+    const error = kept && !corrupted
       ? cause
       : new (corrupted ? EchoCorruptedError : failAs)(`${name}: ${detail}`, { cause });
     rows.push({ name, verdict: "fail", detail, view: corrupted ? cause.view : undefined, error });

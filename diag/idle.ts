@@ -21,13 +21,15 @@
  */
 
 import {
+  describeRemote,
   type DialedConn,
   type Dialer,
   dialStream,
   type DialTarget,
   dialWithin,
 } from "../net/dial.ts";
-import { echoPayload } from "./echo.ts";
+import { IdleCutError } from "./errors.ts";
+import { ECHO_EXCHANGE, type ProbeExchange } from "./probe_exchange.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 import { bytesPayload } from "./payload.ts";
 import { pause } from "./probe.ts";
@@ -48,6 +50,29 @@ export interface IdleOptions {
   dial?: Dialer;
   /** Called about once a second while flows wait. */
   onProgress?: (progress: IdleProgress) => void;
+  /** What each flow speaks: its first exchange and its probe. @default {TCP_ECHO_FLOW} */
+  kind?: IdleFlowKind;
+}
+
+/**
+ * What the flows of one protocol say: a first exchange on each fresh
+ * connection, then, after its idle time, a probe whose answer proves it alive.
+ */
+export interface IdleFlowKind {
+  /**
+   * The first exchange, the flow's last traffic before it idles; resolves with
+   * the probe to send after the idle time. The connection is then read raw
+   * (its end is watched), so nothing may be left buffered above it.
+   */
+  open(conn: DialedConn, options: { timeoutMs: number; signal: AbortSignal }): Promise<IdleProbe>;
+}
+
+/** A flow's probe: bytes to send after the idle time, and how much answer proves it alive. */
+export interface IdleProbe {
+  /** Written raw on the connection. */
+  readonly bytes: Uint8Array;
+  /** Bytes that must come back after it (at least one). */
+  readonly answerBytes: number;
 }
 
 /** How a flow ended: the far end's FIN, a reset, or no answer to the probe. */
@@ -103,6 +128,41 @@ const PROBE = new TextEncoder().encode("sockecho idle probe\n");
 const GOLDEN_RATIO = (1 + Math.sqrt(5)) / 2;
 
 /**
+ * The flows of a probe series' exchange: its upgrade and one echo (which
+ * must leave the connection reusable: a reply that closes it leaves no
+ * idleness to time, an {@linkcode IdleCutError}), then `probe`.
+ *
+ * @example
+ * ```ts
+ * import { exchangeFlow } from "./idle.ts";
+ * import { ECHO_EXCHANGE } from "./probe_exchange.ts";
+ *
+ * const line = new TextEncoder().encode("still there?\n");
+ * const kind = exchangeFlow(ECHO_EXCHANGE, { bytes: line, answerBytes: line.length });
+ * ```
+ */
+export function exchangeFlow<S>(exchange: ProbeExchange<S>, probe: IdleProbe): IdleFlowKind {
+  return {
+    async open(conn, options) {
+      const session = exchange.open ? await exchange.open(conn, options) : conn as S;
+      const { reusable } = await exchange.echo(session, bytesPayload(PROBE), options);
+      if (!reusable) {
+        throw new IdleCutError(
+          `${describeRemote(conn)} closes the connection after each reply: no idle time to find`,
+        );
+      }
+      return probe;
+    },
+  };
+}
+
+/** The TCP echo's flows, `check --idle`'s: a line echoed, then the same line. */
+export const TCP_ECHO_FLOW: IdleFlowKind = exchangeFlow(ECHO_EXCHANGE, {
+  bytes: PROBE,
+  answerBytes: PROBE.length,
+});
+
+/**
  * Runs the discovery; throws the first flow's error (e.g. `ConnectError`)
  * when no flow could even start. Flow i of N is idle for MAX × (i+1)/N. Flows start at
  * staggered moments spread over MAX/4, so that a far end that looks for idle
@@ -129,6 +189,7 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
     timeoutMs = 3000,
     signal = new AbortController().signal,
     dial = dialStream,
+    kind = TCP_ECHO_FLOW,
   } = options;
   if (count < 1 || count > MAX_IDLE_FLOWS) throw new RangeError(`flows: 1 to ${MAX_IDLE_FLOWS}`);
   const spreadMs = maxMs / 4;
@@ -149,7 +210,7 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
   try {
     const results = await Promise.all(plans.map(async ({ idleMs, startMs }) => {
       if (!await pause(startMs, signal)) return undefined;
-      const flow = await runFlow({ target, dial, idleMs, timeoutMs, signal });
+      const flow = await runFlow({ target, dial, kind, idleMs, timeoutMs, signal });
       if (flow) {
         tally.done++;
         if (!flow.survived) tally.cut++;
@@ -172,24 +233,68 @@ export async function discoverIdleTimeout(options: IdleOptions): Promise<IdleRep
   }
 }
 
+/** An {@linkcode IdleReport} in seconds, as `--json` prints it (errors as their messages). */
+export interface IdleSummary {
+  longestSurvivedS: number | null;
+  shortestCutS: number | null;
+  interrupted: boolean;
+  flows: {
+    idleS: number;
+    survived: boolean;
+    death: IdleDeath | "error" | null;
+    cutAfterS: number | null;
+    message: string | null;
+  }[];
+}
+
+/**
+ * The report in seconds, to the millisecond, ready for JSON.
+ *
+ * @example
+ * ```ts
+ * import { discoverIdleTimeout, idleSummary } from "./idle.ts";
+ *
+ * const report = await discoverIdleTimeout({ target: { hostname: "127.0.0.1", port: 4321 }, maxMs: 2000 });
+ * console.log(JSON.stringify(idleSummary(report)));
+ * ```
+ */
+export function idleSummary(report: IdleReport): IdleSummary {
+  const s = (ms: number | undefined) => ms === undefined ? null : Math.round(ms) / 1000;
+  return {
+    longestSurvivedS: s(report.longestSurvivedMs),
+    shortestCutS: s(report.shortestCutMs),
+    interrupted: report.interrupted,
+    flows: report.flows.map((flow) => ({
+      idleS: s(flow.idleMs)!,
+      survived: flow.survived,
+      death: flow.death ?? (flow.error ? "error" : null),
+      cutAfterS: s(flow.cutAfterMs),
+      message: flow.error?.message ?? null,
+    })),
+  };
+}
+
 interface FlowOptions {
   target: DialTarget;
   dial: Dialer;
+  kind: IdleFlowKind;
   idleMs: number;
   timeoutMs: number;
   signal: AbortSignal;
 }
 
-/** One flow: connect, one echo, idle, probe. Undefined when interrupted. */
+/** One flow: connect, the first exchange, idle, probe. Undefined when interrupted. */
 async function runFlow(
-  { target, dial, idleMs, timeoutMs, signal }: FlowOptions,
+  { target, dial, kind, idleMs, timeoutMs, signal }: FlowOptions,
 ): Promise<IdleFlow | undefined> {
-  let conn: DialedConn;
+  let conn: DialedConn | undefined;
+  let probe: IdleProbe;
   try {
     conn = (await dialWithin(dial, target, timeoutMs, signal)).conn;
     // The far end's idle clock starts at the last traffic: make that ours, and known.
-    await echoPayload(conn, bytesPayload(PROBE), { timeoutMs, signal });
+    probe = await kind.open(conn, { timeoutMs, signal });
   } catch (error) {
+    if (conn) closeQuietly(conn);
     return signal.aborted ? undefined : { idleMs, survived: false, error: error as Error };
   }
   const idleSince = performance.now();
@@ -202,9 +307,9 @@ async function runFlow(
     const cut = await Promise.race([watch.ended, pause(idleMs, done.signal).then(() => undefined)]);
     if (cut) return { idleMs, survived: false, death: cut.death, cutAfterMs: cut.at - idleSince };
     if (signal.aborted) return undefined;
-    const expected = watch.received + PROBE.length;
+    const expected = watch.received + probe.answerBytes;
     const answer = await Promise.race([
-      writeAll(conn, PROBE).then(
+      writeAll(conn, probe.bytes).then(
         () => watch.reached(expected).then(() => "echoed" as const),
         () => watch.ended,
       ),

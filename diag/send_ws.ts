@@ -67,7 +67,7 @@ export function wsExchange(req: WsRequest): ProbeExchange<WsSession> {
   return {
     async open(conn, { timeoutMs }) {
       // The client needs only read, write, closeWrite and close, which every dialed connection has.
-      const ws = await connectWebSocket(conn as unknown as Deno.Conn, { ...req, timeoutMs });
+      const ws = await connectWebSocket(conn, { ...req, timeoutMs });
       return { conn, ws };
     },
     async echo({ conn, ws }, payload, options) {

@@ -2,6 +2,8 @@
  * `sockecho check HOST`: runs the checks of `check.ts` against an echo server
  * and prints a table of verdicts (or `--json`); the first failure's kind is
  * the exit code. With `--idle MAX` it discovers the idle timeout instead.
+ * `check --http URL|HOST` runs `check_http.ts`'s HTTP checks into the same
+ * table (with `--idle`, the keep-alive and WebSocket idle timeouts as rows).
  *
  * @example
  * ```ts
@@ -19,15 +21,29 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { parseHostArgument } from "../address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../args.ts";
 import type { Command } from "../command.ts";
-import { EXIT, exitCodeHelp, exitCodeOf } from "../exit.ts";
+import { EXIT, exitCodeHelp, exitCodeOf, HTTP_CLIENT_EXITS } from "../exit.ts";
 import { interruption } from "../interrupt.ts";
 import type { MainIo } from "../io.ts";
 import { check, type CheckReport } from "../../diag/check.ts";
+import { checkHttp } from "../../diag/check_http.ts";
 import { describeTarget, type Dialer, dialerFor, type DialTarget } from "../../net/dial.ts";
 
 import { IdleCutError } from "../../diag/errors.ts";
-import { discoverIdleTimeout, type IdleReport, MAX_IDLE_FLOWS } from "../../diag/idle.ts";
+import {
+  discoverIdleTimeout,
+  type IdleProgress,
+  type IdleReport,
+  idleSummary,
+  MAX_IDLE_FLOWS,
+} from "../../diag/idle.ts";
 import { DEFAULT_PORT } from "../../server.ts";
+import {
+  DEFAULT_MAX_BODY,
+  HTTP_CHECK_HELP,
+  HTTP_CHECK_OPTIONS,
+  httpCheckOptions,
+  wantsHttpCheck,
+} from "./check_http.ts";
 import {
   CLIENT_TRANSPORT_OPTIONS,
   clientTransport,
@@ -40,11 +56,13 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   idle: { type: "string" },
   "idle-flows": { type: "string", default: "20" },
+  ...HTTP_CHECK_OPTIONS,
   ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho check HOST [options]
        sockecho check --unix PATH [options]
+       sockecho check --http URL|HOST [options]
 
 Tests the echo server at HOST and everything between, and prints a verdict per
 check: connect time; all 256 byte values, then a 1 MiB pattern, echoed exact on
@@ -62,15 +80,20 @@ Options:
   -p, --port PORT        server port                                [${DEFAULT_PORT}]
   -t, --timeout SECONDS  time for each step (connect, echo, FIN)    [3]
       --json             print the report as one JSON object
-      --idle MAX         instead, find how long an idle connection lives
-                         (server, firewall, NAT, load balancer), up to
-                         MAX seconds; takes about 1.25 × MAX
+      --idle MAX         instead (with --http: as well), find how long an
+                         idle connection lives (server, firewall, NAT,
+                         load balancer), up to MAX seconds; takes about
+                         1.25 × MAX
       --idle-flows N     connections for --idle, at most ${MAX_IDLE_FLOWS}        [20]
+      --http             check HTTP instead (below); implied by a URL
+      --max-body BYTES   the largest body --http tries        [${DEFAULT_MAX_BODY}]
 ${clientTransportHelp(25)}
   -h, --help             this text
 
 The exit code is that of the first failed check (15 to 18 below, or 3, 4, 5
 when HOST cannot be reached, 11, 12 when TLS fails).
+
+${HTTP_CHECK_HELP}
 
 Idle-timeout discovery (--idle MAX): N connections in parallel each exchange
 one echo, stay idle for MAX × 1/N, 2/N … MAX, then send a probe. It reports
@@ -96,6 +119,7 @@ ${
       EXIT.halfClose,
       EXIT.oneClientAtATime,
       EXIT.idleCut,
+      ...HTTP_CLIENT_EXITS,
       EXIT.interrupted,
     ],
     { [EXIT.interrupted]: "--idle stopped at once by a second Ctrl+C or SIGTERM" },
@@ -105,7 +129,7 @@ ${
 /** The `check` command. */
 export const checkCommand: Command<typeof OPTIONS> = {
   name: "check",
-  synopsis: "check HOST [options]",
+  synopsis: "check HOST|URL [options]",
   summary: "is this echo path whole? a table of verdicts",
   options: OPTIONS,
   help: HELP,
@@ -116,6 +140,17 @@ async function runCheck(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
+  const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
+  const idle = values.idle === undefined ? undefined : {
+    maxMs: parseSeconds(values.idle, "--idle", 0.1),
+    flows: parseIdleFlows(values["idle-flows"]),
+  };
+  if (wantsHttpCheck(values, positionals)) {
+    return await runHttpCheck(values, positionals, { timeoutMs, idle }, io);
+  }
+  if (values["max-body"] !== undefined) {
+    throw new UsageError("--max-body is for --http: leave it out of a TCP check");
+  }
   const { target: net } = parseHostArgument(positionals, {
     command: "check",
     unix: values.unix,
@@ -126,41 +161,82 @@ async function runCheck(
         ? `check takes one HOST, not also "${extra}"`
         : `check --unix PATH takes no HOST, not "${extra}"`,
   });
-  const timeoutMs = parseSeconds(values.timeout, "--timeout", 0.001);
   const { target, dial } = dialerFor(net, await clientTransport(values, io));
   const where = describeTarget(target);
-  if (values.idle !== undefined) {
-    const maxMs = parseSeconds(values.idle, "--idle", 0.1);
-    const flows = parseWhole(values["idle-flows"], "--idle-flows");
-    if (flows > MAX_IDLE_FLOWS) {
-      throw new UsageError(
-        `invalid --idle-flows "${
-          values["idle-flows"]
-        }": expected a whole number from 1 to ${MAX_IDLE_FLOWS}`,
-      );
-    }
-    return await runIdle(where, { target, dial, maxMs, flows, timeoutMs }, values.json, io);
+  if (idle) return await runIdle(where, { target, dial, timeoutMs, ...idle }, values.json, io);
+  return report(where, await check({ target, dial, timeoutMs }), values.json, io);
+}
+
+function parseIdleFlows(text: string): number {
+  const flows = parseWhole(text, "--idle-flows");
+  if (flows > MAX_IDLE_FLOWS) {
+    throw new UsageError(
+      `invalid --idle-flows "${text}": expected a whole number from 1 to ${MAX_IDLE_FLOWS}`,
+    );
   }
-  const report = await check({ target, dial, timeoutMs });
-  if (values.json) io.out(JSON.stringify(reportJson(where, report)));
-  else reportLines(where, report).forEach((line) => io.out(line));
-  if (report.failure) throw report.failure;
+  return flows;
+}
+
+/** `check --http`: the checks, with the idle timeouts when `--idle` asks, then the table. */
+async function runHttpCheck(
+  values: Parsed<typeof OPTIONS>["values"],
+  positionals: string[],
+  { timeoutMs, idle }: { timeoutMs: number; idle?: { maxMs: number; flows: number } },
+  io: MainIo,
+): Promise<number> {
+  const options = await httpCheckOptions(values, positionals, io);
+  const stop = idle && interruption(io);
+  try {
+    const found = await checkHttp({
+      ...options,
+      timeoutMs,
+      idle: idle && { ...idle, signal: stop!.signal, onProgress: showProgress(io) },
+    });
+    const where = options.path ? `${options.url.href} over ${options.path}` : options.url.href;
+    return report(where, found, values.json, io, "HTTP");
+  } finally {
+    stop?.dispose();
+    if (idle) io.status?.("");
+  }
+}
+
+/** Prints the report as the table or JSON; throws its failure, whose kind is the exit code. */
+function report(
+  where: string,
+  found: CheckReport,
+  json: boolean,
+  io: MainIo,
+  what = "echo",
+): number {
+  if (json) io.out(JSON.stringify(reportJson(where, found)));
+  else reportLines(where, found, what).forEach((line) => io.out(line));
+  if (found.failure) throw found.failure;
   return EXIT.ok;
 }
 
+/** The progress line of an idle discovery, on a terminal. */
+function showProgress(io: MainIo): (progress: IdleProgress) => void {
+  return ({ elapsedMs, totalMs, done, cut, flows }) =>
+    io.status?.(
+      `${(elapsedMs / 1000).toFixed(0)} s of ${(totalMs / 1000).toFixed(0)} s: ` +
+        `${done} of ${flows} flows done, ${cut} cut`,
+    );
+}
+
 /** The table: one row per check, a hex view under a corrupted echo, a verdict line. */
-function reportLines(where: string, { rows }: CheckReport): string[] {
+function reportLines(where: string, { rows }: CheckReport, what: string): string[] {
   const failed = rows.filter((row) => row.verdict === "fail").length;
   const checked = rows.filter((row) => row.verdict === "pass" || row.verdict === "fail").length;
+  const width = Math.max(15, ...rows.map((row) => row.name.length + 1));
   return [
     `check ${where}`,
     ...rows.flatMap((row) => [
-      `  ${row.name.padEnd(15)}${row.verdict.padEnd(6)}` +
+      `  ${row.name.padEnd(width)}${row.verdict.padEnd(6)}` +
       `${row.ms === undefined ? "" : `${row.ms.toFixed(3)} ms`}`.padStart(12) + `  ${row.detail}`,
-      ...(row.view?.split("\n").map((line) => `${" ".repeat(35)}${line}`) ?? []),
+      ...(row.view?.split("\n").map((line) => `${" ".repeat(width + 20)}${line}`) ?? []),
     ]),
     failed === 0
-      ? "verdict: the echo path is whole"
+      ? `verdict: the ${what} path is whole`
       : `verdict: ${failed} of ${checked} checks failed`,
   ];
 }
@@ -177,6 +253,7 @@ function reportJson(where: string, { rows, failure }: CheckReport) {
       detail: row.detail,
       view: row.view ?? null,
       exitCode: row.error ? exitCodeOf(row.error) : null,
+      ...row.facts && { facts: row.facts },
     })),
   };
 }
@@ -208,11 +285,7 @@ async function runIdle(
     report = await discoverIdleTimeout({
       ...options,
       signal: stop.signal,
-      onProgress: ({ elapsedMs, totalMs, done, cut }) =>
-        io.status?.(
-          `${(elapsedMs / 1000).toFixed(0)} s of ${(totalMs / 1000).toFixed(0)} s: ` +
-            `${done} of ${flows} flows done, ${cut} cut`,
-        ),
+      onProgress: showProgress(io),
     });
   } finally {
     stop.dispose();
@@ -269,21 +342,15 @@ function idleLines(
 }
 
 function idleJson(where: string, maxMs: number, report: IdleReport, cutError?: Error) {
-  const s = (ms: number | undefined) => ms === undefined ? null : Math.round(ms) / 1000;
+  const { longestSurvivedS, shortestCutS, interrupted, flows } = idleSummary(report);
   return {
     target: where,
     maxS: maxMs / 1000,
-    longestSurvivedS: s(report.longestSurvivedMs),
-    shortestCutS: s(report.shortestCutMs),
-    interrupted: report.interrupted,
+    longestSurvivedS,
+    shortestCutS,
+    interrupted,
     exitCode: cutError ? exitCodeOf(cutError) : EXIT.ok,
-    flows: report.flows.map((flow) => ({
-      idleS: s(flow.idleMs),
-      survived: flow.survived,
-      death: flow.death ?? (flow.error ? "error" : null),
-      cutAfterS: s(flow.cutAfterMs),
-      message: flow.error?.message ?? null,
-    })),
+    flows,
   };
 }
 

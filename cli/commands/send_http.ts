@@ -205,7 +205,17 @@ function tooMany(extra: string): string {
   return `send takes a URL or HOST and one MESSAGE, not also "${extra}": quote a message with spaces`;
 }
 
-function parseUrl(text: string): URL {
+/**
+ * A URL sockecho can use (`urlTarget` reads it), or a usage error saying why not.
+ *
+ * @example
+ * ```ts
+ * import { parseUrl } from "./send_http.ts";
+ *
+ * parseUrl("http://127.0.0.1:8080/a").port; // "8080"
+ * ```
+ */
+export function parseUrl(text: string): URL {
   try {
     const url = new URL(text);
     urlTarget(url);

@@ -2,8 +2,9 @@
  * sockecho behind a real load balancer: HAProxy (Debian's `haproxy`) in
  * front of two `serve --proxy-protocol` backends, speaking PROXY v2 to them;
  * and in HTTP mode in front of three `serve --http`, where `send --http`'s
- * spread table tells round robin from source stickiness. Ignored, and named
- * so, where haproxy is not installed or may not be run.
+ * spread table tells round robin from source stickiness, and in front of one,
+ * where `check --http` sees what it adds, buffers and times out. Ignored, and
+ * named so, where haproxy is not installed or may not be run.
  */
 import assert from "node:assert/strict";
 import { writeAll } from "../io.ts";
@@ -25,6 +26,7 @@ import {
   HAPROXY,
   startHaproxy,
 } from "../../cli/test_util_haproxy.ts";
+import { httpHandler } from "../http/handler.ts";
 
 /**
  * HAProxy's config: TCP mode, round robin over `backends`, PROXY v2 with a
@@ -224,8 +226,16 @@ Deno.test({
   },
 });
 
-/** HAProxy's config for HTTP: `balance` over `backends`, each request balanced (keep-alive). */
-function haproxyHttpConfig(frontendPort: number, backends: string[], balance: string): string {
+/**
+ * HAProxy's config for HTTP: `balance` over `backends`, each request
+ * balanced (keep-alive); `defaults` are more lines for its defaults section.
+ */
+function haproxyHttpConfig(
+  frontendPort: number,
+  backends: string[],
+  balance: string,
+  defaults: string[] = [],
+): string {
   return [
     "global",
     "  nbthread 1",
@@ -234,6 +244,7 @@ function haproxyHttpConfig(frontendPort: number, backends: string[], balance: st
     "  timeout connect 5s",
     "  timeout client 30s",
     "  timeout server 30s",
+    ...defaults.map((line) => `  ${line}`),
     "frontend web",
     `  bind 127.0.0.1:${frontendPort}`,
     "  default_backend echo",
@@ -325,5 +336,91 @@ Deno.test({
       assert.equal(table[3], "spread per connection: the first reply of each of 6 connections");
       assert.equal(table.at(-1), "imbalance: one instance answered all 6 replies");
     });
+  },
+});
+
+/**
+ * `sockecho check URL --json ARGS` through HAProxy in HTTP mode (`defaults`
+ * added to its defaults) in front of sockecho's HTTP handler; its exit code
+ * and its checks by name.
+ */
+async function checkThroughHaproxy(defaults: string[], args: string[]) {
+  let result: { code: number; checks: Record<string, CheckJson>; stderr: string } | undefined;
+  await withServer({ handler: httpHandler({ instance: "web-1" }) }, async ({ addr }) => {
+    await behindHaproxy(
+      (frontend) => haproxyHttpConfig(frontend, [`${addr.port}`], "roundrobin", defaults),
+      () => Promise.resolve(),
+      async (frontend) => {
+        const url = `http://127.0.0.1:${frontend}/`;
+        const run = await sockecho("check", url, "--json", "--max-body", "2097152", ...args);
+        const report = JSON.parse(run.stdout);
+        const checks = Object.fromEntries(
+          report.checks.map((check: CheckJson) => [check.name, check]),
+        );
+        result = { code: run.code, checks, stderr: run.stderr };
+      },
+    );
+  });
+  return result!;
+}
+
+interface CheckJson {
+  name: string;
+  verdict: string;
+  detail: string;
+  facts?: Record<string, unknown>;
+}
+
+Deno.test({
+  name: HAPROXY
+    ? "check --http through HAProxy: X-Forwarded-For added, streams, 1 s keep-alive and 2 s tunnel timeouts"
+    : "check --http through HAProxy (ignored: no haproxy, or no --allow-run)",
+  ignore: HAPROXY === undefined,
+  async fn() {
+    const haproxy = ["option forwardfor", "timeout http-keep-alive 1s", "timeout tunnel 2s"];
+    const { code, checks, stderr } = await checkThroughHaproxy(haproxy, [
+      "--idle",
+      "3",
+      "--idle-flows",
+      "6",
+    ]);
+    assert.equal(code, EXIT.idleCut, stderr);
+    const added = checks.forwarded.facts!.added as [string, string][];
+    assert.deepEqual(
+      added.filter(([name]) => name.toLowerCase() === "x-forwarded-for").map(([, value]) => value),
+      ["127.0.0.1"],
+    );
+    assert.match(checks.forwarded.detail, /^the path added x-forwarded-for: 127\.0\.0\.1$/i);
+    assert.match(checks.peer.detail, /not this client .*: a proxy or NAT is in between$/);
+    assert.equal(checks.host.detail.startsWith("Host kept"), true, checks.host.detail);
+    assert.equal(checks.streaming.facts!.mode, "streams");
+    // HAProxy refuses a request larger than its buffer (tune.bufsize, 16 KiB) with a 400.
+    assert.equal(checks["large header"].verdict, "pass");
+    assert.equal(checks["large header"].facts!.refusedStatus, 400);
+    assert.ok((checks["large header"].facts!.largestBytes as number) < 16_384);
+    // HAProxy in HTTP mode also takes HTTP/2 with prior knowledge on a clear-text frontend.
+    assert.equal(checks.h2.facts!.h2c, true);
+    assert.equal(checks.websocket.verdict, "pass");
+    for (const [name, expected] of [["keep-alive idle", 1], ["websocket idle", 2]] as const) {
+      const cut = checks[name].facts!.shortestCutS as number;
+      assert.equal(checks[name].verdict, "fail");
+      assert.ok(cut >= expected * 0.9 && cut <= expected * 1.3, `${name} cut after ${cut} s`);
+    }
+  },
+});
+
+Deno.test({
+  name: HAPROXY
+    ? "check --http through HAProxy with option http-buffer-request: the drip buffers"
+    : "check --http through HAProxy with http-buffer-request (ignored: no haproxy, or no --allow-run)",
+  ignore: HAPROXY === undefined,
+  async fn() {
+    const { code, checks, stderr } = await checkThroughHaproxy(["option http-buffer-request"], []);
+    assert.equal(code, EXIT.ok, stderr);
+    assert.equal(checks.streaming.facts!.mode, "buffers");
+    assert.match(
+      checks.streaming.detail,
+      /^buffers: nothing came back before the last of 4 chunks/,
+    );
   },
 });

@@ -22,6 +22,7 @@
  */
 
 import { TimeoutError } from "../errors.ts";
+import type { StreamConn } from "../tls/client.ts";
 import { closeAfter, closeQuietly, writeAll } from "../io.ts";
 import {
   CLOSE,
@@ -117,7 +118,7 @@ export interface ReceivedMessage {
  * ```
  */
 export async function connectWebSocket(
-  conn: Deno.Conn,
+  conn: StreamConn,
   options: ConnectWebSocketOptions,
 ): Promise<WebSocketClient> {
   const { host, path = "/", headers = {}, timeoutMs = 10_000 } = options;
@@ -203,7 +204,7 @@ export class WebSocketClient {
   readonly statusLine: string;
   /** The response's headers, in arrival order, names as sent. */
   readonly headers: readonly [string, string][];
-  #conn: Deno.Conn;
+  #conn: StreamConn;
   #reader: FrameReader;
   #writer: FrameWriter;
   #timeoutMs: number;
@@ -212,7 +213,7 @@ export class WebSocketClient {
 
   /** Wraps a connection whose handshake `connectWebSocket` completed. */
   constructor(
-    conn: Deno.Conn,
+    conn: StreamConn,
     response: { statusLine: string; headers: [string, string][] },
     pending: Uint8Array,
     options: { timeoutMs?: number; maxMessageBytes?: number } = {},
