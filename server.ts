@@ -116,6 +116,22 @@ export interface ServeOptions {
    * handshake. Runs under the idle timeout.
    */
   prepare?: (conn: Deno.Conn) => Promise<Prepared>;
+  /**
+   * What to do with each connection once it is ready (accepted, admitted,
+   * handshaken, its `prepare` step done), instead of the echo: e.g. HTTP
+   * (`net/http/handler.ts`). It gets the connection, its info, the bytes
+   * `prepare` read past its header, and the connection's progress, whose
+   * `bytes` it must advance as it reads and writes (the idle timeout and the
+   * totals read it). The connection is closed when it settles; a rejection
+   * is the connection's error, as the echo's would be. `onData` is the
+   * echo's and is not called. @default {the echo}
+   */
+  handler?: (
+    conn: Deno.Conn,
+    info: ConnectionInfo,
+    pending: Uint8Array | undefined,
+    progress: { bytes: number },
+  ) => Promise<void>;
   /** Called when a client connects (after the TLS handshake and `prepare`). */
   onConnection?: (info: ConnectionInfo) => void;
   /**
@@ -237,6 +253,10 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
       prepared = true;
       if (clientAddr) info = { ...info, remoteAddr: clientAddr, proxyAddr: info.remoteAddr };
       options.onConnection?.(info);
+      if (options.handler) {
+        await options.handler(conn, info, pending, state);
+        return;
+      }
       const onData = options.onData && ((chunk: Uint8Array) => options.onData!(info, chunk));
       if (pending?.length) {
         onData?.(pending);

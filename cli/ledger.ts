@@ -19,6 +19,7 @@
  */
 
 import { escapeBytes, formatAddress } from "../net/format.ts";
+import type { RequestDescription } from "../net/http/describe.ts";
 import type {
   CloseReason,
   ConnectionInfo,
@@ -40,7 +41,12 @@ export type LedgerEvent =
   | "stopped"
   | "suppressed"
   | "datagram"
-  | "dropped";
+  | "dropped"
+  | "request"
+  | "bad_request";
+
+/** What the ledger shows of a connection. */
+type ConnectionFacts = Pick<ConnectionInfo, "id" | "remoteAddr" | "proxyAddr" | "localAddr">;
 
 /** Data events show at most this many bytes of a chunk, as the text log does. */
 export const LEDGER_DATA_BYTES = 200;
@@ -54,14 +60,43 @@ export class Ledger {
   constructor(
     readonly transport: string,
     readonly now: () => number = Date.now,
+    readonly protocol: "echo" | "http" = "echo",
   ) {}
 
-  /** The server listens on `local`. */
-  listening(local: SocketAddr): string {
+  /** The server listens on `local`; `instance` names it, for HTTP. */
+  listening(local: SocketAddr, instance?: string): string {
     return this.#line("listening", this.now(), {
       transport: this.transport,
       local: formatAddress(local),
+      protocol: this.protocol === "http" ? "http" : undefined,
+      instance,
     });
+  }
+
+  /**
+   * A request was answered (`serve --http`): the description the reply
+   * carried (docs/http.md), the status and the bytes of response written.
+   */
+  request(
+    info: Pick<ConnectionInfo, "id" | "localAddr">,
+    description: RequestDescription,
+    status: number,
+    bytesOut: number,
+  ): string {
+    // The description names the peer and the PROXY client itself, as objects.
+    return this.#line("request", this.now(), {
+      transport: this.transport,
+      id: info.id,
+      local: formatAddress(info.localAddr),
+      ...description,
+      status,
+      bytes_out: bytesOut,
+    });
+  }
+
+  /** A request was refused as malformed with `status`, for `reason` (`serve --http`). */
+  badRequest(info: ConnectionFacts, status: number, reason: string): string {
+    return this.#line("bad_request", this.now(), { ...this.#connection(info), status, reason });
   }
 
   /** A connection was accepted (and its `prepare` step, e.g. the PROXY header, passed). */
@@ -80,12 +115,15 @@ export class Ledger {
 
   /** A connection closed; `detail` says more about an abnormal end (the error, in words). */
   close(info: ConnectionInfo, summary: ConnectionSummary, detail?: string): string {
+    // Every chunk is echoed before the next is read, so in and out are equal; a
+    // chunk whose echo could not be written (the client reset) is counted in neither.
+    // HTTP counts requests and replies together.
+    const bytes = this.protocol === "http"
+      ? { bytes: summary.bytes }
+      : { bytes_in: summary.bytes, bytes_out: summary.bytes };
     return this.#line("close", this.now(), {
       ...this.#connection(info),
-      // Every chunk is echoed before the next is read, so in and out are equal; a
-      // chunk whose echo could not be written (the client reset) is counted in neither.
-      bytes_in: summary.bytes,
-      bytes_out: summary.bytes,
+      ...bytes,
       duration_ms: Math.round(summary.durationMs * 1000) / 1000,
       reason: summary.reason,
       detail,
@@ -166,7 +204,7 @@ export class Ledger {
     });
   }
 
-  #connection(info: ConnectionInfo) {
+  #connection(info: ConnectionFacts) {
     return {
       transport: this.transport,
       id: info.id,

@@ -13,78 +13,16 @@ import { parseCommand } from "../cli/args.ts";
 import { benchCommand } from "../cli/commands/bench.ts";
 import { EXIT } from "../main.ts";
 import { outputOf, runMain, withServer } from "../cli/test_util.ts";
+import { parseYaml } from "./yaml.ts";
+import { expand, imageCommand, withOption } from "./container.ts";
 
 const JOB = new URL("./job.yaml", import.meta.url);
-const DOCKERFILE = new URL("./Dockerfile", import.meta.url);
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-type Yaml = string | number | boolean | Yaml[] | { [key: string]: Yaml };
-
-/**
- * Reads the YAML the manifest is written in, and only that: block mappings
- * and sequences by indentation, comments on lines of their own, plain,
- * double-quoted and numeric scalars. Anything else throws, rather than be
- * misread.
- */
-function parseYaml(text: string): Yaml {
-  const lines = text.split("\n").filter((line) => !/^\s*(#.*)?$/.test(line)).map((line) => {
-    if (/\t|^\s*[&*!|>]|: [&*!|>]/.test(line)) throw new SyntaxError(`unsupported: ${line}`);
-    return { indent: line.search(/\S/), text: line.trim() };
-  });
-  let at = 0;
-  const scalar = (text: string): Yaml =>
-    text.startsWith('"') ? JSON.parse(text) : /^-?\d+$/.test(text) ? Number(text) : text;
-  const block = (indent: number): Yaml => {
-    const list = lines[at].text.startsWith("- ");
-    const out: Yaml = list ? [] : {};
-    while (at < lines.length && lines[at].indent === indent) {
-      const line = lines[at];
-      if (list !== line.text.startsWith("- ")) throw new SyntaxError(`mixed block: ${line.text}`);
-      if (list) {
-        const item = line.text.slice(2);
-        if (/^[\w./-]+:( |$)/.test(item)) {
-          lines[at] = { indent: indent + 2, text: item }; // a mapping inside the item
-          (out as Yaml[]).push(block(indent + 2));
-        } else {
-          at++;
-          (out as Yaml[]).push(scalar(item));
-        }
-        continue;
-      }
-      const [, key, value] = line.text.match(/^([\w./-]+):(?: (.*))?$/) ??
-        (() => {
-          throw new SyntaxError(`not key: value: ${line.text}`);
-        })();
-      at++;
-      (out as Record<string, Yaml>)[key] = value !== undefined
-        ? scalar(value)
-        : at < lines.length && lines[at].indent > indent
-        ? block(lines[at].indent)
-        : "";
-    }
-    return out;
-  };
-  const document = block(0);
-  if (at !== lines.length) throw new SyntaxError(`unexpected indent: ${lines[at].text}`);
-  return document;
-}
 
 // deno-lint-ignore no-explicit-any
 type Manifest = any; // walked field by field below, each asserted
 
 const job: Manifest = parseYaml(await Deno.readTextFile(JOB));
 const container = job.spec.template.spec.containers[0];
-
-/** `args` with `$(NAME)` replaced by `env`'s value, as the kubelet expands them. */
-const expand = (args: string[], env: Record<string, string>) =>
-  args.map((arg) => arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_, name) => env[name]));
-
-/** `args` with the values after `flag` set to `value` (a local, shorter load). */
-function withOption(args: string[], flag: string, value: string): string[] {
-  const at = args.indexOf(flag);
-  assert.ok(at > 0, `${flag} in the manifest`);
-  return args.toSpliced(at + 1, 1, value);
-}
 
 Deno.test("deploy/job.yaml is an Indexed Job whose pods each run one shard of one load", () => {
   assert.deepEqual([job.apiVersion, job.kind], ["batch/v1", "Job"]);
@@ -114,18 +52,8 @@ Deno.test("deploy/job.yaml is an Indexed Job whose pods each run one shard of on
   assert.ok(Number(args[args.indexOf("--connections") + 1]) >= spec.completions);
 });
 
-Deno.test("the manifest's YAML reader refuses what it does not read", () => {
-  assert.deepEqual(parseYaml('a:\n  - 1\n  - b: "x"\n    c: y\n'), { a: [1, { b: "x", c: "y" }] });
-  for (const text of ["a: &anchor 1", "a: |\n  text", "a:\n\t- 1", "- a\nb: c"]) {
-    assert.throws(() => parseYaml(text), SyntaxError, text);
-  }
-});
-
 Deno.test("the Job's shards, run as local processes, merge into exactly the one schedule", async () => {
-  const entrypoint: string[] = JSON.parse(
-    (await Deno.readTextFile(DOCKERFILE)).match(/^ENTRYPOINT (\[.*\])$/m)![1],
-  );
-  const [deno, ...flags] = entrypoint.map((word) => word === "/app/main.ts" ? MAIN : word);
+  const [deno, ...flags] = await imageCommand();
   assert.equal(deno, "deno");
   const shards: number = job.spec.completions;
   // Two connections a shard, each sending every 40 ms: a slot is lost (the run ends on time,

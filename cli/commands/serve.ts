@@ -38,6 +38,7 @@ import { proxyHeaderStep } from "../../net/access/proxy_protocol.ts";
 import { DEFAULT_PORT, type Prepared, serve, type SocketAddr } from "../../server.ts";
 import { DEFAULT_UDP_RATE } from "../../net/udp.ts";
 import { accessFilter, startUdpEcho } from "./serve_udp.ts";
+import { describeDrain, HTTP_HELP, HTTP_OPTIONS, httpServing } from "./serve_http.ts";
 import {
   SERVE_TRANSPORT_HELP,
   SERVE_TRANSPORT_OPTIONS,
@@ -63,6 +64,7 @@ const OPTIONS = {
   "udp-rate": { type: "string" },
   allow: { type: "string", multiple: true },
   deny: { type: "string", multiple: true },
+  ...HTTP_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho serve [PORT] [options]
@@ -98,6 +100,7 @@ Options:
       --proxy-from CIDR[,CIDR...]
                        peers allowed to send the PROXY header; any
                        other is closed  [127.0.0.0/8,::1/128]
+${HTTP_HELP}
       --udp            also echo UDP datagrams on the same port
                        (RFC 862); no answer to source ports
                        7, 13, 17, 19, 37 (echo/chargen loops)
@@ -174,7 +177,7 @@ async function runServe(
   }
   const transport = await serveTransport(values);
   const transportName = transport.path !== undefined ? "unix" : transport.tls ? "tls" : "tcp";
-  const ledger = parseLogFormat(values["log-format"], transportName);
+  const ledger = parseLogFormat(values["log-format"], transportName, values.http);
   const prepare = parseProxyOptions(values);
   const log = new RateLimitedLog(
     io.out,
@@ -184,6 +187,8 @@ async function runServe(
   // The ledger is one stream: in JSON, the text log's status lines go to stdout too.
   const notice = (json: () => string, text: string) => ledger ? io.out(json()) : inform(io, text);
   const line = values.quiet ? () => {} : (make: () => string) => log.line(make);
+  const http = httpServing(values, { line, ledger });
+  const carried = http ? "in and out" : "echoed";
   const acceptFrom = accessFilter(values.allow, values.deny);
   if (values["udp-rate"] !== undefined && !values.udp) {
     throw new UsageError("--udp-rate needs --udp");
@@ -197,6 +202,7 @@ async function runServe(
     port,
     ...transport,
     prepare,
+    handler: http?.handler,
     onConnection: (info) => {
       const { id, remoteAddr, proxyAddr, openedAt } = info;
       if (acceptFailing) {
@@ -222,7 +228,9 @@ async function runServe(
       const { bytes, durationMs, error } = summary;
       line(() =>
         ledger?.close(info, summary, error && describeEnd(error)) ??
-          `${clientName(info.remoteAddr, info.id)} closed: ${plural(bytes, "byte")} echoed in ` +
+          `${clientName(info.remoteAddr, info.id)} closed: ${
+              plural(bytes, "byte")
+            } ${carried} in ` +
             `${(durationMs / 1000).toFixed(3)} s${error ? ` (${describeEnd(error)})` : ""}`
       );
     },
@@ -270,9 +278,14 @@ async function runServe(
     : undefined;
   // Listening for Ctrl+C before saying "Listening": a script may send it as soon as it reads that.
   const stopping = stopRequested(io);
+  const how = http
+    ? ` (${transport.tls ? "TLS, " : ""}HTTP, instance ${http.instance})`
+    : transport.tls
+    ? " (TLS)"
+    : "";
   io.out(
-    ledger?.listening(server.addr) ??
-      `Listening on ${formatAddress(server.addr)}${transport.tls ? " (TLS)" : ""}`,
+    ledger?.listening(server.addr, http?.instance) ??
+      `Listening on ${formatAddress(server.addr)}${how}`,
   );
   // In JSON the ledger owns stdout: the certificate's line goes to stderr there.
   transport.announce?.(server.addr, ledger ? io.err : io.out);
@@ -281,26 +294,35 @@ async function runServe(
     log.flush();
     udp?.reportDrops();
   }, 1000);
+  let draining: ReturnType<typeof setTimeout> | undefined;
   try {
     await stopping;
     notice(
       () => ledger!.stopping(server.activeConnections, graceMs),
-      `stopping: no new connections; ${formatCount(server.activeConnections)} open, ` +
-        `${formatSeconds(graceMs)} to finish (Ctrl+C again to exit at once)`,
+      http
+        ? describeDrain(graceMs)
+        : `stopping: no new connections; ${formatCount(server.activeConnections)} open, ${
+          formatSeconds(graceMs)
+        } to finish (Ctrl+C again to exit at once)`,
     );
-    const summary = await server.shutdown({ graceMs });
+    // HTTP drains as Kubernetes expects: still serving (new connections too) while the
+    // endpoint is taken out of rotation, /readyz saying 503; then it stops at once.
+    http?.drain();
+    if (http) await new Promise((resolve) => draining = setTimeout(resolve, graceMs));
+    const summary = await server.shutdown({ graceMs: http ? 0 : graceMs });
     const { connections, bytes, forced: cut } = summary;
     const udpSummary = await udp?.stop();
     log.flush();
     notice(
       () => ledger!.stopped(summary),
-      `stopped: ${plural(connections, "connection")}, ${plural(bytes, "byte")} echoed` +
+      `stopped: ${plural(connections, "connection")}, ${plural(bytes, "byte")} ${carried}` +
         (cut > 0 ? `, ${formatCount(cut)} closed at the end of the grace period` : "") +
         (udpSummary ? `; ${udpSummary}` : ""),
     );
     return EXIT.ok;
   } finally {
     clearInterval(flushing);
+    clearTimeout(draining);
     await server.shutdown({ graceMs: 0 });
     await udp?.stop();
   }
@@ -315,8 +337,8 @@ function clientName(addr: SocketAddr, id?: number): string {
 }
 
 /** The ledger for `--log-format json` (of `transport`), or `undefined` for the text log. */
-function parseLogFormat(format: string, transport: string): Ledger | undefined {
-  if (format === "json") return new Ledger(transport);
+function parseLogFormat(format: string, transport: string, http = false): Ledger | undefined {
+  if (format === "json") return new Ledger(transport, Date.now, http ? "http" : "echo");
   if (format === "text") return undefined;
   throw new UsageError(`invalid --log-format "${format}": expected text or json`);
 }

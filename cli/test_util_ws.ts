@@ -1,0 +1,110 @@
+/**
+ * WebSocket test helpers: an echo server as the HTTP handler will run it
+ * (Deno.listen on 127.0.0.1 port 0, the request head read, `upgradeResponse`
+ * and `echoWebSocket`), with the result of each connection for the test to
+ * check; and a raw client that writes frames exactly as given.
+ *
+ * @example
+ * ```ts
+ * import { withWsEchoServer } from "./test_util_ws.ts";
+ *
+ * await withWsEchoServer({}, async (server) => {
+ *   const ws = new WebSocket(`ws://127.0.0.1:${server.port}`);
+ *   // … send, receive, close …
+ *   console.log((await server.result(0)).closeCode);
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import { closeQuietly, writeAll } from "../net/io.ts";
+import { readHead } from "../net/http/ws_client.ts";
+import {
+  echoWebSocket,
+  type EchoWebSocketOptions,
+  type EchoWebSocketResult,
+  upgradeResponse,
+} from "../net/http/ws_echo.ts";
+import { WAIT_MS, withTimeout } from "./test_util.ts";
+
+/** The instance name the test server puts in `X-Echo-Instance`. */
+export const TEST_INSTANCE = "ws-test-1";
+
+/** A running test echo server, from {@linkcode withWsEchoServer}. */
+export interface WsEchoServer {
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** The result of the `index`-th connection (from 0) once it has ended; fails after 30 s. */
+  result(index: number): Promise<EchoWebSocketResult>;
+}
+
+/**
+ * Runs `body` with a WebSocket echo server on 127.0.0.1 and a free port;
+ * then closes it and waits for every connection to end.
+ */
+export async function withWsEchoServer(
+  options: EchoWebSocketOptions,
+  body: (server: WsEchoServer) => Promise<void>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served: Promise<EchoWebSocketResult>[] = [];
+  let wake: () => void = () => {};
+  let accepted = new Promise<void>((resolve) => wake = resolve);
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      const serving = serveOne(conn, options);
+      serving.catch(() => {}); // a test that cares awaits result(); the rest is not a failure
+      served.push(serving);
+      wake();
+      accepted = new Promise<void>((resolve) => wake = resolve);
+    }
+  })();
+  const result = (index: number) =>
+    withTimeout(
+      (async () => {
+        while (served.length <= index) await accepted;
+        return await served[index];
+      })(),
+      WAIT_MS,
+      `WebSocket connection ${index + 1} to end`,
+    );
+  try {
+    await body({ port: listener.addr.port, result });
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    wake();
+    await Promise.allSettled(served);
+  }
+}
+
+async function serveOne(
+  conn: Deno.Conn,
+  options: EchoWebSocketOptions,
+): Promise<EchoWebSocketResult> {
+  try {
+    const { head, rest } = await readHead(conn);
+    const key = head.match(/^sec-websocket-key:\s*(\S+)\s*$/im)?.[1] ?? "";
+    await writeAll(conn, await upgradeResponse(key, { "X-Echo-Instance": TEST_INSTANCE }));
+    return await echoWebSocket(conn, rest, options);
+  } finally {
+    closeQuietly(conn);
+  }
+}
+
+/**
+ * A TCP connection to `port` that has done the WebSocket handshake by hand
+ * (any valid key; the 101 is read and dropped): a client that writes
+ * whatever frames a test gives it, well-formed or not.
+ */
+export async function rawWebSocket(port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n" +
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+    "Sec-WebSocket-Version: 13\r\n\r\n";
+  await writeAll(conn, new TextEncoder().encode(request));
+  const { head, rest } = await readHead(conn);
+  if (!head.startsWith("HTTP/1.1 101 ") || rest.length > 0) throw new Error(`handshake: ${head}`);
+  return conn;
+}
