@@ -1,9 +1,10 @@
 /**
  * The client side of sockecho as a library: one verified echo over TCP, TLS
- * or a Unix domain socket ({@linkcode send}), or over UDP
- * ({@linkcode sendUdp}). Each connects, sends, reads until the whole echo is
- * back and checks it byte for byte; neither prints, both return a result or
- * throw a typed error (`net/errors.ts`). The path checks built on them
+ * or a Unix domain socket ({@linkcode send}), over UDP ({@linkcode sendUdp}),
+ * over HTTP ({@linkcode sendHttp}: the body, and which instance answered) or
+ * over WebSocket ({@linkcode sendWs}). Each connects, sends, reads until the
+ * whole echo is back and checks it byte for byte; none prints, each returns
+ * a result or throws a typed error (`net/errors.ts`, `net/http/`). The path checks built on them
  * (probe series, `check`, idle discovery) live in `diag/`, the load tester
  * in `bench/`.
  *
@@ -20,3 +21,5 @@
 
 export { C_CLIENT_MESSAGE, send, type SendOptions, type SendResult } from "./diag/send.ts";
 export { sendUdp, type UdpSendOptions, type UdpSendResult } from "./diag/send_udp.ts";
+export { sendHttp, type SendHttpOptions, type SendHttpResult } from "./diag/send_http.ts";
+export { sendWs, type SendWsOptions, type SendWsResult } from "./diag/send_ws.ts";

@@ -27,6 +27,8 @@ import {
   TimeoutError,
   TlsVerifyError,
 } from "../net/errors.ts";
+import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
+import { WebSocketHandshakeError, WebSocketProtocolError } from "../net/http/websocket.ts";
 import { ThresholdError } from "../bench/expect.ts";
 import { ReportFileError } from "../bench/merge.ts";
 import {
@@ -63,10 +65,15 @@ export const EXIT = {
   oneClientAtATime: 18,
   idleCut: 19,
   badReport: 20,
+  httpStatus: 21,
+  notHttp: 22,
+  webSocket: 23,
   interrupted: 130,
 } as const;
 
 type ErrorClass = abstract new (...args: never[]) => Error;
+
+const WEBSOCKET_FAILED = "the WebSocket upgrade was refused, or the server broke the protocol";
 
 /** Which exit code each typed error ends the program with, and what it means. */
 const ERROR_EXITS: [ErrorClass, number, string][] = [
@@ -88,6 +95,14 @@ const ERROR_EXITS: [ErrorClass, number, string][] = [
   [IdleCutError, EXIT.idleCut, "idle connections are cut before MAX"],
   [ThresholdError, EXIT.threshold, "a run missed an --expect threshold"],
   [ReportFileError, EXIT.badReport, "a report file cannot be merged (unreadable, foreign, cut)"],
+  [
+    HttpStatusError,
+    EXIT.httpStatus,
+    "the HTTP server answered 300 or above",
+  ],
+  [HttpResponseError, EXIT.notHttp, "the reply is not HTTP/1.x, malformed or too big"],
+  [WebSocketHandshakeError, EXIT.webSocket, WEBSOCKET_FAILED],
+  [WebSocketProtocolError, EXIT.webSocket, WEBSOCKET_FAILED],
 ];
 
 /** The codes of a command that sends and checks an echo (send, bench), over any transport. */
@@ -100,6 +115,9 @@ export const ECHO_CLIENT_EXITS: readonly number[] = [
   EXIT.tlsVerify,
   EXIT.notTls,
 ];
+
+/** The codes `send` adds over HTTP and WebSocket. */
+export const HTTP_CLIENT_EXITS: readonly number[] = [EXIT.httpStatus, EXIT.notHttp, EXIT.webSocket];
 
 /** What each exit code means, for the help texts. */
 const EXIT_MEANINGS: ReadonlyMap<number, string> = new Map([
@@ -145,6 +163,7 @@ export const EXIT_CODE_HELP: string = exitCodeHelp([...EXIT_MEANINGS.keys()], {
   ...commandNamed("check --idle", [EXIT.idleCut]),
   ...commandNamed("bench, merge", [EXIT.threshold]),
   ...commandNamed("merge", [EXIT.badReport]),
+  ...commandNamed("send --http, --ws", HTTP_CLIENT_EXITS),
   [EXIT.interrupted]: "stopped by a second Ctrl+C or SIGTERM; bench: cut short by Ctrl+C",
 });
 

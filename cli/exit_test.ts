@@ -34,6 +34,9 @@ const DOCUMENTED_EXITS: Record<number, keyof typeof EXIT> = {
   18: "oneClientAtATime",
   19: "idleCut",
   20: "badReport",
+  21: "httpStatus",
+  22: "notHttp",
+  23: "webSocket",
   130: "interrupted",
 };
 
@@ -80,6 +83,9 @@ Deno.test({
     assert.match(meaning[EXIT.oneClientAtATime], /second client/);
     assert.match(meaning[EXIT.idleCut], /idle connections are cut/);
     assert.match(meaning[EXIT.badReport], /merge: .*cannot be merged/);
+    assert.match(meaning[EXIT.httpStatus], /send --http.*: .*answered 300 or above/);
+    assert.match(meaning[EXIT.notHttp], /send --http.*: .*not HTTP/);
+    assert.match(meaning[EXIT.webSocket], /send --ws: .*WebSocket upgrade was refused/);
     assert.match(meaning[EXIT.interrupted], /second Ctrl\+C/);
   },
 });
@@ -90,7 +96,7 @@ Deno.test("main: each command's help lists only the exit codes it can end with",
     const block = out.join("\n").split("Exit codes:\n")[1];
     return [...block.matchAll(/^ {2}(\d+) /gm)].map(([, code]) => Number(code));
   };
-  assert.deepEqual(await codesOf("send"), [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 130]);
+  assert.deepEqual(await codesOf("send"), [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 21, 22, 23, 130]);
   assert.deepEqual(await codesOf("serve"), [0, 1, 2, 3, 8, 9, 10, 13, 130]);
   assert.deepEqual(await codesOf("bench"), [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 130]);
   assert.deepEqual(await codesOf("check"), [0, 1, 2, 3, 4, 5, 11, 12, 13, 15, 16, 17, 18, 19, 130]);

@@ -17,7 +17,7 @@
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import type { MainIo } from "./io.ts";
-import { closeQuietly, writeAll } from "../net/io.ts";
+import { closeQuietly, concatBytes, writeAll } from "../net/io.ts";
 import { main } from "../main.ts";
 import { type EchoServer, serve, type ServeOptions } from "../server.ts";
 import type { CertificatePair } from "../net/tls/cert.ts";
@@ -185,15 +185,7 @@ export async function echoOf(port: number, bytes: Uint8Array): Promise<Uint8Arra
 }
 
 /** Joins byte arrays. */
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
+export const concat: (chunks: readonly Uint8Array[]) => Uint8Array = concatBytes;
 
 /** `length` bytes of a repeating, position-dependent pattern. */
 export function pattern(length: number, seed = 0): Uint8Array {

@@ -5,7 +5,8 @@
  * echoed byte for byte, streamed, framed as the request's was, with
  * `X-Echo-Instance`, `X-Echo-Connection` and `X-Echo-Request`), keeps
  * connections alive, and answers `?status=NNN` with that status and a
- * one-line body.
+ * one-line body; and `serve --http` itself as a process, for the tests that
+ * check the client against the real server.
  *
  * @example
  * ```ts
@@ -20,6 +21,7 @@
  */
 
 import { closeQuietly, writeAll } from "../net/io.ts";
+import { type Spawned, spawnSockecho } from "./test_util_process.ts";
 
 /** What the stub saw of one request. */
 export interface StubRequest {
@@ -36,6 +38,11 @@ export interface StubOptions {
   instance?: string;
   /** Answer `Connection: close` (and close) after this many requests on a connection. */
   requestsPerConnection?: number;
+  /**
+   * Close a connection after this many requests without saying so, as a
+   * server's keep-alive timeout does while the connection idles.
+   */
+  silentCloseAfter?: number;
 }
 
 /** A running stub. */
@@ -60,6 +67,8 @@ export async function withHttpStub(
   const served: Promise<void>[] = [];
   const accepting = (async () => {
     for await (const conn of listener) {
+      // The head and each body part are written apart: Nagle would hold the second for an ACK.
+      conn.setNoDelay(true);
       conns.add(conn);
       const id = ++stub.connections;
       served.push(
@@ -122,7 +131,7 @@ async function serveConnection(
   conn: Deno.Conn,
   connection: number,
   stub: HttpStub,
-  { instance = "stub", requestsPerConnection = Infinity }: StubOptions,
+  { instance = "stub", requestsPerConnection = Infinity, silentCloseAfter = Infinity }: StubOptions,
 ): Promise<void> {
   const input = new Input(conn);
   for (let n = 1;; n++) {
@@ -150,10 +159,8 @@ async function serveConnection(
     if (status !== 200) {
       await forEachBodyPart(input, chunked, length, () => Promise.resolve());
       const reason = encoder.encode(`stub answered ${status} as asked\n`);
-      await writeAll(
-        conn,
-        encoder.encode(`${head.join("\r\n")}\r\nContent-Length: ${reason.length}\r\n\r\n`),
-      );
+      head.push("Content-Type: text/plain", `Content-Length: ${reason.length}`);
+      await writeAll(conn, encoder.encode(`${head.join("\r\n")}\r\n\r\n`));
       await writeAll(conn, reason);
     } else {
       head.push("Content-Type: application/octet-stream");
@@ -167,7 +174,7 @@ async function serveConnection(
       });
       if (chunked) await writeAll(conn, encoder.encode("0\r\n\r\n"));
     }
-    if (close) return;
+    if (close || n >= silentCloseAfter) return;
   }
 }
 
@@ -197,4 +204,45 @@ async function forEachBodyPart(
   // Trailers: nothing to keep.
   let trailer: string | null;
   do trailer = await input.line(); while (trailer !== null && trailer !== "");
+}
+
+/** A spawned `serve --http` and what a client needs to reach it. */
+export interface HttpServe extends Spawned {
+  /** Its port (or undefined on a Unix socket). */
+  port?: string;
+  /** The instance name it announced. */
+  instance: string;
+  /** With --tls: its certificate's SHA-256, for --pin. */
+  fingerprint?: string;
+  /** Stops it (SIGTERM; pass -g 0 for no drain) and resolves with its exit code. */
+  stop(): Promise<number>;
+}
+
+/**
+ * Spawns `sockecho serve --http ARGS` (on 127.0.0.1 and a free port unless
+ * ARGS say `--unix`); resolves once it listens.
+ */
+export async function spawnHttpServe(
+  args: string[],
+  denoFlags: string[] = [],
+): Promise<HttpServe> {
+  const unix = args.includes("--unix");
+  const where = unix ? [] : ["-H", "127.0.0.1", "-p", "0"];
+  const server = spawnSockecho(["serve", "--http", ...where, ...args], { denoFlags });
+  const [, port, instance] = await server.out.match(
+    /^Listening on (?:127\.0\.0\.1:(\d+)|\/\S+) \((?:TLS, )?HTTP, instance (\S+)\)$/,
+  );
+  const fingerprint = args.includes("--tls")
+    ? (await server.out.match(/^TLS certificate: self-signed, SHA-256 ([0-9A-F:]{95});/))[1]
+    : undefined;
+  return {
+    ...server,
+    port,
+    instance,
+    fingerprint,
+    stop() {
+      server.child.kill("SIGTERM");
+      return server.finish();
+    },
+  };
 }

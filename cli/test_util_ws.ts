@@ -28,6 +28,11 @@ import {
 } from "../net/http/ws_echo.ts";
 import { WAIT_MS, withTimeout } from "./test_util.ts";
 
+/** `s` as UTF-8 bytes. */
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+/** Every byte value, 0 to 255, once. */
+export const ALL_BYTES: Uint8Array = new Uint8Array(256).map((_, i) => i);
+
 /** The instance name the test server puts in `X-Echo-Instance`. */
 export const TEST_INSTANCE = "ws-test-1";
 

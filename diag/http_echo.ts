@@ -27,10 +27,17 @@
 import { describeRemote, type DialedConn } from "../net/dial.ts";
 import { ClosedEarlyError } from "../net/errors.ts";
 import { escapeBytes, formatCount, plural } from "../net/format.ts";
-import { headerValue, type HttpResponse, HttpStatusError, request } from "../net/http/client.ts";
+import {
+  headerValue,
+  HttpNoResponseError,
+  type HttpResponse,
+  HttpStatusError,
+  request,
+} from "../net/http/client.ts";
 import { closeQuietly } from "../net/io.ts";
 import { type EchoOptions, echoPayload, type EchoResult } from "./echo.ts";
 import { bytesPayload, type Payload } from "./payload.ts";
+import type { ProbeExchange } from "./probe_exchange.ts";
 
 /** The request {@linkcode httpEcho} makes, but for its body. */
 export interface HttpEchoRequest {
@@ -132,6 +139,40 @@ export async function httpEcho(
 }
 
 /**
+ * A probe series' exchange over HTTP: each probe is {@linkcode httpEcho}'s
+ * request `req`, on the same connection while the server keeps it alive.
+ *
+ * @example
+ * ```ts
+ * import { httpExchange } from "./http_echo.ts";
+ * import { patternPayload } from "./payload.ts";
+ * import { probeSeries } from "./probe.ts";
+ *
+ * const summary = await probeSeries({
+ *   target: { hostname: "127.0.0.1", port: 4321 },
+ *   payload: patternPayload(100),
+ *   count: 10,
+ *   exchange: httpExchange({ host: "127.0.0.1:4321" }),
+ * });
+ * console.log(summary.spread?.perRequest.instances);
+ * ```
+ */
+export function httpExchange(req: HttpEchoRequest): ProbeExchange<DialedConn> {
+  return {
+    async echo(conn, payload, options) {
+      const reply = await httpEcho(conn, payload, req, options);
+      return { ...reply, reusable: reply.keepAlive };
+    },
+    // A closed idle connection ends before any response, or resets the request's write.
+    stale: (error) =>
+      error instanceof HttpNoResponseError ||
+      (error instanceof ClosedEarlyError && error.received === 0 &&
+        (error.cause instanceof Deno.errors.ConnectionReset ||
+          error.cause instanceof Deno.errors.BrokenPipe)),
+  };
+}
+
+/**
  * One request seen as the connection `echoPayload` writes to and reads
  * from: writes go into the request body, reads come from the response body.
  */
@@ -222,10 +263,27 @@ class HttpExchange implements DialedConn {
 }
 
 /**
- * The error for a status of 300 or more: the status line, and the first
- * line of the body (or a redirect's `Location`) as the server's reason.
+ * The error for a status of 300 or more: the status line, and as the
+ * server's reason a redirect's `Location` or the first line of a text body
+ * (sockecho's refusals are one `text/plain` line; a body of another type,
+ * such as a shaped status's echo, says nothing about why).
  */
 async function statusError(response: HttpResponse, where: string): Promise<HttpStatusError> {
+  const { status, reason, headers } = response;
+  const text = /^text\/plain\b/i.test(headerValue(headers, "content-type") ?? "");
+  const line = text ? await firstLine(response) : "";
+  const location = headerValue(headers, "location");
+  const said = location !== undefined ? ` (Location: ${location})` : line ? `: ${line}` : "";
+  return new HttpStatusError(
+    `${where} answered ${status}${reason ? ` ${reason}` : ""}${said}`,
+    status,
+    line || reason,
+    headerValue(headers, "x-echo-instance"),
+  );
+}
+
+/** The first line of a body (of its first KiB), escaped. */
+async function firstLine(response: HttpResponse): Promise<string> {
   const start = new Uint8Array(REASON_BYTES);
   let got = 0;
   try {
@@ -240,14 +298,5 @@ async function statusError(response: HttpResponse, where: string): Promise<HttpS
   }
   const lineEnd = start.subarray(0, got).indexOf(0x0a);
   const end = lineEnd < 0 ? got : lineEnd - (start[lineEnd - 1] === 0x0d ? 1 : 0);
-  const line = escapeBytes(start.subarray(0, end));
-  const location = headerValue(response.headers, "location");
-  const said = location !== undefined ? ` (Location: ${location})` : line ? `: ${line}` : "";
-  const { status, reason, headers } = response;
-  return new HttpStatusError(
-    `${where} answered ${status}${reason ? ` ${reason}` : ""}${said}`,
-    status,
-    line || reason,
-    headerValue(headers, "x-echo-instance"),
-  );
+  return escapeBytes(start.subarray(0, end));
 }

@@ -2,18 +2,20 @@
  * `httpEcho`: verified echoes over HTTP against the raw stub (sized and
  * chunked bodies, keep-alive), and each way one can fail against scripted
  * servers: a wrong byte, a short body, an error status, a redirect, a reply
- * that is not HTTP (a plain TCP echo server), TLS, silence.
+ * that is not HTTP (a plain TCP echo server), TLS, silence; and probe
+ * series over HTTP (`httpExchange`): keep-alive, reconnects, both spreads.
  */
 import assert from "node:assert/strict";
-import { dialTcp } from "../net/dial.ts";
+import { type Dialer, dialTcp } from "../net/dial.ts";
 import { ClosedEarlyError, NotTlsError } from "../net/errors.ts";
 import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 import { pattern, readToEnd, withFakeServer, withServer, withTlsServer } from "../cli/test_util.ts";
-import { withHttpStub } from "../cli/test_util_http.ts";
+import { type StubOptions, withHttpStub } from "../cli/test_util_http.ts";
 import { EchoMismatchError, EchoTimeoutError } from "./echo.ts";
-import { httpEcho } from "./http_echo.ts";
+import { httpEcho, httpExchange } from "./http_echo.ts";
 import { bytesPayload, patternPayload, streamPayload } from "./payload.ts";
+import { type ProbeOptions, type ProbeResult, probeSeries } from "./probe.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);
 const connect = (port: number) =>
@@ -109,7 +111,9 @@ Deno.test("a body that ends short is closed early with how much was echoed", asy
 });
 
 Deno.test("an error status is an HttpStatusError with the first line of the body", async () => {
-  const reply = "HTTP/1.1 400 Bad Request\r\nX-Echo-Instance: web-3\r\nContent-Length: 60\r\n\r\n" +
+  const reply =
+    "HTTP/1.1 400 Bad Request\r\nX-Echo-Instance: web-3\r\nContent-Type: text/plain\r\n" +
+    "Content-Length: 60\r\n\r\n" +
     "bad parameter delay: 20s is above --max-delay 10s\r\nmore text\n";
   await withReply(reply, async (conn) => {
     await assert.rejects(
@@ -190,5 +194,119 @@ Deno.test("a server that never answers times out with what had come", async () =
     } finally {
       closeQuietly(conn);
     }
+  });
+});
+
+/** Runs `body` with stubs named web-1 … web-N (`options` for each), and their ports. */
+async function withStubs(
+  n: number,
+  options: StubOptions,
+  body: (ports: number[]) => Promise<void>,
+) {
+  const start = async (i: number, ports: number[]): Promise<void> => {
+    if (i > n) return await body(ports);
+    await withHttpStub(
+      { ...options, instance: `web-${i}` },
+      (stub) => start(i + 1, [...ports, stub.port]),
+    );
+  };
+  await start(1, []);
+}
+
+/** A dialer that takes the stubs in turn, as a round-robin balancer would. */
+function roundRobin(ports: number[]): Dialer {
+  let next = 0;
+  return (_, signal) =>
+    dialTcp({ hostname: "127.0.0.1", port: ports[next++ % ports.length] }, signal);
+}
+
+/** A series over HTTP of `count` probes of 1,000 bytes, connections taken from `ports` in turn. */
+function seriesOver(ports: number[], count: number, more: Partial<ProbeOptions> = {}) {
+  return probeSeries({
+    target: { hostname: "127.0.0.1", port: 0 },
+    payload: patternPayload(1000),
+    count,
+    intervalMs: 0,
+    dial: roundRobin(ports),
+    exchange: httpExchange({ host: "lb" }),
+    ...more,
+  });
+}
+
+Deno.test("a series over HTTP keeps one connection and names its instance in both spreads", async () => {
+  await withStubs(3, {}, async (ports) => {
+    const summary = await seriesOver(ports, 6);
+    assert.equal(summary.echoed, 6);
+    const { perRequest, perConnection } = summary.spread!;
+    assert.deepEqual(perRequest.instances.map((i) => [i.instance, i.count]), [["web-1", 6]]);
+    assert.deepEqual(perConnection.instances.map((i) => [i.instance, i.count]), [["web-1", 1]]);
+    assert.equal(perRequest.imbalance, undefined);
+  });
+});
+
+Deno.test("with --reconnect the spread over three instances taken in turn is exactly even", async () => {
+  await withStubs(3, {}, async (ports) => {
+    const summary = await seriesOver(ports, 9, { reconnect: true });
+    const { perRequest, perConnection } = summary.spread!;
+    assert.deepEqual(perRequest.instances.map((i) => [i.instance, i.count]), [
+      ["web-1", 3],
+      ["web-2", 3],
+      ["web-3", 3],
+    ]);
+    assert.deepEqual(perConnection, perRequest);
+    assert.deepEqual(perRequest.imbalance, {
+      maxMinShare: 1,
+      chiSquare: 0,
+      degreesOfFreedom: 2,
+      pValue: 1,
+    });
+  });
+});
+
+Deno.test("a server that closes each connection after two requests makes the series reconnect", async () => {
+  await withStubs(2, { requestsPerConnection: 2 }, async (ports) => {
+    const probes: ProbeResult[] = [];
+    const summary = await seriesOver(ports, 5, { onProbe: (probe) => probes.push(probe) });
+    assert.equal(summary.failed, 0);
+    assert.deepEqual(probes.map((p) => [p.connection, p.instance]), [
+      [1, "web-1"],
+      [1, "web-1"],
+      [2, "web-2"],
+      [2, "web-2"],
+      [3, "web-1"],
+    ]);
+    const { perRequest, perConnection } = summary.spread!;
+    assert.deepEqual(perRequest.instances.map((i) => i.count), [3, 2]);
+    assert.deepEqual(perConnection.instances.map((i) => i.count), [2, 1]);
+  });
+});
+
+Deno.test("a kept-alive connection the server closed while it idled is redialed for the same probe", async () => {
+  await withStubs(1, { silentCloseAfter: 1 }, async (ports) => {
+    const probes: ProbeResult[] = [];
+    const summary = await seriesOver(ports, 3, { onProbe: (probe) => probes.push(probe) });
+    assert.deepEqual([summary.echoed, summary.failed], [3, 0]);
+    assert.deepEqual(probes.map((p) => [p.connection, p.connectMs !== undefined]), [
+      [1, true],
+      [2, true],
+      [3, true],
+    ]);
+  });
+});
+
+Deno.test("a probe is redialed once only: a new connection that does not answer fails it", async () => {
+  let connections = 0;
+  await withFakeServer(async (conn) => {
+    if (++connections > 1) return;
+    await conn.read(new Uint8Array(65536));
+    await writeAll(conn, text("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"));
+    await writeAll(conn, pattern(1000).map((_, i) => i % 251));
+  }, async (port) => {
+    const probes: ProbeResult[] = [];
+    await seriesOver([port], 2, { onProbe: (probe) => probes.push(probe) });
+    assert.deepEqual(probes.map((p) => [p.connection, p.error?.constructor.name]), [
+      [1, undefined],
+      [2, "HttpNoResponseError"],
+    ]);
   });
 });

@@ -28,7 +28,7 @@ import {
   type DialTarget,
   dialWithin,
 } from "../net/dial.ts";
-import { echoPayload } from "./echo.ts";
+import { ECHO_EXCHANGE, type ProbeExchange } from "./probe_exchange.ts";
 import {
   ClosedEarlyError,
   ConnectError,
@@ -38,11 +38,13 @@ import {
   TimeoutError,
   TlsVerifyError,
 } from "../net/errors.ts";
+import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { closeQuietly } from "../net/io.ts";
 import type { Payload } from "./payload.ts";
+import { nearestRank, type Spread, spreadOf } from "./spread.ts";
 
 /** Options for {@linkcode probeSeries}. */
-export interface ProbeOptions {
+export interface ProbeOptions<S = DialedConn> {
   /** The echo server. */
   target: DialTarget;
   /** What each probe sends. */
@@ -59,6 +61,8 @@ export interface ProbeOptions {
   signal?: AbortSignal;
   /** Opens connections (`tlsDialer` for TLS). @default {dialStream} */
   dial?: Dialer;
+  /** How a probe talks over a connection (HTTP, WebSocket). @default {the plain echo} */
+  exchange?: ProbeExchange<S>;
   /** Called as each probe ends. */
   onProbe?: (probe: ProbeResult) => void;
 }
@@ -75,6 +79,12 @@ export interface ProbeResult {
   readonly connectMs?: number;
   /** Time of the TLS handshake, in ms, when this probe opened a TLS connection. */
   readonly handshakeMs?: number;
+  /** Time of the exchange's upgrade (WebSocket's), in ms, when this probe opened a connection. */
+  readonly upgradeMs?: number;
+  /** Which connection of the series (from 1) carried it, when one was open. */
+  readonly connection?: number;
+  /** Which server answered, when it said. */
+  readonly instance?: string;
   /** From the first byte sent to the last byte echoed, in ms; absent when it failed. */
   readonly timeMs?: number;
   /** Why it failed. */
@@ -106,6 +116,14 @@ export interface SeriesSummary {
   readonly connect?: Stats;
   /** TLS handshake times, or undefined when no probe opened a TLS connection. */
   readonly handshake?: Stats;
+  /** Upgrade times, or undefined when the exchange has no upgrade. */
+  readonly upgrade?: Stats;
+  /**
+   * How the exact replies spread over the instances that answered: every
+   * reply, and the first of each connection (where a sticky keep-alive
+   * shows); undefined when no reply named its instance.
+   */
+  readonly spread?: { readonly perRequest: Spread; readonly perConnection: Spread };
   /** The first failure, which decides the exit code. */
   readonly firstError?: Error;
   /** True when `signal` stopped the series. */
@@ -131,7 +149,9 @@ export interface SeriesSummary {
  * console.log(summary.connect?.p50, summary.time?.p50);
  * ```
  */
-export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary> {
+export async function probeSeries<S = DialedConn>(
+  options: ProbeOptions<S>,
+): Promise<SeriesSummary> {
   const {
     target,
     payload,
@@ -142,6 +162,12 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
     signal = new AbortController().signal,
     dial = dialStream,
   } = options;
+  const exchange = options.exchange ?? ECHO_EXCHANGE as unknown as ProbeExchange<S>;
+  /** Ends a connection that served its probe: politely, as the exchange says. */
+  const ended = async (conn: DialedConn, session: S) => {
+    await exchange.close?.(session).catch(() => {});
+    return closed(conn);
+  };
   if (!payload.repeatable && count !== 1) {
     throw new RangeError("a one-time payload allows one probe");
   }
@@ -149,32 +175,66 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
   const halfClose = payload.size === undefined;
   const results: ProbeResult[] = [];
   let conn: DialedConn | undefined;
+  let session: S | undefined;
+  let connections = 0;
+  /** Opens the next connection, readied by the exchange; what it took. */
+  const open = async () => {
+    const dialed = await dialWithin(dial, target, timeoutMs, signal);
+    conn = dialed.conn;
+    connections++;
+    session = conn as S;
+    const openedAt = performance.now();
+    if (exchange.open) session = await exchange.open(conn, { timeoutMs, signal });
+    const upgradeMs = exchange.open ? performance.now() - openedAt : undefined;
+    return { connectMs: dialed.connectMs, handshakeMs: dialed.handshakeMs, upgradeMs };
+  };
   try {
     for (let seq = 1; count === 0 || seq <= count; seq++) {
       const startedAt = performance.now();
       let connectMs: number | undefined;
       let handshakeMs: number | undefined;
+      let upgradeMs: number | undefined;
       let result: ProbeResult;
       try {
-        if (conn === undefined) {
-          ({ conn, connectMs, handshakeMs } = await dialWithin(dial, target, timeoutMs, signal));
-        }
-        const echo = await echoPayload(conn, payload, { timeoutMs, signal, halfClose });
+        const reused = conn !== undefined;
+        if (!reused) ({ connectMs, handshakeMs, upgradeMs } = await open());
+        const options = { timeoutMs, signal, halfClose };
+        let echo = await exchange.echo(session!, payload, options).catch(async (error) => {
+          // The server closed the kept-alive connection while it idled: once more on a new one.
+          if (!reused || signal.aborted || !exchange.stale?.(error)) throw error;
+          closed(conn!);
+          ({ connectMs, handshakeMs, upgradeMs } = await open());
+          return undefined;
+        });
+        echo ??= await exchange.echo(session!, payload, options);
         result = {
           seq,
-          remote: describeRemote(conn),
+          remote: describeRemote(conn!),
           bytes: echo.bytes,
           connectMs,
           handshakeMs,
+          upgradeMs,
+          connection: connections,
+          instance: echo.instance,
           timeMs: echo.ms,
         };
-        if (reconnect || halfClose) conn = closed(conn);
+        if (reconnect || !echo.reusable) conn = await ended(conn!, session!);
       } catch (error) {
         if (signal.aborted) break;
         const remote = conn && describeRemote(conn);
+        const connection = conn && connections;
         if (conn) conn = closed(conn);
         const bytes = error instanceof ClosedEarlyError ? error.received : 0;
-        result = { seq, remote, bytes, connectMs, handshakeMs, error: error as Error };
+        result = {
+          seq,
+          remote,
+          bytes,
+          connectMs,
+          handshakeMs,
+          upgradeMs,
+          connection,
+          error: error as Error,
+        };
       }
       results.push(result);
       options.onProbe?.(result);
@@ -182,7 +242,7 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
       if (!await pause(startedAt + intervalMs - performance.now(), signal)) break;
     }
   } finally {
-    if (conn) closeQuietly(conn);
+    if (conn) await ended(conn, session!);
   }
   const good = results.filter((r) => r.timeMs !== undefined);
   const measured = (ms: (r: ProbeResult) => number | undefined) =>
@@ -194,9 +254,19 @@ export async function probeSeries(options: ProbeOptions): Promise<SeriesSummary>
     time: stats(good.map((r) => r.timeMs!)),
     connect: measured((r) => r.connectMs),
     handshake: measured((r) => r.handshakeMs),
+    upgrade: measured((r) => r.upgradeMs),
+    spread: spreads(good),
     firstError: results.find((r) => r.error)?.error,
     interrupted: signal.aborted,
   };
+}
+
+/** Every exact reply, and the first of each connection, by instance; undefined when none named one. */
+function spreads(good: ProbeResult[]): SeriesSummary["spread"] {
+  if (good.every((r) => r.instance === undefined)) return undefined;
+  const sample = (r: ProbeResult) => ({ instance: r.instance ?? "(unnamed)", ms: r.timeMs! });
+  const firsts = good.filter((r, i) => good.findIndex((o) => o.connection === r.connection) === i);
+  return { perRequest: spreadOf(good.map(sample)), perConnection: spreadOf(firsts.map(sample)) };
 }
 
 function closed(conn: DialedConn): undefined {
@@ -243,7 +313,7 @@ export function pause(ms: number, signal: AbortSignal): Promise<boolean> {
 export function stats(values: number[]): Stats | undefined {
   if (values.length === 0) return undefined;
   const sorted = values.toSorted((a, b) => a - b);
-  const rank = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)];
+  const rank = (p: number) => nearestRank(sorted, p);
   const avg = sorted.reduce((sum, v) => sum + v, 0) / sorted.length;
   const meanSquare = sorted.reduce((sum, v) => sum + v * v, 0) / sorted.length;
   return {
@@ -259,7 +329,8 @@ export function stats(values: number[]): Stats | undefined {
 
 /**
  * A stable one-word name for a failure, for `--json` consumers: `resolve`,
- * `connect`, `timeout`, `closed`, `mismatch`, `tls-verify`, `not-tls` or `error`.
+ * `connect`, `timeout`, `closed`, `mismatch`, `tls-verify`, `not-tls`, `http-status`
+ * (an HTTP status of 300 or more), `not-http` or `error`.
  *
  * @example
  * ```ts
@@ -277,5 +348,7 @@ export function failureKind(error: Error): string {
   if (error instanceof MismatchError) return "mismatch";
   if (error instanceof TlsVerifyError) return "tls-verify";
   if (error instanceof NotTlsError) return "not-tls";
+  if (error instanceof HttpStatusError) return "http-status";
+  if (error instanceof HttpResponseError) return "not-http";
   return "error";
 }

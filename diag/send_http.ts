@@ -16,7 +16,13 @@
  * @module
  */
 
-import { dialerFor, dialWithin, type NetTarget, type Resolver } from "../net/dial.ts";
+import {
+  type DialedConn,
+  dialerFor,
+  dialWithin,
+  type NetTarget,
+  type Resolver,
+} from "../net/dial.ts";
 import { closeQuietly } from "../net/io.ts";
 import { resolveHost } from "../net/resolve.ts";
 import type { TlsClientOptions, TlsSession } from "../net/tls/client.ts";
@@ -116,6 +122,41 @@ export function urlTarget(url: URL): UrlTarget {
   };
 }
 
+/** What {@linkcode dialUrl} needs: where, and how to connect and trust it. */
+export type UrlDialOptions = Pick<
+  SendHttpOptions,
+  "url" | "timeoutMs" | "resolve" | "tls" | "path"
+>;
+
+/**
+ * Connects to where `url` points (TLS with ALPN `http/1.1` for `https://`
+ * and `wss://`, or the Unix socket `path`), within `timeoutMs`; resolves
+ * with the connection, the URL's target and the deadline of the whole send.
+ *
+ * @example
+ * ```ts
+ * import { dialUrl } from "./send_http.ts";
+ *
+ * const { conn, target } = await dialUrl({ url: "https://example.com/", timeoutMs: 5000 });
+ * console.log(target.host, conn.tls?.alpn);
+ * conn.close();
+ * ```
+ */
+export async function dialUrl(
+  options: UrlDialOptions,
+): Promise<{ conn: DialedConn; target: UrlTarget; deadline: number }> {
+  const { timeoutMs = 5000, resolve = resolveHost, tls = {} } = options;
+  const target = urlTarget(new URL(options.url));
+  const deadline = performance.now() + timeoutMs;
+  const { hostname, port, secure } = target;
+  const dialer = dialerFor({ hostname, port }, {
+    tls: secure ? { ...tls, alpn: ["http/1.1"] } : undefined,
+    path: options.path,
+  }, resolve);
+  const { conn } = await dialWithin(dialer.dial, dialer.target, timeoutMs, NEVER);
+  return { conn, target, deadline };
+}
+
 /**
  * Sends the message to an HTTP echo server and checks the echoed body.
  * Throws `ResolveError`, `ConnectError`, `TimeoutError`, `ClosedEarlyError`,
@@ -132,21 +173,8 @@ export function urlTarget(url: URL): UrlTarget {
  * ```
  */
 export async function sendHttp(options: SendHttpOptions): Promise<SendHttpResult> {
-  const {
-    message = C_CLIENT_MESSAGE,
-    method = "POST",
-    headers,
-    timeoutMs = 5000,
-    resolve = resolveHost,
-    tls = {},
-  } = options;
-  const url = urlTarget(new URL(options.url));
-  const deadline = performance.now() + timeoutMs;
-  const { target, dial } = dialerFor({ hostname: url.hostname, port: url.port }, {
-    tls: url.secure ? { ...tls, alpn: ["http/1.1"] } : undefined,
-    path: options.path,
-  }, resolve);
-  const { conn } = await dialWithin(dial, target, timeoutMs, NEVER);
+  const { message = C_CLIENT_MESSAGE, method = "POST", headers } = options;
+  const { conn, target: url, deadline } = await dialUrl(options);
   try {
     const reply = await httpEcho(conn, bytesPayload(message), {
       method,

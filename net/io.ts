@@ -91,3 +91,23 @@ export function closeAfter(conn: { close(): void }, ms: number): CloseTimer {
     clear: () => clearTimeout(timer),
   };
 }
+
+/**
+ * The bytes of `parts`, one after another, in one new array.
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./io.ts";
+ *
+ * concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])]); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
+}

@@ -18,16 +18,18 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { parseHostArgument } from "../address.ts";
 import { type Parsed, parseSeconds, parseWhole, UsageError } from "../args.ts";
 import type { Command } from "../command.ts";
-import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp } from "../exit.ts";
-import { inform, type MainIo, type StandardInput } from "../io.ts";
+import { ECHO_CLIENT_EXITS, EXIT, exitCodeHelp, HTTP_CLIENT_EXITS } from "../exit.ts";
+import type { MainIo } from "../io.ts";
 import { send } from "../../diag/send.ts";
 import { dialerFor } from "../../net/dial.ts";
 import { ConnectError } from "../../net/errors.ts";
-import { escapeBytes, formatAddress, plural } from "../../net/format.ts";
+import { plural } from "../../net/format.ts";
 import { encodeProxyHeader } from "../../net/access/proxy_protocol.ts";
 import { DEFAULT_PORT } from "../../server.ts";
 import { MAX_DATAGRAM_BYTES } from "../../net/udp.ts";
 import { sendUdp } from "../../diag/send_udp.ts";
+import { echoLines, encodeText, stdinMessage } from "./send_common.ts";
+import { HTTP_HELP, HTTP_OPTIONS, runHttpSend, wantsHttp } from "./send_http.ts";
 import { runSeries, SERIES_HELP, SERIES_OPTIONS, wantsSeries } from "./send_series.ts";
 import {
   CLIENT_TRANSPORT_OPTIONS,
@@ -43,11 +45,14 @@ const OPTIONS = {
   udp: { type: "boolean", default: false },
   retries: { type: "string" },
   ...SERIES_OPTIONS,
+  ...HTTP_OPTIONS,
   ...CLIENT_TRANSPORT_OPTIONS,
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho send HOST [MESSAGE] [options]
        sockecho send --unix PATH [MESSAGE] [options]
+       sockecho send --http URL|HOST [MESSAGE] [options]
+       sockecho send --ws URL|HOST [MESSAGE] [options]
 
 Connects to HOST (a name, an IPv4 or an IPv6 address; every address of a name
 is tried in turn; HOST:PORT, [IPv6] and [IPv6]:PORT as the server prints them
@@ -85,10 +90,12 @@ If the echo differs, the error shows what came back instead (escaped, shortened)
 
 ${SERIES_HELP}
 
+${HTTP_HELP}
+
 Exit codes:
 ${
   exitCodeHelp(
-    [...ECHO_CLIENT_EXITS, EXIT.interrupted],
+    [...ECHO_CLIENT_EXITS, ...HTTP_CLIENT_EXITS, EXIT.interrupted],
     { [EXIT.interrupted]: "a probe series stopped at once by a second Ctrl+C or SIGTERM" },
   )
 }`;
@@ -107,6 +114,7 @@ async function runSend(
   { values, positionals }: Parsed<typeof OPTIONS>,
   io: MainIo,
 ): Promise<number> {
+  if (wantsHttp(values, positionals)) return await runHttpSend({ values, positionals }, io);
   const { target: { hostname, port, portGiven }, rest: [text] } = parseHostArgument(positionals, {
     command: "send",
     unix: values.unix,
@@ -164,55 +172,12 @@ async function runSend(
     }
     throw error;
   });
-  const { echo, remoteAddr, roundTripMs } = result;
-  const tls = "tls" in result ? result.tls : undefined;
-  const shown = echo.at(-1) === 0 ? echo.subarray(0, -1) : echo;
-  const line = shown.at(-1) === 0x0a ? shown.subarray(0, -1) : shown;
-  io.out(`server message: ${escapeBytes(line, { dropTrailingNul: false })}`);
-  if (values.verbose) {
-    inform(
-      io,
-      `${plural(echo.length, "byte")} echoed by ${formatAddress(remoteAddr)} in ` +
-        `${roundTripMs.toFixed(3)} ms` +
-        ("attempts" in result ? ` (UDP, try ${result.attempts})` : ""),
-    );
-    if (tls) {
-      inform(
-        io,
-        `TLS: ${tls.protocol}, ${tls.cipher}, handshake ${tls.handshakeMs.toFixed(3)} ms, ` +
-          `certificate SHA-256 ${tls.fingerprint}`,
-      );
-    }
-  }
+  echoLines(io, result.echo, {
+    ...result,
+    verbose: values.verbose,
+    note: "attempts" in result ? `(UDP, try ${result.attempts})` : undefined,
+  });
   return EXIT.ok;
-}
-
-/**
- * The message when it is standard input, read to its end: for MESSAGE "-"
- * (POSIX's name for it), and for no MESSAGE, `--file` or `--size` while stdin
- * is a pipe or a file with something in it (cron's stdin is an empty pipe:
- * the greeting stands there). Undefined when the message is not stdin.
- */
-async function stdinMessage(
-  text: string | undefined,
-  values: { file?: string; size?: string },
-  io: MainIo,
-): Promise<Uint8Array | undefined> {
-  // With --file or --size, any MESSAGE (even "-") is a source too many: runSeries says so.
-  if (values.file !== undefined || values.size !== undefined) return undefined;
-  if (text === "-") return await readAll(io.stdin);
-  if (text !== undefined || !io.stdin?.redirected()) return undefined;
-  const bytes = await readAll(io.stdin);
-  return bytes.length > 0 ? bytes : undefined;
-}
-
-/** All of standard input (empty when there is none). */
-async function readAll(stdin: StandardInput | undefined): Promise<Uint8Array> {
-  return stdin ? await new Response(stdin.readable).bytes() : new Uint8Array();
-}
-
-function encodeText(text: string | undefined): Uint8Array | undefined {
-  return text === undefined ? undefined : new TextEncoder().encode(text);
 }
 
 /** The PROXY header writer for `--proxy-protocol v1|v2`, or `undefined` without it. */

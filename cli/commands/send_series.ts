@@ -30,6 +30,8 @@ import {
   type Payload,
   streamPayload,
 } from "../../diag/payload.ts";
+import type { ProbeExchange } from "../../diag/probe_exchange.ts";
+import { roundMs, spreadJson, spreadLines } from "./send_spread.ts";
 import {
   failureKind,
   type ProbeResult,
@@ -88,6 +90,18 @@ export function wantsSeries(values: SeriesValues): boolean {
   return Object.keys(SERIES_OPTIONS).some((name) => values[name as keyof SeriesValues]);
 }
 
+/** Where a series goes and how, for {@linkcode runSeries}. */
+export interface SeriesTarget<S> {
+  target: DialTarget;
+  dial: Dialer;
+  /** How each probe talks (HTTP, WebSocket); the plain echo without it. */
+  exchange?: ProbeExchange<S>;
+  /** How the summary names the target (a URL). @default {HOST:PORT or the socket's path} */
+  label?: string;
+  /** Print the spread over instances after the summary (HTTP and WebSocket). @default {false} */
+  spread?: boolean;
+}
+
 /**
  * Runs `send` as a probe series and resolves with the exit code.
  *
@@ -102,8 +116,8 @@ export function wantsSeries(values: SeriesValues): boolean {
  * const code = await runSeries(to, ping, 5000, { count: "3", interval: "0.5" }, consoleIo);
  * ```
  */
-export async function runSeries(
-  { target, dial }: { target: DialTarget; dial: Dialer },
+export async function runSeries<S>(
+  { target, dial, exchange, label, spread }: SeriesTarget<S>,
   message: Uint8Array | undefined,
   timeoutMs: number,
   values: SeriesValues,
@@ -115,7 +129,7 @@ export async function runSeries(
     throw new UsageError("--file - reads stdin once: it allows only --count 1");
   }
   const intervalMs = parseSeconds(values.interval ?? "1", "--interval", 0);
-  const where = describeTarget(target);
+  const where = label ?? describeTarget(target);
   const stop = interruption(io);
   try {
     const summary = await probeSeries({
@@ -127,10 +141,14 @@ export async function runSeries(
       timeoutMs,
       signal: stop.signal,
       dial,
+      exchange,
       onProbe: (probe) => io.out(values.json ? probeJson(probe) : probeLine(probe, values)),
     });
     if (values.json) io.out(summaryJson(where, summary));
-    else summaryLines(where, summary, values.reconnect).forEach((line) => io.out(line));
+    else {
+      summaryLines(where, summary, values.reconnect).forEach((line) => io.out(line));
+      if (spread) spreadLines(summary.spread, summary.echoed).forEach((line) => io.out(line));
+    }
     // The probe lines said what failed; the first failure's kind picks the exit code.
     return summary.firstError ? exitCodeOf(summary.firstError) : EXIT.ok;
   } finally {
@@ -170,8 +188,12 @@ function probeLine(probe: ProbeResult, values: SeriesValues): string {
   const tls = values.reconnect && probe.handshakeMs !== undefined
     ? ` tls=${probe.handshakeMs.toFixed(3)} ms`
     : "";
-  return `${probe.bytes} bytes from ${probe.remote}: seq=${probe.seq}${connect}${tls} ` +
-    `time=${probe.timeMs!.toFixed(3)} ms`;
+  const upgrade = values.reconnect && probe.upgradeMs !== undefined
+    ? ` upgrade=${probe.upgradeMs.toFixed(3)} ms`
+    : "";
+  const instance = probe.instance === undefined ? "" : ` instance=${probe.instance}`;
+  return `${probe.bytes} bytes from ${probe.remote}: seq=${probe.seq}${instance}${connect}${tls}` +
+    `${upgrade} time=${probe.timeMs!.toFixed(3)} ms`;
 }
 
 function probeJson(probe: ProbeResult): string {
@@ -181,11 +203,14 @@ function probeJson(probe: ProbeResult): string {
     ok: probe.error === undefined,
     remote: probe.remote ?? null,
     bytes: probe.bytes,
-    connectMs: round(probe.connectMs),
-    timeMs: round(probe.timeMs),
+    connectMs: roundMs(probe.connectMs),
+    timeMs: roundMs(probe.timeMs),
     error: probe.error ? failureKind(probe.error) : null,
     message: probe.error?.message ?? null,
-    handshakeMs: round(probe.handshakeMs),
+    handshakeMs: roundMs(probe.handshakeMs),
+    upgradeMs: roundMs(probe.upgradeMs),
+    connection: probe.connection ?? null,
+    instance: probe.instance ?? null,
   });
 }
 
@@ -204,6 +229,7 @@ function summaryLines(where: string, summary: SeriesSummary, reconnect = false):
     // One connect for the whole series is no statistic: it shows with --reconnect only.
     ...(reconnect ? line("connect", summary.connect) : []),
     ...(reconnect ? line("tls handshake", summary.handshake) : []),
+    ...(reconnect ? line("upgrade", summary.upgrade) : []),
   ];
 }
 
@@ -211,7 +237,7 @@ function summaryJson(where: string, summary: SeriesSummary): string {
   const rounded = (s: Stats | undefined) =>
     s === undefined
       ? null
-      : Object.fromEntries(Object.entries(s).map(([key, value]) => [key, round(value)]));
+      : Object.fromEntries(Object.entries(s).map(([key, value]) => [key, roundMs(value)]));
   return JSON.stringify({
     type: "summary",
     target: where,
@@ -222,10 +248,7 @@ function summaryJson(where: string, summary: SeriesSummary): string {
     timeMs: rounded(summary.time),
     connectMs: rounded(summary.connect),
     handshakeMs: rounded(summary.handshake),
+    upgradeMs: rounded(summary.upgrade),
+    spread: spreadJson(summary.spread),
   });
-}
-
-/** Milliseconds to the microsecond, or null. */
-function round(ms: number | undefined): number | null {
-  return ms === undefined ? null : Math.round(ms * 1000) / 1000;
 }

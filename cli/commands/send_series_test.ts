@@ -69,6 +69,9 @@ Deno.test("send --json writes one object per probe and a summary", async () => {
       "error",
       "message",
       "handshakeMs",
+      "upgradeMs",
+      "connection",
+      "instance",
     ]);
     assert.equal(first.handshakeMs, null, "plain TCP has no handshake");
     assert.deepEqual([first.type, first.seq, first.ok, first.bytes, first.error], [

@@ -16,7 +16,7 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { parseWhole, UsageError } from "../args.ts";
+import { parseSeconds, parseWhole, UsageError } from "../args.ts";
 import type { Ledger } from "../ledger.ts";
 import { formatAddress, plural } from "../../net/format.ts";
 import {
@@ -27,6 +27,8 @@ import {
   InstanceNameError,
 } from "../../net/http/handler.ts";
 import { defaultInstanceName } from "../../net/http/instance.ts";
+import { DEFAULT_SHAPING_LIMITS } from "../../net/http/shaping.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../../net/http/websocket.ts";
 
 /** `serve`'s HTTP options. */
 export const HTTP_OPTIONS = {
@@ -34,7 +36,21 @@ export const HTTP_OPTIONS = {
   instance: { type: "string" },
   "max-echo-body": { type: "string" },
   "max-body": { type: "string" },
+  "max-delay": { type: "string" },
+  "max-size": { type: "string" },
+  "ws-ping": { type: "string" },
+  "max-ws-message": { type: "string" },
 } satisfies ParseArgsOptionsConfig;
+
+const HTTP_ONLY = [
+  "instance",
+  "max-echo-body",
+  "max-body",
+  "max-delay",
+  "max-size",
+  "ws-ping",
+  "max-ws-message",
+] as const;
 
 /** `serve --help`'s block for the HTTP options. */
 export const HTTP_HELP = `      --http           serve HTTP/1.1 instead of the byte echo: each
@@ -61,7 +77,21 @@ export const HTTP_HELP = `      --http           serve HTTP/1.1 instead of the b
                        bodies up to this size are shown in the
                        description; longer ones are streamed through
                        SHA-256 and not kept                        [${DEFAULT_MAX_ECHO_BODY}]
-      --max-body BYTES refuse longer request bodies (413)          [no limit]`;
+      --max-body BYTES refuse longer request bodies (413)          [no limit]
+      --max-delay SECONDS
+                       the longest delay a request may ask for
+                       (?delay= or X-Echo-Delay; docs/http-shaping.md
+                       has status, size, header, close, reset)     [${
+  DEFAULT_SHAPING_LIMITS.maxDelayMs / 1000
+}]
+      --max-size BYTES the largest body (?size=) and reset point
+                       (?reset=) a request may ask for             [${DEFAULT_SHAPING_LIMITS.maxSize}]
+      --ws-ping SECONDS
+                       ping WebSocket clients this often (a ping
+                       hides a middlebox's idle timeout); 0: never [0]
+      --max-ws-message BYTES
+                       close a WebSocket whose message is longer
+                       (close code 1009)                           [${DEFAULT_MAX_MESSAGE_BYTES}]`;
 
 /** What the serve command needs of its HTTP side. */
 export interface HttpServing {
@@ -82,12 +112,7 @@ export interface HttpLog {
 }
 
 /** `serve`'s HTTP option values. */
-export type HttpValues = {
-  http?: boolean;
-  instance?: string;
-  "max-echo-body"?: string;
-  "max-body"?: string;
-};
+export type HttpValues = { http?: boolean } & { [name in typeof HTTP_ONLY[number]]?: string };
 
 /**
  * The HTTP side of `serve` from its options, or `undefined` without
@@ -96,8 +121,7 @@ export type HttpValues = {
  */
 export function httpServing(values: HttpValues, log: HttpLog): HttpServing | undefined {
   if (!values.http) {
-    const stray = (["instance", "max-echo-body", "max-body"] as const)
-      .find((name) => values[name] !== undefined);
+    const stray = HTTP_ONLY.find((name) => values[name] !== undefined);
     if (stray) throw new UsageError(`--${stray} needs --http`);
     return undefined;
   }
@@ -111,6 +135,19 @@ export function httpServing(values: HttpValues, log: HttpLog): HttpServing | und
       instance,
       maxEchoBodyBytes: optionalBytes(values["max-echo-body"], "--max-echo-body", 0),
       maxBodyBytes: optionalBytes(values["max-body"], "--max-body", 0),
+      shaping: {
+        maxDelayMs: values["max-delay"] === undefined
+          ? DEFAULT_SHAPING_LIMITS.maxDelayMs
+          : parseSeconds(values["max-delay"], "--max-delay", 0),
+        maxSize: optionalBytes(values["max-size"], "--max-size", 0) ??
+          DEFAULT_SHAPING_LIMITS.maxSize,
+      },
+      webSocket: {
+        pingIntervalMs: values["ws-ping"] === undefined
+          ? 0
+          : parseSeconds(values["ws-ping"], "--ws-ping", 0),
+        maxMessageBytes: optionalBytes(values["max-ws-message"], "--max-ws-message", 1),
+      },
       isDraining: () => draining,
       onRequest: (info, { description, status, bytesOut }) =>
         line(() =>

@@ -1,7 +1,9 @@
 /**
  * sockecho behind a real load balancer: HAProxy (Debian's `haproxy`) in
- * front of two `serve --proxy-protocol` backends, speaking PROXY v2 to them.
- * Ignored, and named so, where haproxy is not installed or may not be run.
+ * front of two `serve --proxy-protocol` backends, speaking PROXY v2 to them;
+ * and in HTTP mode in front of three `serve --http`, where `send --http`'s
+ * spread table tells round robin from source stickiness. Ignored, and named
+ * so, where haproxy is not installed or may not be run.
  */
 import assert from "node:assert/strict";
 import { writeAll } from "../io.ts";
@@ -16,6 +18,7 @@ import {
   withTimeout,
 } from "../../cli/test_util.ts";
 import { canRun, freePort, hasCommand, sockecho } from "../../cli/test_util_process.ts";
+import { spawnHttpServe } from "../../cli/test_util_http.ts";
 
 /** haproxy's path, or undefined: it lives in /usr/sbin, often not on a user's PATH. */
 async function findHaproxy(): Promise<string | undefined> {
@@ -194,22 +197,38 @@ Deno.test({
 });
 
 /**
- * Runs `body` with HAProxy (`timeout client` = `clientTimeout`) listening on
- * a frontend port, in front of one `serve --proxy-protocol` backend.
+ * Runs `body` with HAProxy listening on a free frontend port with the
+ * config `configFor(frontend)` makes; then stops it and `stopBackends()`.
  */
-async function withHaproxy(clientTimeout: string, body: (frontend: number) => Promise<void>) {
-  const backend = await startServe("--proxy-protocol");
+async function behindHaproxy(
+  configFor: (frontend: number) => string,
+  stopBackends: () => Promise<void>,
+  body: (frontend: number) => Promise<void>,
+) {
   const frontend = freePort();
-  const haproxy = await startHaproxy(haproxyConfig(frontend, [backend.port], clientTimeout));
+  const haproxy = await startHaproxy(configFor(frontend));
   let haproxyOutput = "";
   try {
     (await connectWhenListening(frontend, haproxy)).close();
     await body(frontend);
   } finally {
     haproxyOutput = await haproxy.stop();
-    assert.equal(await backend.stopped(), EXIT.ok);
+    await stopBackends();
   }
   assert.doesNotMatch(haproxyOutput, /ALERT/, haproxyOutput);
+}
+
+/**
+ * Runs `body` with HAProxy (`timeout client` = `clientTimeout`) listening on
+ * a frontend port, in front of one `serve --proxy-protocol` backend.
+ */
+async function withHaproxy(clientTimeout: string, body: (frontend: number) => Promise<void>) {
+  const backend = await startServe("--proxy-protocol");
+  await behindHaproxy(
+    (frontend) => haproxyConfig(frontend, [backend.port], clientTimeout),
+    async () => assert.equal(await backend.stopped(), EXIT.ok),
+    body,
+  );
 }
 
 Deno.test({
@@ -270,6 +289,110 @@ Deno.test({
         );
       }
       assert.equal(lines[6], "5 sent, 5 echoed, 0 failed");
+    });
+  },
+});
+
+/** HAProxy's config for HTTP: `balance` over `backends`, each request balanced (keep-alive). */
+function haproxyHttpConfig(frontendPort: number, backends: string[], balance: string): string {
+  return [
+    "global",
+    "  nbthread 1",
+    "defaults",
+    "  mode http",
+    "  timeout connect 5s",
+    "  timeout client 30s",
+    "  timeout server 30s",
+    "frontend web",
+    `  bind 127.0.0.1:${frontendPort}`,
+    "  default_backend echo",
+    "backend echo",
+    `  balance ${balance}`,
+    ...backends.map((port, i) => `  server web${i + 1} 127.0.0.1:${port}`),
+    "",
+  ].join("\n");
+}
+
+/**
+ * Runs `body` with HAProxy (`balance`) in front of three `serve --http`
+ * instances named web-1, web-2 and web-3, and the frontend's port.
+ */
+async function withHttpBalancer(balance: string, body: (frontend: number) => Promise<void>) {
+  const servers = await Promise.all(
+    [1, 2, 3].map((i) => spawnHttpServe(["--instance", `web-${i}`, "-g", "0"])),
+  );
+  await behindHaproxy(
+    (frontend) => haproxyHttpConfig(frontend, servers.map((server) => server.port!), balance),
+    async () => {
+      for (const server of servers) assert.equal(await server.stop(), EXIT.ok);
+    },
+    body,
+  );
+}
+
+/** The lines after a series' summary, from "spread per request" on. */
+const spreadTable = (stdout: string) =>
+  stdout.slice(stdout.indexOf("spread per request")).trimEnd();
+
+Deno.test({
+  name: HAPROXY
+    ? "HAProxy balance roundrobin over three serve --http: the spread table shows an even split, p = 1"
+    : "HAProxy balance roundrobin over three serve --http (ignored: no haproxy, or no --allow-run)",
+  ignore: HAPROXY === undefined,
+  async fn() {
+    await withHttpBalancer("roundrobin", async (frontend) => {
+      // One kept-alive connection, each request balanced: even per request, one per connection.
+      const kept = await sockecho("send", `http://127.0.0.1:${frontend}/`, "-c", "9", "-i", "0");
+      assert.equal(kept.code, EXIT.ok, kept.stderr);
+      const table = spreadTable(kept.stdout).split("\n");
+      assert.equal(table[0], "spread per request: 9 replies from 3 instances");
+      assert.deepEqual(table.slice(2, 5).map((row) => row.split(/\s+/).slice(1, 4)), [
+        ["web-1", "3", "33.3"],
+        ["web-2", "3", "33.3"],
+        ["web-3", "3", "33.3"],
+      ]);
+      assert.equal(table[5], "spread per connection: the first reply of each of 1 connection");
+      assert.equal(table.length, 9);
+      assert.equal(
+        table[8],
+        "imbalance: max/min share 1.00, chi-square 0.00 (df 2), p = 1.000: consistent with an even spread",
+      );
+      // A WebSocket per probe: the connections are balanced, so both spreads are even.
+      const args = ["send", "--ws", `127.0.0.1:${frontend}`, "-c", "6", "-i", "0", "--reconnect"];
+      const ws = await sockecho(...args, "--json");
+      assert.equal(ws.code, EXIT.ok, ws.stderr);
+      const { spread } = JSON.parse(ws.stdout.trimEnd().split("\n").at(-1)!);
+      for (const view of [spread.perRequest, spread.perConnection]) {
+        assert.deepEqual(view.instances.map((i: { count: number }) => i.count), [2, 2, 2]);
+        assert.equal(view.imbalance.pValue, 1);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: HAPROXY
+    ? "HAProxy balance source over three serve --http: every reply from one instance"
+    : "HAProxy balance source over three serve --http (ignored: no haproxy, or no --allow-run)",
+  ignore: HAPROXY === undefined,
+  async fn() {
+    await withHttpBalancer("source", async (frontend) => {
+      const url = `http://127.0.0.1:${frontend}/`;
+      const { code, stdout, stderr } = await sockecho(
+        "send",
+        url,
+        "-c",
+        "6",
+        "-i",
+        "0",
+        "--reconnect",
+      );
+      assert.equal(code, EXIT.ok, stderr);
+      const table = spreadTable(stdout).split("\n");
+      assert.equal(table[0], "spread per request: 6 replies from 1 instance");
+      assert.match(table[2], /^ {2}web-[123] {11}6 {2}100\.0 % /);
+      assert.equal(table[3], "spread per connection: the first reply of each of 6 connections");
+      assert.equal(table.at(-1), "imbalance: one instance answered all 6 replies");
     });
   },
 });

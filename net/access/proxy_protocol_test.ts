@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { mutated } from "../../cli/test_util_fc.ts";
 import { writeAll } from "../io.ts";
 import { cidrContains, formatIp, parseCidrList, parseIp, toIPv6 } from "./cidr.ts";
 import {
@@ -316,23 +317,8 @@ const headerBytes = header.map(({ version, source, destination }) =>
 );
 
 /** A valid header with bytes replaced, inserted, removed, cut short or added. */
-const mutatedHeader = fc.tuple(
-  headerBytes,
-  fc.array(fc.tuple(fc.constantFrom("set", "insert", "delete", "cut"), fc.nat(), fc.nat(255)), {
-    maxLength: 4,
-  }),
-  fc.uint8Array({ maxLength: 40 }),
-).map(([bytes, edits, tail]) => {
-  let mutated = [...bytes];
-  for (const [edit, at, value] of edits) {
-    const i = at % (mutated.length + 1);
-    if (edit === "set") mutated[i] = value;
-    if (edit === "insert") mutated.splice(i, 0, value);
-    if (edit === "delete") mutated.splice(i, 1);
-    if (edit === "cut") mutated = mutated.slice(0, i);
-  }
-  return new Uint8Array([...mutated, ...tail]);
-});
+const mutatedHeader = fc.tuple(mutated(headerBytes), fc.uint8Array({ maxLength: 40 }))
+  .map(([bytes, tail]) => new Uint8Array([...bytes, ...tail]));
 
 /** Bytes that begin like a header (either signature, or a part of one) and go on at random. */
 const headerLike = fc.tuple(

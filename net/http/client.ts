@@ -24,11 +24,11 @@
 
 import { describeRemote } from "../dial.ts";
 import { SockechoError } from "../errors.ts";
-import { writeAll } from "../io.ts";
+import { concatBytes, writeAll } from "../io.ts";
 import type { StreamConn } from "../tls/client.ts";
-import { HttpResponseError, latin1Bytes, ResponseReader } from "./client_response.ts";
+import { HttpResponseError, ResponseReader } from "./client_response.ts";
 
-export { HttpClosedError, HttpResponseError } from "./client_response.ts";
+export { HttpClosedError, HttpNoResponseError, HttpResponseError } from "./client_response.ts";
 
 /**
  * The server answered with an error status (400 or above): `reason` is the
@@ -259,12 +259,22 @@ async function writeRequest(
   await writeAll(conn, chunked ? concatBytes([pending, LAST_CHUNK]) : pending);
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
+/**
+ * Text (ISO-8859-1, as a request head is) as bytes.
+ *
+ * @example
+ * ```ts
+ * import { latin1Bytes } from "./client.ts";
+ *
+ * latin1Bytes("GET / HTTP/1.1\r\n"); // Uint8Array(16)
+ * ```
+ */
+export function latin1Bytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0xff) throw new RangeError(`${JSON.stringify(text[i])} is not ISO-8859-1`);
+    bytes[i] = code;
   }
-  return all;
+  return bytes;
 }

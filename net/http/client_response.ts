@@ -26,6 +26,7 @@
 import { describeRemote } from "../dial.ts";
 import { ClosedEarlyError, NotTlsError, SockechoError } from "../errors.ts";
 import { formatCount, plural, quoteBytes } from "../format.ts";
+import { concatBytes } from "../io.ts";
 import type { StreamConn } from "../tls/client.ts";
 
 /** The reply is not HTTP/1.x, is malformed (a header, the framing), or is over a bound. */
@@ -37,6 +38,13 @@ export class HttpResponseError extends SockechoError {}
  * length was not known, and both are 0 when the head was cut).
  */
 export class HttpClosedError extends ClosedEarlyError {}
+
+/**
+ * The connection ended before any byte of a response came: on a kept-alive
+ * connection, most often the server's idle timeout closing it between
+ * requests, so another connection may well be answered.
+ */
+export class HttpNoResponseError extends HttpClosedError {}
 
 /** How the body is delimited. */
 type Framing =
@@ -88,7 +96,7 @@ export class ResponseReader {
   async head(maxBytes: number, method: string): Promise<ResponseHead> {
     const where = this.#where;
     if (this.#held.length === 0 && !await this.#fill()) {
-      throw new HttpClosedError(`${where} closed the connection without a response`, 0, 0);
+      throw new HttpNoResponseError(`${where} closed the connection without a response`, 0, 0);
     }
     if ((this.#held[0] === 0x15 || this.#held[0] === 0x16) && this.#held[1] === 0x03) {
       throw new NotTlsError(`${where} answered with TLS: use https:// (or wss://)`);
@@ -195,10 +203,7 @@ export class ResponseReader {
   async #fill(): Promise<boolean> {
     const n = await this.#conn.read(this.#scratch);
     if (n === null) return false;
-    const held = new Uint8Array(this.#held.length + n);
-    held.set(this.#held);
-    held.set(this.#scratch.subarray(0, n), this.#held.length);
-    this.#held = held;
+    this.#held = concatBytes([this.#held, this.#scratch.subarray(0, n)]);
     return true;
   }
 
@@ -290,9 +295,7 @@ class ResponseBody implements BodyReader {
       }
       parts.push(buffer.slice(0, n));
     }
-    const all = new Uint8Array(total);
-    parts.reduce((at, part) => (all.set(part, at), at + part.length), 0);
-    return all;
+    return concatBytes(parts);
   }
 
   /** Reads up to the next chunk's data; false (and the trailers read) after the last chunk. */
@@ -389,24 +392,4 @@ function latin1(bytes: Uint8Array): string {
     text += String.fromCharCode(...bytes.subarray(i, i + 8192));
   }
   return text;
-}
-
-/**
- * Text (ISO-8859-1, as a request head is) as bytes.
- *
- * @example
- * ```ts
- * import { latin1Bytes } from "./client_response.ts";
- *
- * latin1Bytes("GET / HTTP/1.1\r\n"); // Uint8Array(16)
- * ```
- */
-export function latin1Bytes(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code > 0xff) throw new RangeError(`${JSON.stringify(text[i])} is not ISO-8859-1`);
-    bytes[i] = code;
-  }
-  return bytes;
 }

@@ -5,9 +5,11 @@
  * protocol and TLS apply as they do to the TCP echo. Requests are read one
  * after another (keep-alive, pipelining: what arrived with a request is kept
  * for the next), each answered with its description (JSON or text), its own
- * body (raw, streamed back as it arrives) or a shaped reply; `/healthz` and
- * `/readyz` are reserved; a malformed request gets a status naming why, and
- * the connection closes. No input makes it throw but the connection's own end.
+ * body (raw, streamed back as it arrives) or a shaped reply (`shaping.ts`);
+ * `/healthz` and `/readyz` are reserved; `Upgrade: websocket` hands the
+ * connection to the WebSocket echo (`ws_echo.ts`); a malformed request gets
+ * a status naming why, and the connection closes. No input makes it throw
+ * but the connection's own end.
  *
  * @example
  * ```ts
@@ -23,18 +25,19 @@
  */
 
 import { SockechoError } from "../errors.ts";
-import { closeQuietly } from "../io.ts";
 import type { SocketAddr } from "../listen.ts";
 import { ConnReader, readBody, waitWatching } from "./body.ts";
+import { BodyDigest, chooseFormat, EMPTY_BODY, type RequestDescription } from "./describe.ts";
 import {
-  BodyDigest,
-  type BodyFacts,
-  chooseFormat,
-  describeRequest,
-  EMPTY_BODY,
-  type RequestDescription,
-  type TlsFacts,
-} from "./describe.ts";
+  describe,
+  echoHeaders,
+  type Exchange,
+  persistent,
+  rawHeaders,
+  report,
+  resetConnection,
+  tlsFactsOf,
+} from "./exchange.ts";
 import {
   describedReply,
   echoBody,
@@ -46,6 +49,7 @@ import {
   textReply,
 } from "./reply.ts";
 import {
+  type BodyFraming,
   bodyFraming,
   DEFAULT_HEAD_LIMITS,
   hasToken,
@@ -55,6 +59,15 @@ import {
   type RequestHead,
 } from "./request.ts";
 import { ResponseCutError, ResponseSink } from "./response.ts";
+import {
+  DEFAULT_SHAPING_LIMITS,
+  parseShaping,
+  ShapingError,
+  type ShapingLimits,
+  type ShapingPlan,
+} from "./shaping.ts";
+import { echoWebSocket, type EchoWebSocketOptions, upgradeResponse } from "./ws_echo.ts";
+import { WebSocketHandshakeError } from "./websocket.ts";
 
 /** The connection facts the handler needs (`server.ts`'s `ConnectionInfo` has them). */
 export interface HttpConnectionInfo {
@@ -72,9 +85,9 @@ export interface HttpConnectionInfo {
 export interface ServedRequest {
   /** The request's description (the JSON reply's object, body digest included). */
   readonly description: RequestDescription;
-  /** The status answered. */
+  /** The status answered (101 for a WebSocket upgrade). */
   readonly status: number;
-  /** Bytes of response written (head included). */
+  /** Bytes of response written (head included; for a WebSocket, the 101's). */
   readonly bytesOut: number;
 }
 
@@ -88,6 +101,8 @@ export interface HttpHandlerOptions {
   maxBodyBytes?: number;
   /** The bounds of shaping (`--max-delay`, `--max-size`). @default {DEFAULT_SHAPING_LIMITS} */
   shaping?: ShapingLimits;
+  /** The WebSocket echo's bound and pings (`--max-ws-message`, `--ws-ping`). @default {its own} */
+  webSocket?: Pick<EchoWebSocketOptions, "maxMessageBytes" | "pingIntervalMs">;
   /**
    * Whether the server is draining (after SIGTERM): `/readyz` answers 503
    * and every reply closes its connection. @default {never}
@@ -95,7 +110,7 @@ export interface HttpHandlerOptions {
   isDraining?: () => boolean;
   /** Called after each request has been answered (or its reply cut by a fault it asked for). */
   onRequest?: (info: HttpConnectionInfo, served: ServedRequest) => void;
-  /** Called for each request refused (400, 413, 414, 431, 501, 505), before the refusal is sent. */
+  /** Called for each request refused (400, 413, 414, 426, 431, 501, 505), before the refusal goes. */
   onRefused?: (info: HttpConnectionInfo, error: HttpRequestError) => void;
 }
 
@@ -113,41 +128,8 @@ export const DEFAULT_MAX_ECHO_BODY = 64 * 1024;
 /** An instance name that cannot go in a header (empty, spaces, control or non-ASCII characters). */
 export class InstanceNameError extends SockechoError {}
 
-// ---------------------------------------------------------------------------
-// INTEGRATION POINT (shaping): `net/http/shaping.ts` lands from branch
-// `shaping`; until then every request gets the unshaped plan below.
-/** The shaping bounds (`net/http/shaping.ts`'s `ShapingLimits`). */
-export interface ShapingLimits {
-  /** The longest `delay`, in ms. */
-  maxDelayMs: number;
-  /** The largest `size` and `reset`, in bytes. */
-  maxSize: number;
-}
-/** What a request's shaping asks (`net/http/shaping.ts`'s `ShapingPlan`). */
-interface ShapingPlan {
-  status: number;
-  delayMs: number;
-  size?: number;
-  headers: [string, string][];
-  close?: "after-headers";
-  resetAfter?: number;
-}
-function shapingPlanOf(_head: RequestHead, _limits?: ShapingLimits): ShapingPlan {
-  return { status: 200, delayMs: 0, headers: [] };
-}
-// ---------------------------------------------------------------------------
-
-/** One connection as the loop serves it. */
-interface Exchange {
-  readonly conn: Deno.Conn;
-  readonly info: HttpConnectionInfo;
-  readonly reader: ConnReader;
-  readonly progress: { bytes: number };
-  readonly options: HttpHandlerOptions;
-  readonly tls?: TlsFacts;
-  /** The request being served, from 1. */
-  request: number;
-}
+/** The plan of a request that asks for no shaping. */
+const UNSHAPED: Readonly<ShapingPlan> = Object.freeze({ status: 200, delayMs: 0, headers: [] });
 
 /**
  * The connection handler of `serve --http`: serves HTTP/1.1 requests on a
@@ -229,7 +211,7 @@ async function serveRequest(exchange: Exchange, head: RequestHead): Promise<bool
   const keepAlive = !draining && persistent(head);
   const headers = echoHeaders(exchange);
   if (head.path === "/healthz" || head.path === "/readyz") {
-    await continueIfAsked(exchange, head, framing.kind);
+    await continueIfAsked(exchange, head, framing);
     await readBody(reader, framing, () => {}, maxBody);
     const sink = new ResponseSink(exchange.conn, exchange.progress);
     const reply = head.path === "/healthz"
@@ -242,21 +224,21 @@ async function serveRequest(exchange: Exchange, head: RequestHead): Promise<bool
     return keepAlive;
   }
   if (hasToken(head, "upgrade", "websocket")) {
-    // INTEGRATION POINT (websocket): the 101 and echoWebSocket() land from branch `websocket`.
-    throw new HttpRequestError(501, "WebSocket echo is not available in this build");
+    await upgradeToWebSocket(exchange, head, framing, headers);
+    return false;
   }
   const format = chooseFormat(head.query, headerValue(head, "accept"));
   if (format === undefined) {
-    throw new HttpRequestError(400, "bad parameter format: expected json, text or raw");
+    throw badParameter("bad parameter format: expected json, text or raw");
   }
-  const plan = shapingPlanOf(head, options.shaping);
+  const plan = shapingPlanOf(head, options.shaping ?? DEFAULT_SHAPING_LIMITS);
   // A 1xx as the final status leaves the client waiting for another: close after it.
   const goOn = keepAlive && plan.status >= 200 && plan.close === undefined &&
     plan.resetAfter === undefined;
   const sink = new ResponseSink(exchange.conn, exchange.progress, plan.resetAfter);
   const digest = new BodyDigest(options.maxEchoBodyBytes ?? DEFAULT_MAX_ECHO_BODY);
-  const extra = (more: Headers): Headers => [...headers, ...more, ...plan.headers];
-  await continueIfAsked(exchange, head, framing.kind);
+  const withPlan = (more: Headers): Headers => [...headers, ...more, ...plan.headers];
+  await continueIfAsked(exchange, head, framing);
   let started = false;
   try {
     if (format === "raw" && plan.size === undefined) {
@@ -264,12 +246,14 @@ async function serveRequest(exchange: Exchange, head: RequestHead): Promise<bool
       started = true;
       const reply = {
         status: plan.status,
-        headers: extra(rawHeaders(exchange, head)),
+        headers: withPlan(rawHeaders(exchange, head)),
         keepAlive: goOn,
         afterHeaders: plan.close === "after-headers",
       };
       const canGoOn = await echoBody(sink, reader, head, framing, maxBody, reply, digest);
       report(exchange, head, digest.finish(), plan.status, sink.bytes);
+      // reset=N past the whole reply: it all went, and the reset follows it.
+      if (plan.resetAfter !== undefined) resetConnection(exchange.conn);
       return canGoOn;
     }
     await readBody(reader, framing, (chunk) => digest.update(chunk), maxBody);
@@ -277,10 +261,11 @@ async function serveRequest(exchange: Exchange, head: RequestHead): Promise<bool
     started = true;
     const description = describe(exchange, head, digest.finish());
     const reply: Reply = plan.size !== undefined
-      ? patternReply(plan.size, plan.status, extra([]))
-      : describedReply(format === "raw" ? "json" : format, description, plan.status, extra([]));
+      ? patternReply(plan.size, plan.status, withPlan([]))
+      : describedReply(format === "text" ? "text" : "json", description, plan.status, withPlan([]));
     await sendReply(sink, head, reply, goOn, plan.close === "after-headers");
     options.onRequest?.(exchange.info, { description, status: plan.status, bytesOut: sink.bytes });
+    if (plan.resetAfter !== undefined) resetConnection(exchange.conn);
     return goOn;
   } catch (error) {
     if (error instanceof ResponseCutError) {
@@ -294,102 +279,73 @@ async function serveRequest(exchange: Exchange, head: RequestHead): Promise<bool
   }
 }
 
+/**
+ * The request's shaping plan: the unshaped one, without parsing, when
+ * nothing in the query or the headers could ask for any (most requests).
+ */
+function shapingPlanOf(head: RequestHead, limits: ShapingLimits): ShapingPlan {
+  if (head.query === "" && !head.names.some((name) => name.startsWith("x-echo-"))) return UNSHAPED;
+  try {
+    return parseShaping(
+      new URLSearchParams(head.query),
+      (name) => headerValue(head, name.toLowerCase()),
+      limits,
+    );
+  } catch (error) {
+    if (error instanceof ShapingError) throw badParameter(error.message);
+    throw error;
+  }
+}
+
+/** A 400 whose body is `line` itself (`bad parameter delay: …`). */
+function badParameter(line: string): HttpRequestError {
+  return new HttpRequestError(400, line, { line });
+}
+
+/**
+ * Answers a WebSocket upgrade with the 101 and hands the connection to the
+ * echo, with what was read past the head. Throws {@linkcode HttpRequestError}
+ * for an upgrade request RFC 6455 §4.2.1 refuses.
+ */
+async function upgradeToWebSocket(
+  exchange: Exchange,
+  head: RequestHead,
+  framing: BodyFraming,
+  headers: Headers,
+): Promise<void> {
+  if (head.method !== "GET" || head.version !== "HTTP/1.1") {
+    throw new HttpRequestError(400, "a WebSocket upgrade is a GET over HTTP/1.1");
+  }
+  if (!hasToken(head, "connection", "upgrade")) {
+    throw new HttpRequestError(400, "a WebSocket upgrade without Connection: Upgrade");
+  }
+  if (framing.kind !== "none") throw new HttpRequestError(400, "a WebSocket upgrade with a body");
+  if (headerValue(head, "sec-websocket-version") !== "13") {
+    throw new HttpRequestError(426, "Sec-WebSocket-Version must be 13", {
+      headers: [["Sec-WebSocket-Version", "13"]],
+    });
+  }
+  let response: Uint8Array;
+  try {
+    response = await upgradeResponse(headerValue(head, "sec-websocket-key") ?? "", headers);
+  } catch (error) {
+    if (error instanceof WebSocketHandshakeError) throw new HttpRequestError(400, error.message);
+    throw error;
+  }
+  const sink = new ResponseSink(exchange.conn, exchange.progress);
+  await sink.write(response);
+  report(exchange, head, EMPTY_BODY, 101, sink.bytes);
+  const { reader, progress, options } = exchange;
+  const pending = reader.bytes.slice();
+  reader.consume(pending.length);
+  await echoWebSocket(exchange.conn, pending, { ...options.webSocket, progress });
+}
+
 /** Writes `100 Continue` when an HTTP/1.1 client waits for it before sending its body. */
-async function continueIfAsked(exchange: Exchange, head: RequestHead, body: string): Promise<void> {
-  if (body === "none" || head.version !== "HTTP/1.1") return;
+async function continueIfAsked(exchange: Exchange, head: RequestHead, framing: BodyFraming) {
+  if (framing.kind === "none" || head.version !== "HTTP/1.1") return;
   if (headerValue(head, "expect")?.toLowerCase() !== "100-continue") return;
   await new ResponseSink(exchange.conn, exchange.progress).writeText(
     "HTTP/1.1 100 Continue\r\n\r\n",
   );
-}
-
-/** Whether the connection may carry another request after this one (RFC 9112 §9.3). */
-function persistent(head: RequestHead): boolean {
-  return head.version === "HTTP/1.1"
-    ? !hasToken(head, "connection", "close")
-    : hasToken(head, "connection", "keep-alive");
-}
-
-/** The headers every reply carries. */
-function echoHeaders({ options, info, request }: Exchange): Headers {
-  return [
-    ["X-Echo-Instance", options.instance],
-    ["X-Echo-Connection", String(info.id)],
-    ["X-Echo-Request", String(request)],
-  ];
-}
-
-/** The raw format's description, in headers (its body is the request's). */
-function rawHeaders({ info, tls }: Exchange, head: RequestHead): Headers {
-  const headers: Headers = [
-    ["Content-Type", headerValue(head, "content-type") || "application/octet-stream"],
-    ["X-Echo-Protocol", head.version],
-    ["X-Echo-Method", head.method],
-    ["X-Echo-Path", head.path],
-    ["X-Echo-Peer", addressText(info.proxyAddr ?? info.remoteAddr)],
-  ];
-  if (info.proxyAddr) headers.push(["X-Echo-Client", addressText(info.remoteAddr)]);
-  if (tls) {
-    const facts = [tls.version, tls.cipher, tls.alpn && `alpn=${tls.alpn}`].filter(Boolean);
-    headers.push(["X-Echo-Tls", facts.join(" ") || "yes"]);
-  }
-  return headers;
-}
-
-function addressText(addr: SocketAddr): string {
-  if ("path" in addr) return addr.path || "unix";
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
-}
-
-function describe(exchange: Exchange, head: RequestHead, body: BodyFacts): RequestDescription {
-  const { info } = exchange;
-  return describeRequest({
-    instance: exchange.options.instance,
-    head,
-    peer: info.proxyAddr ?? info.remoteAddr,
-    client: info.proxyAddr ? info.remoteAddr : undefined,
-    tls: exchange.tls,
-    connection: { id: info.id, request: exchange.request },
-    body,
-  });
-}
-
-/** Tells `onRequest`, building the description only when someone listens. */
-function report(
-  exchange: Exchange,
-  head: RequestHead,
-  body: BodyFacts,
-  status: number,
-  bytesOut: number,
-) {
-  const { onRequest } = exchange.options;
-  if (onRequest) {
-    onRequest(exchange.info, { description: describe(exchange, head, body), status, bytesOut });
-  }
-}
-
-/**
- * The TLS facts of a connection: those a transport attached (`conn.tls`),
- * else what Deno's TLS connection tells (the ALPN protocol), else none.
- */
-async function tlsFactsOf(conn: Deno.Conn): Promise<TlsFacts | undefined> {
-  const attached = (conn as { tls?: TlsFacts }).tls;
-  if (attached) return attached;
-  const tls = conn as Partial<Pick<Deno.TlsConn, "handshake">>;
-  if (typeof tls.handshake !== "function") return undefined;
-  const { alpnProtocol } = await tls.handshake(); // done already: this reads its result
-  return { alpn: alpnProtocol };
-}
-
-/**
- * Ends a connection abortively (the `reset` fault) where the transport can
- * (a `reset()` method, as a node:net socket has); a Deno TCP connection has
- * no SO_LINGER, so it is closed with a FIN after the bytes asked for.
- */
-function resetConnection(conn: Deno.Conn): void {
-  const resettable = conn as { reset?: () => void };
-  if (typeof resettable.reset === "function") resettable.reset();
-  else closeQuietly(conn);
 }

@@ -207,13 +207,10 @@ export async function sendRefusal(
   error: HttpRequestError,
   headers: Headers,
 ): Promise<void> {
-  const text = `${reasonPhrase(error.status).toLowerCase() || "error"}: ${error.reason}\n`;
-  await sendReply(
-    sink,
-    { version: "HTTP/1.1", method: "GET" },
-    textReply(error.status, text, headers),
-    false,
-  );
+  const line = error.options.line ??
+    `${reasonPhrase(error.status).toLowerCase() || "error"}: ${error.reason}`;
+  const reply = textReply(error.status, line + "\n", [...headers, ...error.options.headers ?? []]);
+  await sendReply(sink, { version: "HTTP/1.1", method: "GET" }, reply, false);
   const conn = sink.conn as Partial<Pick<Deno.Conn, "closeWrite" | "close">>;
   if (!conn.closeWrite || !conn.close) return;
   await conn.closeWrite();

@@ -29,8 +29,17 @@ import { SockechoError } from "../errors.ts";
  * `bad request: `.
  */
 export class HttpRequestError extends SockechoError {
-  /** Creates the error: answer `status`, because `reason`. */
-  constructor(readonly status: number, readonly reason: string) {
+  /**
+   * Creates the error: answer `status`, because `reason`; `options.line` is
+   * the refusal's whole body line when it is not `<status words>: reason`,
+   * `options.headers` headers the refusal carries (426's
+   * `Sec-WebSocket-Version`).
+   */
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly options: { line?: string; headers?: [string, string][] } = {},
+  ) {
     super(reason);
   }
 }

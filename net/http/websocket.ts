@@ -341,6 +341,8 @@ export class FrameWriter {
   #conn: Pick<Deno.Conn, "write">;
   #mask: boolean;
   #queue: Promise<void> = Promise.resolve();
+  /** Frames handed to `write` and not yet written. */
+  #queued = 0;
 
   /** Writes to `conn`; `mask` for a client, whose frames must be masked. */
   constructor(conn: Pick<Deno.Conn, "write">, { mask = false }: { mask?: boolean } = {}) {
@@ -350,8 +352,11 @@ export class FrameWriter {
 
   /** Writes one frame once those before it are written; rejects when its write fails. */
   write(opcode: number, payload: Uint8Array, fin = true): Promise<void> {
-    const written = this.#queue.then(() => this.#send(opcode, payload, fin));
-    this.#queue = written.catch(() => {});
+    // Alone in the queue (an echo's usual case), the frame goes out without waiting a turn.
+    const written = this.#queued++ === 0
+      ? this.#send(opcode, payload, fin)
+      : this.#queue.then(() => this.#send(opcode, payload, fin));
+    this.#queue = written.then(() => void this.#queued--, () => void this.#queued--);
     return written;
   }
 

@@ -4,6 +4,7 @@
  * close payloads, and a writer whose concurrent frames never interleave.
  */
 import assert from "node:assert/strict";
+import { text } from "../../cli/test_util_ws.ts";
 import {
   applyMask,
   CLOSE,
@@ -21,7 +22,6 @@ import {
 } from "./websocket.ts";
 
 const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
-const text = (s: string) => new TextEncoder().encode(s);
 
 Deno.test("websocketAccept gives RFC 6455's example accept key", async () => {
   assert.equal(await websocketAccept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");

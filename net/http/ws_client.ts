@@ -173,7 +173,7 @@ function parseResponseHead(head: string): ResponseHead {
   return { statusLine, status: Number(status[1]), headers };
 }
 
-function headerOf(headers: [string, string][], name: string): string | undefined {
+function headerOf(headers: readonly [string, string][], name: string): string | undefined {
   return headers.find(([found]) => found.toLowerCase() === name.toLowerCase())?.[1];
 }
 
@@ -228,7 +228,7 @@ export class WebSocketClient {
 
   /** The first response header called `name` (any case), if any. */
   header(name: string): string | undefined {
-    return headerOf([...this.headers], name);
+    return headerOf(this.headers, name);
   }
 
   /** Sends one message: a string as text, bytes as binary. */

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { concat, WAIT_MS, withFakeServer, withTimeout } from "../../cli/test_util.ts";
-import { TEST_INSTANCE, withWsEchoServer } from "../../cli/test_util_ws.ts";
+import { ALL_BYTES, TEST_INSTANCE, text, withWsEchoServer } from "../../cli/test_util_ws.ts";
 import { TimeoutError } from "../errors.ts";
 import { writeAll } from "../io.ts";
 import {
@@ -20,9 +20,6 @@ import {
 import { connectWebSocket, readHead } from "./ws_client.ts";
 import { upgradeResponse } from "./ws_echo.ts";
 import { FrameReader } from "./ws_reader.ts";
-
-const text = (s: string) => new TextEncoder().encode(s);
-const ALL_BYTES = new Uint8Array(256).map((_, i) => i);
 
 /** Opens our client on 127.0.0.1:`port`. */
 async function open(port: number, options: { timeoutMs?: number; path?: string } = {}) {

@@ -10,7 +10,13 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { concat, readToEnd, WAIT_MS, withTimeout } from "../../cli/test_util.ts";
 import { canRun, needs, skipped } from "../../cli/test_util_process.ts";
-import { rawWebSocket, TEST_INSTANCE, withWsEchoServer } from "../../cli/test_util_ws.ts";
+import {
+  ALL_BYTES,
+  rawWebSocket,
+  TEST_INSTANCE,
+  text,
+  withWsEchoServer,
+} from "../../cli/test_util_ws.ts";
 import { writeAll } from "../io.ts";
 import {
   encodeClose,
@@ -20,11 +26,7 @@ import {
   WebSocketHandshakeError,
 } from "./websocket.ts";
 import { CLOSE_LINGER_MS, upgradeResponse } from "./ws_echo.ts";
-import { type Message } from "./ws_reader.ts";
-import { FrameReader } from "./ws_reader.ts";
-
-const text = (s: string) => new TextEncoder().encode(s);
-const ALL_BYTES = new Uint8Array(256).map((_, i) => i);
+import { FrameReader, type Message } from "./ws_reader.ts";
 
 /** Reads what the server sends back as a client reads it (frames unmasked). */
 const serverFrames = (conn: Deno.Conn) => new FrameReader(conn, { expectMasked: false });

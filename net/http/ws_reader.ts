@@ -133,7 +133,8 @@ export class FrameReader {
    * fragmented or over 125 bytes, fragments out of sequence, the size bound.
    */
   async readFrame(): Promise<Frame | null> {
-    if (!await this.#fill(2)) {
+    // Awaited only when bytes are missing: a frame already buffered costs no turn of the loop.
+    if (this.#end - this.#start < 2 && !await this.#fill(2)) {
       if (this.#end === this.#start) return null;
       throw cutShort();
     }
@@ -161,13 +162,13 @@ export class FrameReader {
     }
     const extended = length === 126 ? 2 : length === 127 ? 8 : 0;
     const headerBytes = 2 + extended + (masked ? 4 : 0);
-    if (!await this.#fill(headerBytes)) throw cutShort();
-    const view = new DataView(this.#buffer.buffer, this.#start + 2, extended);
-    if (extended === 2) length = view.getUint16(0);
+    if (this.#end - this.#start < headerBytes && !await this.#fill(headerBytes)) throw cutShort();
+    const at = this.#start + 2;
+    if (extended === 2) length = (this.#buffer[at] << 8) | this.#buffer[at + 1];
     if (extended === 8) {
-      const high = view.getUint32(0);
+      const high = this.#uint32(at);
       if (high & 0x80000000) throw protocolError("64-bit length with its top bit set");
-      length = high * 2 ** 32 + view.getUint32(4);
+      length = high * 2 ** 32 + this.#uint32(at + 4);
     }
     if (!control && this.#messageBytes + length > this.#max) {
       throw new WebSocketProtocolError(
@@ -204,16 +205,28 @@ export class FrameReader {
       const { opcode, payload } = frame;
       if (opcode === OPCODE.close) return { opcode, data: payload, close: parseClose(payload) };
       if (opcode >= 8) return { opcode, data: payload };
+      if (frame.fin && opcode !== OPCODE.continuation) return this.#checked(opcode, payload);
       if (opcode !== OPCODE.continuation) this.#fragmentsOpcode = opcode;
       this.#fragments.push(payload);
       if (!frame.fin) continue;
-      const data = this.#fragments.length === 1 ? payload : concatBytes(this.#fragments);
+      const data = concatBytes(this.#fragments);
       this.#fragments = [];
-      if (this.#fragmentsOpcode === OPCODE.text && !isUtf8(data)) {
-        throw new WebSocketProtocolError("text message that is not UTF-8", CLOSE.invalidData);
-      }
-      return { opcode: this.#fragmentsOpcode, data };
+      return this.#checked(this.#fragmentsOpcode, data);
     }
+  }
+
+  /** A data message, once text has been found to be UTF-8. */
+  #checked(opcode: number, data: Uint8Array): Message {
+    if (opcode === OPCODE.text && !isUtf8(data)) {
+      throw new WebSocketProtocolError("text message that is not UTF-8", CLOSE.invalidData);
+    }
+    return { opcode, data };
+  }
+
+  /** The big-endian 32-bit number at `at` in the buffer. */
+  #uint32(at: number): number {
+    const b = this.#buffer;
+    return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
   }
 
   /** Makes `count` bytes available from `#start`; false when the source ends first. */
@@ -243,7 +256,7 @@ export class FrameReader {
   /** A payload in a fresh array: through the buffer when small, read straight into it when large. */
   async #readPayload(length: number): Promise<Uint8Array> {
     if (length <= this.#buffer.length / 2) {
-      if (!await this.#fill(length)) throw cutShort();
+      if (this.#end - this.#start < length && !await this.#fill(length)) throw cutShort();
       const payload = this.#buffer.slice(this.#start, this.#start + length);
       this.#start += length;
       return payload;

@@ -7,6 +7,7 @@
  * and nothing else.
  */
 import assert from "node:assert/strict";
+import { text } from "../../cli/test_util_ws.ts";
 import fc from "fast-check";
 import {
   type ByteSource,
@@ -16,7 +17,6 @@ import {
 } from "./ws_reader.ts";
 import { encodeClose, encodeFrame, OPCODE, WebSocketProtocolError } from "./websocket.ts";
 
-const text = (s: string) => new TextEncoder().encode(s);
 const join = (parts: Uint8Array[]) => new Uint8Array(parts.flatMap((part) => [...part]));
 
 /** A source that hands out `bytes` in reads of the given sizes (cycled), then ends. */
