@@ -55,18 +55,31 @@ export function addErrors(parts: LoadErrors[]): LoadErrors & { count: number } {
 }
 
 /**
+ * Counted errors in words, the most frequent status first.
+ *
+ * @example
+ * ```ts
+ * import { describeErrors } from "./failures.ts";
+ *
+ * describeErrors({ closed: 2, status: { "503": 7 } }); // "2 cut by the server, 7 answered 503"
+ * ```
+ */
+export function describeErrors(errors: LoadErrors): string {
+  const statuses = Object.entries(errors.status).sort(([, a], [, b]) => b - a);
+  return [
+    ...errors.closed > 0 ? [`${formatCount(errors.closed)} cut by the server`] : [],
+    ...statuses.map(([code, count]) => `${formatCount(count)} answered ${code}`),
+  ].join(", ");
+}
+
+/**
  * Not one round trip of an HTTP or WebSocket load came back whole: the
  * run fails as its most frequent failure would (a status or a cut), with
  * the counts.
  */
 export function noneAnswered(errors: LoadErrors & { count: number }, size: number): Error {
-  const statuses = Object.entries(errors.status).sort(([, a], [, b]) => b - a);
-  const counts = [
-    ...errors.closed > 0 ? [`${formatCount(errors.closed)} cut by the server`] : [],
-    ...statuses.map(([code, count]) => `${formatCount(count)} answered ${code}`),
-  ];
-  const message = `not one round trip came back with its echo: ${counts.join(", ")}`;
-  const [top] = statuses;
+  const message = `not one round trip came back with its echo: ${describeErrors(errors)}`;
+  const [top] = Object.entries(errors.status).sort(([, a], [, b]) => b - a);
   return top && top[1] > errors.closed
     ? new HttpStatusError(message, Number(top[0]), "")
     : new ClosedEarlyError(message, 0, size);
