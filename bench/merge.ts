@@ -127,7 +127,9 @@ export function mergeReports(reports: NamedReport[]): MergedReport {
     }
     const protocol = report.protocol ?? "tcp";
     if (protocol !== (first.report.protocol ?? "tcp")) {
-      throw misfit(`a ${protocol} run, not ${first.report.protocol ?? "tcp"} like ${first.file}`);
+      throw misfit(
+        `a run over ${protocol}, not ${first.report.protocol ?? "tcp"} like ${first.file}`,
+      );
     }
     if (report.histogram === null) continue;
     const histogram = decodeHistogram(report.histogram);
