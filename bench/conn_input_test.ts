@@ -5,6 +5,8 @@
  * every place.
  */
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import { mutated } from "../cli/test_util_fc.ts";
 import { ConnInput } from "./conn_input.ts";
 import { HttpRoundTrip } from "./http_trip.ts";
 import type { LoadFailure, TripTools } from "./share.ts";
@@ -170,4 +172,120 @@ Deno.test("HttpRoundTrip drops the body of an error status and says whether the 
   });
   // The next response on the connection is read from its own start.
   assert.equal(await trip.roundTrip(encoder.encode("hi"), new Uint8Array(2)), 2);
+});
+
+// --- Properties (fast-check): any framing however cut; random and mutated replies ---
+
+const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/);
+const fieldValue = fc.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,20}[\x21-\x7e])?$/);
+/** Responses with a status in `statuses`, a body framed in one of three ways, and other fields. */
+const responses = (statuses: fc.Arbitrary<number>) =>
+  fc.record({
+    status: statuses,
+    headers: fc.array(
+      fc.tuple(token, fieldValue).filter(([name]) =>
+        !["content-length", "transfer-encoding", "connection"].includes(name.toLowerCase())
+      ),
+      { maxLength: 6 },
+    ),
+    body: fc.uint8Array({ maxLength: 300 }),
+    framing: fc.constantFrom("length", "chunked", "close"),
+    chunks: fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 5 }),
+  });
+const echoed = responses(fc.integer({ min: 200, max: 299 }).filter((status) => status !== 204));
+const answered = responses(
+  fc.integer({ min: 200, max: 599 }).filter((status) => status !== 204 && status !== 304),
+);
+
+type Echoed = typeof echoed extends fc.Arbitrary<infer T> ? T : never;
+
+/** A response as a server writes it, the body framed as asked. */
+function responseBytes({ status, headers, body, framing, chunks }: Echoed): Uint8Array {
+  const head = [`HTTP/1.1 ${status} Reason`, ...headers.map(([n, v]) => `${n}: ${v}`)];
+  if (framing === "length") head.push(`Content-Length: ${body.length}`);
+  if (framing === "chunked") head.push("Transfer-Encoding: chunked");
+  const parts = [encoder.encode(`${head.join("\r\n")}\r\n\r\n`)];
+  if (framing !== "chunked") parts.push(body);
+  for (let at = 0, i = 0; framing === "chunked" && at < body.length; i++) {
+    const part = body.subarray(at, at + chunks[i % chunks.length]);
+    parts.push(encoder.encode(`${part.length.toString(16)}\r\n`), part, encoder.encode("\r\n"));
+    at += part.length;
+  }
+  if (framing === "chunked") parts.push(encoder.encode("0\r\n\r\n"));
+  return new Uint8Array(parts.flatMap((part) => [...part]));
+}
+
+/** `bytes` as the reads of a connection, in pieces of the sizes given in turn. */
+function cutInto(bytes: Uint8Array, sizes: number[]): Uint8Array[] {
+  const pieces = [];
+  for (let at = 0, i = 0; at < bytes.length; at += sizes[i++ % sizes.length]) {
+    pieces.push(bytes.subarray(at, at + sizes[i % sizes.length]));
+  }
+  return pieces;
+}
+
+const cuts = fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 8 });
+
+Deno.test("property: an echoed body reads back exactly in any framing, however cut", async () => {
+  await fc.assert(
+    fc.asyncProperty(echoed, cuts, async (reply, sizes) => {
+      const conn = scriptedConn(cutInto(responseBytes(reply), sizes));
+      const { length } = reply.body;
+      const trip = new HttpRoundTrip(
+        conn,
+        new ConnInput(conn, tools),
+        { host: "h", path: "/" },
+        length,
+        tools,
+      );
+      const echo = new Uint8Array(length);
+      assert.equal(await trip.roundTrip(reply.body, echo), length);
+      assert.deepEqual(echo, reply.body);
+      assert.equal(trip.reusable, reply.framing !== "close");
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+Deno.test("property: random and mutated replies give an echo or a named failure, nothing else", async () => {
+  const seen: Record<string, number> = {};
+  const named = ["HttpResponseError", "HttpStatusError", "ClosedEarlyError"];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        { arbitrary: mutated(answered.map(responseBytes)), weight: 4 },
+        fc.uint8Array({ maxLength: 200 }),
+        fc.tuple(fc.constant(encoder.encode("HTTP/1.1 ")), fc.uint8Array({ maxLength: 200 }))
+          .map(([start, rest]) => new Uint8Array([...start, ...rest])),
+      ),
+      cuts,
+      fc.integer({ min: 0, max: 300 }),
+      async (bytes, sizes, size) => {
+        const conn = scriptedConn(cutInto(bytes, sizes));
+        const trip = new HttpRoundTrip(
+          conn,
+          new ConnInput(conn, tools),
+          { host: "h", path: "/" },
+          size,
+          tools,
+        );
+        const echo = new Uint8Array(size);
+        try {
+          const length = await trip.roundTrip(new Uint8Array(size), echo);
+          assert.ok(Number.isInteger(length) && length >= 0 && length <= bytes.length);
+          seen.answered = (seen.answered ?? 0) + 1;
+        } catch (error) {
+          const { name } = error as Error;
+          if (!named.includes(name)) throw error;
+          seen[name] = (seen[name] ?? 0) + 1;
+        }
+      },
+    ),
+    { numRuns: 10_000 },
+  );
+  // Each outcome came up in earnest.
+  assert.ok(
+    ["answered", ...named].every((outcome) => (seen[outcome] ?? 0) > 200),
+    JSON.stringify(seen),
+  );
 });
