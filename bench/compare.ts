@@ -12,8 +12,9 @@
  * TLS rows compare `sockecho serve --tls` with a Node `tls` echo
  * (bench/node_tls_echo.mjs), both with a fresh self-signed ECDSA P-256
  * certificate, loaded by `sockecho bench --tls --insecure` (which pins the
- * certificate it is shown: the same cost as `--pin`). `--only tls` or
- * `--only plain` runs one half.
+ * certificate it is shown: the same cost as `--pin`). The HTTP rows
+ * (`compare_http.ts`) set `sockecho bench --http` against wrk on one
+ * `serve --http`. `--only plain`, `--only tls` or `--only http` runs one part.
  *
  * @example
  * ```sh
@@ -36,6 +37,7 @@ import { parseArgs } from "node:util";
 import type { BenchReport } from "./bench.ts";
 import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
 import { installed, lineup, type Running, type Server, start, stop } from "./compare_servers.ts";
+import { HTTP_FIGURES, httpRound, httpSection } from "./compare_http.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 
 const { values: flags } = parseArgs({
@@ -51,11 +53,12 @@ const { values: flags } = parseArgs({
     only: { type: "string" },
   },
 });
-if (flags.only !== undefined && flags.only !== "tls" && flags.only !== "plain") {
-  throw new Error(`--only takes "tls" or "plain", not "${flags.only}"`);
+if (![undefined, "tls", "plain", "http"].includes(flags.only)) {
+  throw new Error(`--only takes "plain", "tls" or "http", not "${flags.only}"`);
 }
-const PLAIN = flags.only !== "tls";
-const TLS = flags.only !== "plain";
+const PLAIN = flags.only === undefined || flags.only === "plain";
+const TLS = flags.only === undefined || flags.only === "tls";
+const HTTP = flags.only === undefined || flags.only === "http";
 const ROUNDS = Number(flags.rounds);
 const SECONDS = flags.seconds;
 const IDLE_CONNECTIONS = Number(flags.idle);
@@ -69,7 +72,9 @@ const onCore = (core: number, argv: string[]) =>
 /** The servers run on core 0, the load on core 1. */
 const startOnCore0 = (server: Server) => start({ ...server, argv: onCore(0, server.argv) });
 
-const { plain: SERVERS, logging: LOGGING, tls: TLS_SERVERS } = await lineup(ROOT);
+const { plain: SERVERS, logging: LOGGING, tls: TLS_SERVERS, http: HTTP_SERVER } = await lineup(
+  ROOT,
+);
 
 /** One figure read off a bench report. */
 interface Figure {
@@ -241,6 +246,8 @@ async function measure(round: number, servers: Running[], workload: Workload): P
 
 const running = PLAIN ? await Promise.all([...SERVERS, LOGGING].map(startOnCore0)) : [];
 const runningTls = TLS ? await Promise.all(TLS_SERVERS.map(startOnCore0)) : [];
+const runningHttp = HTTP ? [await startOnCore0(HTTP_SERVER)] : [];
+const httpContext = { seconds: SECONDS, main: MAIN, onCore, record };
 const [ours, logged] = [running[0], running.at(-1)!];
 try {
   for (let round = 1; round <= ROUNDS; round++) {
@@ -256,13 +263,14 @@ try {
       }
     }
     for (const workload of TLS ? TLS_WORKLOADS : []) await measure(round, runningTls, workload);
+    for (const { port } of runningHttp) await httpRound(round, port, httpContext);
   }
   for (const server of running.slice(0, SERVERS.length).filter((r) => r.server.holdsIdle)) {
     const perConnection = await idleBytesPerConnection(server, IDLE_CONNECTIONS);
     record(IDLE.name, server.server.name, perConnection / 1024);
   }
 } finally {
-  await Promise.all([...running, ...runningTls].map(stop));
+  await Promise.all([...running, ...runningTls, ...runningHttp].map(stop));
 }
 // After the servers have stopped: the script pins its own server and loaders to the same cores.
 const efficiencyRounds = Number(flags["efficiency-rounds"]);
@@ -352,6 +360,7 @@ loaded by \`sockecho bench --tls --insecure\` (it pins the certificate it is sho
 
 ${table(TLS_WORKLOADS.flatMap((w) => w.figures), TLS_SERVERS.map((s) => s.name))}
 ${PLAIN ? "" : `\n${failures}`}`;
+const httpPart = httpSection(table(HTTP_FIGURES, ["sockecho", "wrk"]), SECONDS);
 const report = `# Benchmark results
 
 Made by \`deno task bench --rounds ${ROUNDS} --seconds ${SECONDS} --idle ${IDLE_CONNECTIONS} --rate ${flags.rate} --efficiency-rounds ${efficiencyRounds}${
@@ -367,6 +376,6 @@ ${
 }.
 Medians of ${ROUNDS} rounds, servers alternating within each round; ratio = sockecho / peer.
 
-${[PLAIN ? plainSection : "", TLS ? tlsSection : ""].filter(Boolean).join("\n")}`;
+${[PLAIN && plainSection, TLS && tlsSection, HTTP && httpPart].filter(Boolean).join("\n")}`;
 await Deno.writeTextFile(flags.out, report);
 console.log(report);
