@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { mutated } from "../cli/test_util_fc.ts";
+import { httpResponseBytes, httpResponses, mutated } from "../cli/test_util_fc.ts";
 import { ConnInput } from "./conn_input.ts";
 import { HttpRoundTrip } from "./http_trip.ts";
 import type { LoadFailure, TripTools } from "./share.ts";
@@ -43,6 +43,11 @@ const tools: TripTools = {
   closed: (received, expected) =>
     fail("ClosedEarlyError", `closed after ${received} of ${expected}`, { received, expected }),
 };
+
+/** An HTTP round trip of `size`-byte bodies on `conn`. */
+function tripOn(conn: Deno.Conn, size: number, target = { host: "h", path: "/" }): HttpRoundTrip {
+  return new HttpRoundTrip(conn, new ConnInput(conn, tools), target, size, tools);
+}
 
 Deno.test("ConnInput reads a head, lines and exact counts, holding what came past them", async () => {
   const text = "HTTP/1.1 200 OK\r\nA: 1\r\n\r\nline one\r\nline two\nabcdefghij";
@@ -115,13 +120,7 @@ Deno.test("HttpRoundTrip reads each framing however the response is cut into rea
     const bytes = encoder.encode(text);
     for (let cut = 1; cut < bytes.length; cut++) {
       const conn = scriptedConn([bytes.subarray(0, cut), bytes.subarray(cut)]);
-      const trip = new HttpRoundTrip(
-        conn,
-        new ConnInput(conn, tools),
-        { host: "h", path: "/" },
-        11,
-        tools,
-      );
+      const trip = tripOn(conn, 11);
       const echo = new Uint8Array(11);
       const length = await trip.roundTrip(message, echo);
       const what = `${framing}, cut at ${cut}`;
@@ -138,13 +137,7 @@ Deno.test("HttpRoundTrip writes one request: the head and the body in one write"
     written.push(new TextDecoder().decode(bytes));
     return Promise.resolve(bytes.length);
   };
-  const trip = new HttpRoundTrip(
-    conn,
-    new ConnInput(conn, tools),
-    { host: "a:1", path: "/p?q" },
-    2,
-    tools,
-  );
+  const trip = tripOn(conn, 2, { host: "a:1", path: "/p?q" });
   await trip.roundTrip(encoder.encode("hi"), new Uint8Array(2));
   assert.deepEqual(written, [
     "POST /p?q HTTP/1.1\r\nHost: a:1\r\nAccept: application/octet-stream\r\n" +
@@ -157,13 +150,7 @@ Deno.test("HttpRoundTrip drops the body of an error status and says whether the 
     encoder.encode("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\nbusy\n"),
     encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
   ]);
-  const trip = new HttpRoundTrip(
-    conn,
-    new ConnInput(conn, tools),
-    { host: "h", path: "/" },
-    2,
-    tools,
-  );
+  const trip = tripOn(conn, 2);
   await assert.rejects(() => trip.roundTrip(encoder.encode("hi"), new Uint8Array(2)), {
     name: "HttpStatusError",
     message: "the server answered 503 (Service Unavailable)",
@@ -176,44 +163,7 @@ Deno.test("HttpRoundTrip drops the body of an error status and says whether the 
 
 // --- Properties (fast-check): any framing however cut; random and mutated replies ---
 
-const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/);
-const fieldValue = fc.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,20}[\x21-\x7e])?$/);
-/** Responses with a status in `statuses`, a body framed in one of three ways, and other fields. */
-const responses = (statuses: fc.Arbitrary<number>) =>
-  fc.record({
-    status: statuses,
-    headers: fc.array(
-      fc.tuple(token, fieldValue).filter(([name]) =>
-        !["content-length", "transfer-encoding", "connection"].includes(name.toLowerCase())
-      ),
-      { maxLength: 6 },
-    ),
-    body: fc.uint8Array({ maxLength: 300 }),
-    framing: fc.constantFrom("length", "chunked", "close"),
-    chunks: fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 5 }),
-  });
-const echoed = responses(fc.integer({ min: 200, max: 299 }).filter((status) => status !== 204));
-const answered = responses(
-  fc.integer({ min: 200, max: 599 }).filter((status) => status !== 204 && status !== 304),
-);
-
-type Echoed = typeof echoed extends fc.Arbitrary<infer T> ? T : never;
-
-/** A response as a server writes it, the body framed as asked. */
-function responseBytes({ status, headers, body, framing, chunks }: Echoed): Uint8Array {
-  const head = [`HTTP/1.1 ${status} Reason`, ...headers.map(([n, v]) => `${n}: ${v}`)];
-  if (framing === "length") head.push(`Content-Length: ${body.length}`);
-  if (framing === "chunked") head.push("Transfer-Encoding: chunked");
-  const parts = [encoder.encode(`${head.join("\r\n")}\r\n\r\n`)];
-  if (framing !== "chunked") parts.push(body);
-  for (let at = 0, i = 0; framing === "chunked" && at < body.length; i++) {
-    const part = body.subarray(at, at + chunks[i % chunks.length]);
-    parts.push(encoder.encode(`${part.length.toString(16)}\r\n`), part, encoder.encode("\r\n"));
-    at += part.length;
-  }
-  if (framing === "chunked") parts.push(encoder.encode("0\r\n\r\n"));
-  return new Uint8Array(parts.flatMap((part) => [...part]));
-}
+const echoed = httpResponses(fc.integer({ min: 200, max: 299 }).filter((status) => status !== 204));
 
 /** `bytes` as the reads of a connection, in pieces of the sizes given in turn. */
 function cutInto(bytes: Uint8Array, sizes: number[]): Uint8Array[] {
@@ -229,15 +179,9 @@ const cuts = fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength
 Deno.test("property: an echoed body reads back exactly in any framing, however cut", async () => {
   await fc.assert(
     fc.asyncProperty(echoed, cuts, async (reply, sizes) => {
-      const conn = scriptedConn(cutInto(responseBytes(reply), sizes));
+      const conn = scriptedConn(cutInto(httpResponseBytes(reply), sizes));
       const { length } = reply.body;
-      const trip = new HttpRoundTrip(
-        conn,
-        new ConnInput(conn, tools),
-        { host: "h", path: "/" },
-        length,
-        tools,
-      );
+      const trip = tripOn(conn, length);
       const echo = new Uint8Array(length);
       assert.equal(await trip.roundTrip(reply.body, echo), length);
       assert.deepEqual(echo, reply.body);
@@ -253,7 +197,7 @@ Deno.test("property: random and mutated replies give an echo or a named failure,
   await fc.assert(
     fc.asyncProperty(
       fc.oneof(
-        { arbitrary: mutated(answered.map(responseBytes)), weight: 4 },
+        { arbitrary: mutated(httpResponses().map(httpResponseBytes)), weight: 4 },
         fc.uint8Array({ maxLength: 200 }),
         fc.tuple(fc.constant(encoder.encode("HTTP/1.1 ")), fc.uint8Array({ maxLength: 200 }))
           .map(([start, rest]) => new Uint8Array([...start, ...rest])),
@@ -262,13 +206,7 @@ Deno.test("property: random and mutated replies give an echo or a named failure,
       fc.integer({ min: 0, max: 300 }),
       async (bytes, sizes, size) => {
         const conn = scriptedConn(cutInto(bytes, sizes));
-        const trip = new HttpRoundTrip(
-          conn,
-          new ConnInput(conn, tools),
-          { host: "h", path: "/" },
-          size,
-          tools,
-        );
+        const trip = tripOn(conn, size);
         const echo = new Uint8Array(size);
         try {
           const length = await trip.roundTrip(new Uint8Array(size), echo);

@@ -5,12 +5,16 @@
  * both), and against scripted servers that corrupt, cut or frame otherwise.
  */
 import assert from "node:assert/strict";
-import { bench } from "./bench.ts";
+import { bench, type BenchOptions } from "./bench.ts";
 import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { ClosedEarlyError, MismatchError } from "../net/errors.ts";
 import { writeAll } from "../net/io.ts";
 import { withFakeServer } from "../cli/test_util.ts";
 import { withHttpServer, withHttpStub } from "../cli/test_util_http.ts";
+
+/** `bench` over HTTP against 127.0.0.1:`port`. */
+const loadHttp = (port: number, options: Partial<BenchOptions>) =>
+  bench({ hostname: "127.0.0.1", port, protocol: "http", ...options });
 
 const encoder = new TextEncoder();
 
@@ -55,10 +59,7 @@ function response(head: string, body: Uint8Array): Uint8Array {
 
 Deno.test("bench --http completes exactly the counted requests against serve --http, all verified", async () => {
   await withHttpServer({}, async ({ port, served, closed }) => {
-    const report = await bench({
-      hostname: "127.0.0.1",
-      port,
-      protocol: "http",
+    const report = await loadHttp(port, {
       request: { host: "echo.test", path: "/load?x=1" },
       connections: 3,
       size: 1000,
@@ -85,10 +86,7 @@ Deno.test("bench --http completes exactly the counted requests against serve --h
 
 Deno.test("bench --http spreads over workers and streams bodies larger than a read", async () => {
   await withHttpServer({}, async ({ port, served }) => {
-    const report = await bench({
-      hostname: "127.0.0.1",
-      port,
-      protocol: "http",
+    const report = await loadHttp(port, {
       connections: 4,
       workers: 2,
       size: 300_000,
@@ -101,10 +99,7 @@ Deno.test("bench --http spreads over workers and streams bodies larger than a re
 
 Deno.test("bench --http in connect mode opens a connection per counted request", async () => {
   await withHttpServer({}, async ({ port, served, closed }) => {
-    const report = await bench({
-      hostname: "127.0.0.1",
-      port,
-      protocol: "http",
+    const report = await loadHttp(port, {
       mode: "connect",
       connections: 2,
       count: 30,
@@ -118,10 +113,7 @@ Deno.test("bench --http in connect mode opens a connection per counted request",
 
 Deno.test("bench --http --rate sends rate × duration requests, on schedule", async () => {
   await withHttpServer({}, async ({ port, served }) => {
-    const report = await bench({
-      hostname: "127.0.0.1",
-      port,
-      protocol: "http",
+    const report = await loadHttp(port, {
       connections: 4,
       durationMs: 1000,
       rate: 100,
@@ -140,10 +132,7 @@ Deno.test("bench --http catches a server that corrupts one byte of one body, als
         return response(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`, body);
       });
     }, async (port) => {
-      const error = await bench({
-        hostname: "127.0.0.1",
-        port,
-        protocol: "http",
+      const error = await loadHttp(port, {
         connections: workers,
         workers,
         count: 10 * workers,
@@ -172,7 +161,7 @@ Deno.test("bench --http reads chunked bodies and takes a body of another length 
       ]);
     });
   }, async (port) => {
-    const report = await bench({ hostname: "127.0.0.1", port, protocol: "http", count: 20 });
+    const report = await loadHttp(port, { count: 20 });
     assert.equal(report.operations, 20);
   });
   await withFakeServer(async (conn) => {
@@ -182,7 +171,7 @@ Deno.test("bench --http reads chunked bodies and takes a body of another length 
         response(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length - 1}\r\n\r\n`, body.slice(1)),
     );
   }, async (port) => {
-    const error = await bench({ hostname: "127.0.0.1", port, protocol: "http", count: 5 })
+    const error = await loadHttp(port, { count: 5 })
       .catch((error) => error);
     assert.ok(error instanceof MismatchError);
     assert.equal(error.offset, 0);
@@ -197,7 +186,7 @@ Deno.test("bench --http reads chunked bodies and takes a body of another length 
         ),
     );
   }, async (port) => {
-    const error = await bench({ hostname: "127.0.0.1", port, protocol: "http", count: 5 })
+    const error = await loadHttp(port, { count: 5 })
       .catch((error) => error);
     assert.ok(error instanceof MismatchError);
     assert.match(error.message, /^the echo is 63 bytes, not the 64 sent/);
@@ -208,10 +197,7 @@ Deno.test("bench --http reads chunked bodies and takes a body of another length 
 Deno.test("bench --http counts the requests of connections the server closes, and goes on", async () => {
   // Silently closed after 5 requests, as a keep-alive timeout does: the 6th is cut.
   await withHttpStub({ silentCloseAfter: 5 }, async (stub) => {
-    const report = await bench({
-      hostname: "127.0.0.1",
-      port: stub.port,
-      protocol: "http",
+    const report = await loadHttp(stub.port, {
       count: 30,
     });
     assert.deepEqual(report.errors, { count: 5, closed: 5, status: {} });
@@ -221,10 +207,7 @@ Deno.test("bench --http counts the requests of connections the server closes, an
   });
   // Closed with Connection: close after 4: nothing is lost, the next goes on a new one.
   await withHttpStub({ requestsPerConnection: 4 }, async (stub) => {
-    const report = await bench({
-      hostname: "127.0.0.1",
-      port: stub.port,
-      protocol: "http",
+    const report = await loadHttp(stub.port, {
       count: 20,
     });
     assert.deepEqual([report.operations, report.errors?.count], [20, 0]);
@@ -242,15 +225,12 @@ Deno.test("bench --http counts error statuses; a run with nothing but errors fai
           : response(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`, body),
     );
   }, async (port) => {
-    const report = await bench({ hostname: "127.0.0.1", port, protocol: "http", count: 40 });
+    const report = await loadHttp(port, { count: 40 });
     assert.deepEqual(report.errors, { count: 10, closed: 0, status: { "503": 10 } });
     assert.equal(report.operations, 30);
   });
   await withHttpStub({}, async (stub) => {
-    const error = await bench({
-      hostname: "127.0.0.1",
-      port: stub.port,
-      protocol: "http",
+    const error = await loadHttp(stub.port, {
       request: { host: "stub", path: "/?status=404" },
       count: 12,
     }).catch((error) => error);
@@ -264,7 +244,7 @@ Deno.test("bench --http names a server that does not answer HTTP, or cuts a body
   await withFakeServer(async (conn) => {
     await answerRequests(conn, () => encoder.encode("SSH-2.0-OpenSSH_9.6\r\n\r\n"));
   }, async (port) => {
-    const error = await bench({ hostname: "127.0.0.1", port, protocol: "http", count: 1 })
+    const error = await loadHttp(port, { count: 1 })
       .catch((error) => error);
     assert.ok(error instanceof HttpResponseError);
     assert.equal(
@@ -278,7 +258,7 @@ Deno.test("bench --http names a server that does not answer HTTP, or cuts a body
       return { last: whole.subarray(0, whole.length - 10) };
     });
   }, async (port) => {
-    const error = await bench({ hostname: "127.0.0.1", port, protocol: "http", count: 3 })
+    const error = await loadHttp(port, { count: 3 })
       .catch((error) => error);
     // Every request was cut, so the run fails, as the cut it counted.
     assert.ok(error instanceof ClosedEarlyError, String(error));
@@ -290,10 +270,7 @@ Deno.test("bench --http shards of one rate add up to its schedule", async () => 
   await withHttpServer({}, async ({ port, served }) => {
     const startAt = Date.now() + 300;
     const shards = await Promise.all([0, 1].map((index) =>
-      bench({
-        hostname: "127.0.0.1",
-        port,
-        protocol: "http",
+      loadHttp(port, {
         connections: 2,
         durationMs: 500,
         rate: 200,

@@ -5,13 +5,17 @@
  * corrupts, answers as text or closes.
  */
 import assert from "node:assert/strict";
-import { bench } from "./bench.ts";
+import { bench, type BenchOptions } from "./bench.ts";
 import { ClosedEarlyError, MismatchError } from "../net/errors.ts";
 import { WebSocketHandshakeError } from "../net/http/websocket.ts";
 import { websocketAccept } from "../net/http/websocket.ts";
 import { writeAll } from "../net/io.ts";
 import { readExactly, withFakeServer } from "../cli/test_util.ts";
 import { withHttpServer } from "../cli/test_util_http.ts";
+
+/** `bench` over WebSocket against 127.0.0.1:`port`. */
+const loadWs = (port: number, options: Partial<BenchOptions>) =>
+  bench({ hostname: "127.0.0.1", port, protocol: "ws", ...options });
 
 const SIZE = 64;
 
@@ -65,10 +69,7 @@ Deno.test("bench --ws completes exactly the counted messages against serve --htt
   // Small, 16-bit and 64-bit frame lengths.
   for (const size of [64, 1000, 70_000]) {
     await withHttpServer({}, async ({ port, closed }) => {
-      const report = await bench({
-        hostname: "127.0.0.1",
-        port,
-        protocol: "ws",
+      const report = await loadWs(port, {
         request: { host: "echo.test", path: "/ws" },
         connections: 3,
         size,
@@ -85,19 +86,13 @@ Deno.test("bench --ws completes exactly the counted messages against serve --htt
 
 Deno.test("bench --ws in workers and in connect mode: a WebSocket per connection", async () => {
   await withHttpServer({}, async ({ port, closed }) => {
-    const report = await bench({
-      hostname: "127.0.0.1",
-      port,
-      protocol: "ws",
+    const report = await loadWs(port, {
       connections: 4,
       workers: 2,
       count: 200,
     });
     assert.deepEqual([report.operations, report.workers], [200, 2]);
-    const connect = await bench({
-      hostname: "127.0.0.1",
-      port,
-      protocol: "ws",
+    const connect = await loadWs(port, {
       mode: "connect",
       connections: 2,
       count: 20,
@@ -110,10 +105,7 @@ Deno.test("bench --ws in workers and in connect mode: a WebSocket per connection
 
 Deno.test("bench --ws answers the server's pings and goes on", async () => {
   await withHttpServer({ webSocket: { pingIntervalMs: 20 } }, async ({ port }) => {
-    const report = await bench({
-      hostname: "127.0.0.1",
-      port,
-      protocol: "ws",
+    const report = await loadWs(port, {
       connections: 2,
       durationMs: 300,
       warmupMs: 0,
@@ -132,7 +124,7 @@ Deno.test("bench --ws answers the server's pings and goes on", async () => {
         : echo;
     }, pongs),
     async (port) => {
-      const report = await bench({ hostname: "127.0.0.1", port, protocol: "ws", count: 5 });
+      const report = await loadWs(port, { count: 5 });
       assert.equal(report.operations, 5);
     },
   );
@@ -146,10 +138,7 @@ Deno.test("bench --ws catches a corrupted byte, and an echo sent back as text", 
       return [frame(0x82, payload)];
     }),
     async (port) => {
-      const error = await bench({
-        hostname: "127.0.0.1",
-        port,
-        protocol: "ws",
+      const error = await loadWs(port, {
         count: 10,
         size: SIZE,
       })
@@ -161,7 +150,7 @@ Deno.test("bench --ws catches a corrupted byte, and an echo sent back as text", 
   await withFakeServer(
     scriptedServer((payload) => [frame(0x81, payload)]),
     async (port) => {
-      const error = await bench({ hostname: "127.0.0.1", port, protocol: "ws", count: 1 })
+      const error = await loadWs(port, { count: 1 })
         .catch((error) => error);
       assert.ok(error instanceof MismatchError);
       assert.match(error.message, /^the message sent as binary was echoed as text/);
@@ -176,14 +165,14 @@ Deno.test("bench --ws counts messages the server closes on, and goes on", async 
       n === 4 ? [frame(0x88, new Uint8Array([0x03, 0xf3]))] : [frame(0x82, payload)]
     ),
     async (port) => {
-      const report = await bench({ hostname: "127.0.0.1", port, protocol: "ws", count: 20 });
+      const report = await loadWs(port, { count: 20 });
       assert.deepEqual(report.errors, { count: 5, closed: 5, status: {} });
       assert.equal(report.operations, 15);
     },
   );
   // The real server closes 1009 on a message over --max-ws-message: every one is cut.
   await withHttpServer({ webSocket: { maxMessageBytes: 32 } }, async ({ port }) => {
-    const error = await bench({ hostname: "127.0.0.1", port, protocol: "ws", count: 4 })
+    const error = await loadWs(port, { count: 4 })
       .catch((error) => error);
     assert.ok(error instanceof ClosedEarlyError, String(error));
     assert.equal(error.message, "not one round trip came back with its echo: 4 cut by the server");
@@ -198,7 +187,7 @@ Deno.test("bench --ws says why an upgrade failed", async () => {
       new TextEncoder().encode("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
     );
   }, async (port) => {
-    const error = await bench({ hostname: "127.0.0.1", port, protocol: "ws", count: 1 })
+    const error = await loadWs(port, { count: 1 })
       .catch((error) => error);
     assert.ok(error instanceof WebSocketHandshakeError, String(error));
     assert.equal(
@@ -216,7 +205,7 @@ Deno.test("bench --ws says why an upgrade failed", async () => {
       ),
     );
   }, async (port) => {
-    const error = await bench({ hostname: "127.0.0.1", port, protocol: "ws", count: 1 })
+    const error = await loadWs(port, { count: 1 })
       .catch((error) => error);
     assert.ok(error instanceof WebSocketHandshakeError);
     assert.match(error.message, /Sec-WebSocket-Accept does not match the key$/);
