@@ -10,7 +10,8 @@ import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { ClosedEarlyError, MismatchError } from "../net/errors.ts";
 import { writeAll } from "../net/io.ts";
 import { withFakeServer } from "../cli/test_util.ts";
-import { withHttpServer, withHttpStub } from "../cli/test_util_http.ts";
+import { withHttpServer } from "../cli/test_util_http.ts";
+import { withHttpStub } from "../cli/test_util_http_stub.ts";
 
 /** `bench` over HTTP against 127.0.0.1:`port`. */
 const loadHttp = (port: number, options: Partial<BenchOptions>) =>

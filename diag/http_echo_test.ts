@@ -11,7 +11,7 @@ import { ClosedEarlyError, NotTlsError } from "../net/errors.ts";
 import { HttpResponseError, HttpStatusError } from "../net/http/client.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 import { pattern, readToEnd, withFakeServer, withServer, withTlsServer } from "../cli/test_util.ts";
-import { type StubOptions, withHttpStub } from "../cli/test_util_http.ts";
+import { type StubOptions, withHttpStub } from "../cli/test_util_http_stub.ts";
 import { EchoMismatchError, EchoTimeoutError } from "./echo.ts";
 import { httpEcho, httpExchange } from "./http_echo.ts";
 import { bytesPayload, patternPayload, streamPayload } from "./payload.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { TlsVerifyError } from "../net/errors.ts";
 import { headerValue, HttpStatusError } from "../net/http/client.ts";
 import { testCertificate, withSocketPath, WRONG_PIN } from "../cli/test_util.ts";
-import { withHttpStub } from "../cli/test_util_http.ts";
+import { withHttpStub } from "../cli/test_util_http_stub.ts";
 import { sendHttp, urlTarget } from "./send_http.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { ClosedEarlyError } from "../net/errors.ts";
 import { WebSocketHandshakeError } from "../net/http/websocket.ts";
 import { pattern, testCertificate } from "../cli/test_util.ts";
-import { withHttpStub } from "../cli/test_util_http.ts";
+import { withHttpStub } from "../cli/test_util_http_stub.ts";
 import { ALL_BYTES, TEST_INSTANCE, withWsEchoServer } from "../cli/test_util_ws.ts";
 import { EchoMismatchError } from "./echo.ts";
 import { patternPayload } from "./payload.ts";

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { EXIT, main } from "../../main.ts";
 import { recorder, runMain, withResettingServer, withServer } from "../test_util.ts";
 import { canRun, sockecho, spawnServe, spawnSockecho } from "../test_util_process.ts";
-import { spawnHttpServe, withHttpServer, withHttpStub } from "../test_util_http.ts";
+import { withHttpServer } from "../test_util_http.ts";
+import { spawnHttpServe, withHttpStub } from "../test_util_http_stub.ts";
 import { decodeHistogram } from "../../bench/histogram_codec.ts";
 
 const run = (args: string[]) => runMain(args);

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { EXIT } from "../../main.ts";
 import { withSocketPath } from "../test_util.ts";
-import { spawnHttpServe } from "../test_util_http.ts";
+import { spawnHttpServe } from "../test_util_http_stub.ts";
 import { canRun, needs, skipped, sockecho, sockechoWith } from "../test_util_process.ts";
 
 const why = needs(canRun, "--allow-run");

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { EXIT } from "../../main.ts";
 import { writeAll } from "../../net/io.ts";
 import { readToEnd, runMain, withFakeServer, withServer } from "../test_util.ts";
-import { withHttpStub } from "../test_util_http.ts";
+import { withHttpStub } from "../test_util_http_stub.ts";
 import { canRun, MAIN, runWithInput, sockecho } from "../test_util_process.ts";
 
 const run = (args: string[]) => runMain(args);

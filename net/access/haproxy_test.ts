@@ -18,7 +18,7 @@ import {
   withTimeout,
 } from "../../cli/test_util.ts";
 import { canRun, freePort, hasCommand, sockecho } from "../../cli/test_util_process.ts";
-import { spawnHttpServe } from "../../cli/test_util_http.ts";
+import { spawnHttpServe } from "../../cli/test_util_http_stub.ts";
 
 /** haproxy's path, or undefined: it lives in /usr/sbin, often not on a user's PATH. */
 async function findHaproxy(): Promise<string | undefined> {

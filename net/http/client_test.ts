@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { dialTcp } from "../dial.ts";
 import { closeQuietly } from "../io.ts";
 import { pattern, readExactly, withFakeServer, withTimeout } from "../../cli/test_util.ts";
-import { withHttpStub } from "../../cli/test_util_http.ts";
+import { withHttpStub } from "../../cli/test_util_http_stub.ts";
 import { headerValue, request } from "./client.ts";
 
 const text = (value: string) => new TextEncoder().encode(value);
