@@ -13,8 +13,10 @@
  * (bench/node_tls_echo.mjs), both with a fresh self-signed ECDSA P-256
  * certificate, loaded by `sockecho bench --tls --insecure` (which pins the
  * certificate it is shown: the same cost as `--pin`). The HTTP rows
- * (`compare_http.ts`) set `sockecho bench --http` against wrk on one
- * `serve --http`. `--only plain`, `--only tls` or `--only http` runs one part.
+ * (`compare_http.ts`) set `serve --http` against a bare `Deno.serve` and a
+ * node:http echo under `wrk`; the HTTP loader rows (`compare_http_loaders.ts`)
+ * set `sockecho bench --http` against wrk on one `serve --http`.
+ * `--only tls`, `--only plain` or `--only http` (both HTTP parts) runs one part.
  *
  * @example
  * ```sh
@@ -37,7 +39,8 @@ import { parseArgs } from "node:util";
 import type { BenchReport } from "./bench.ts";
 import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
 import { installed, lineup, type Running, type Server, start, stop } from "./compare_servers.ts";
-import { HTTP_FIGURES, httpRound, httpSection } from "./compare_http.ts";
+import { httpSection } from "./compare_http.ts";
+import { HTTP_FIGURES, httpRound, loaderSection } from "./compare_http_loaders.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 
 const { values: flags } = parseArgs({
@@ -53,8 +56,8 @@ const { values: flags } = parseArgs({
     only: { type: "string" },
   },
 });
-if (![undefined, "tls", "plain", "http"].includes(flags.only)) {
-  throw new Error(`--only takes "plain", "tls" or "http", not "${flags.only}"`);
+if (flags.only !== undefined && !["tls", "plain", "http"].includes(flags.only)) {
+  throw new Error(`--only takes "tls", "plain" or "http", not "${flags.only}"`);
 }
 const PLAIN = flags.only === undefined || flags.only === "plain";
 const TLS = flags.only === undefined || flags.only === "tls";
@@ -272,11 +275,14 @@ try {
 } finally {
   await Promise.all([...running, ...runningTls, ...runningHttp].map(stop));
 }
+const http = HTTP
+  ? await httpSection({ root: ROOT, rounds: ROUNDS, seconds: SECONDS, onCore })
+  : "";
 // After the servers have stopped: the script pins its own server and loaders to the same cores.
 const efficiencyRounds = Number(flags["efficiency-rounds"]);
 const efficiency = PLAIN && efficiencyRounds > 0
   ? await measureLoaderEfficiency(ROOT, efficiencyRounds, flags["efficiency-script"])
-  : { measured: false as const, why: "skipped (--efficiency-rounds 0 or --only tls)" };
+  : { measured: false as const, why: "skipped (--efficiency-rounds 0 or --only tls/http)" };
 
 // Deno reads /proc files only with --allow-all; cat needs just --allow-run.
 const cpuinfo = await new Deno.Command("cat", { args: ["/proc/cpuinfo"] }).output();
@@ -360,7 +366,7 @@ loaded by \`sockecho bench --tls --insecure\` (it pins the certificate it is sho
 
 ${table(TLS_WORKLOADS.flatMap((w) => w.figures), TLS_SERVERS.map((s) => s.name))}
 ${PLAIN ? "" : `\n${failures}`}`;
-const httpPart = httpSection(table(HTTP_FIGURES, ["sockecho", "wrk"]), SECONDS);
+const loaders = loaderSection(table(HTTP_FIGURES, ["sockecho", "wrk"]), SECONDS);
 const report = `# Benchmark results
 
 Made by \`deno task bench --rounds ${ROUNDS} --seconds ${SECONDS} --idle ${IDLE_CONNECTIONS} --rate ${flags.rate} --efficiency-rounds ${efficiencyRounds}${
@@ -376,6 +382,6 @@ ${
 }.
 Medians of ${ROUNDS} rounds, servers alternating within each round; ratio = sockecho / peer.
 
-${[PLAIN && plainSection, TLS && tlsSection, HTTP && httpPart].filter(Boolean).join("\n")}`;
+${[PLAIN && plainSection, TLS && tlsSection, http, HTTP && loaders].filter(Boolean).join("\n")}`;
 await Deno.writeTextFile(flags.out, report);
 console.log(report);

@@ -1,157 +1,169 @@
 /**
- * `deno task bench`'s HTTP rows (`compare.ts` runs them): `sockecho bench
- * --http` against wrk, the reference HTTP load generator, both loading the
- * same `serve --http` with the same request (a 64-byte POST in the raw
- * format, `bench/wrk_post.lua` for wrk) over 16 kept-alive connections, in
- * turn, the order alternating by round. Figures: requests/s and the
- * closed-loop p50 and p99 of each (wrk's from `--latency`); then, since wrk
- * has no fixed rate (that is wrk2, which Debian does not ship), sockecho's
- * p50 and p99 at a fixed rate of half what wrk reached in the same round.
- *
- * @example
- * ```ts
- * import { httpRound } from "./compare_http.ts";
- *
- * const seen = new Map<string, number[]>();
- * await httpRound(1, 4321, {
- *   seconds: "5",
- *   main: "main.ts",
- *   onCore: (_, argv) => argv,
- *   record: (figure, loader, value) => seen.set(`${figure}|${loader}`, [value]),
- * });
- * ```
- *
- * @module
- */
-
-import type { BenchReport } from "./bench.ts";
-
-/** Connections of both loaders: wrk's `-c16` with its one thread (`-t1`). */
-export const HTTP_CONNECTIONS = 16;
-
-const RATE = "requests/s";
-const closedLoop = `HTTP keep-alive ${HTTP_CONNECTIONS} × 64 B`;
-
-/** The HTTP rows, for `compare.ts`'s table: sockecho bench's figures against wrk's. */
-export const HTTP_FIGURES: { name: string; unit: string; lowerIsBetter?: boolean }[] = [
-  { name: closedLoop, unit: RATE },
-  { name: `${closedLoop} p50`, unit: "ms", lowerIsBetter: true },
-  { name: `${closedLoop} p99`, unit: "ms", lowerIsBetter: true },
-  { name: "HTTP fixed rate, half of wrk's, p50", unit: "ms", lowerIsBetter: true },
-  { name: "HTTP fixed rate, half of wrk's, p99", unit: "ms", lowerIsBetter: true },
-];
-
-/** What a round needs of `compare.ts`. */
-export interface HttpRoundContext {
-  /** Seconds each load runs. */
-  seconds: string;
-  /** The program's `main.ts`. */
-  main: string;
-  /** The command line run on that core (taskset), or as it is. */
-  onCore: (core: number, argv: string[]) => string[];
-  /** Records one figure of one loader in this round; NaN for a run that failed. */
-  record: (figure: string, loader: "sockecho" | "wrk", value: number) => void;
-}
-
-/** One round against the `serve --http` on `port`: wrk and bench in turn, then bench at a fixed rate. */
-export async function httpRound(round: number, port: number, context: HttpRoundContext) {
-  const { record } = context;
-  const [rate, p50, p99] = HTTP_FIGURES.map(({ name }) => name);
-  // A fresh server compiles its hot paths under the first load: not wrk's to pay for.
-  if (round === 1) await runBench(port, ["-d", "2"], context);
-  let wrkRate = NaN;
-  for (const loader of round % 2 ? ["wrk", "sockecho"] as const : ["sockecho", "wrk"] as const) {
-    const figures = loader === "wrk"
-      ? await runWrk(port, context)
-      : await runBench(port, [], context).then((report) =>
-        report && { rate: report.operationsPerSecond, ...report.latencyMs! }
-      );
-    if (loader === "wrk") wrkRate = figures?.rate ?? NaN;
-    record(rate, loader, figures?.rate ?? NaN);
-    record(p50, loader, figures?.p50 ?? NaN);
-    record(p99, loader, figures?.p99 ?? NaN);
-    console.error(
-      `round ${round}: HTTP ${loader}: ${Math.round(figures?.rate ?? NaN)} requests/s, ` +
-        `p50 ${figures?.p50.toFixed(3)} ms, p99 ${figures?.p99.toFixed(3)} ms`,
-    );
-  }
-  if (Number.isNaN(wrkRate)) return;
-  const offered = String(Math.round(wrkRate / 2));
-  const fixed = await runBench(port, ["--rate", offered], context);
-  const [, , , fixedP50, fixedP99] = HTTP_FIGURES.map(({ name }) => name);
-  record(fixedP50, "sockecho", fixed?.latencyMs?.p50 ?? NaN);
-  record(fixedP99, "sockecho", fixed?.latencyMs?.p99 ?? NaN);
-  console.error(
-    `round ${round}: HTTP sockecho at ${offered}/s: p50 ${fixed?.latencyMs?.p50.toFixed(3)} ms, ` +
-      `p99 ${fixed?.latencyMs?.p99.toFixed(3)} ms, ${
-        fixed?.rate?.shortfallPercent.toFixed(1)
-      } % short`,
-  );
-}
-
-/** `sockecho bench --http` on core 1; undefined (and a line on stderr) when it fails. */
-async function runBench(
-  port: number,
-  args: string[],
-  { seconds, main, onCore }: HttpRoundContext,
-): Promise<BenchReport | undefined> {
-  const [command, ...argv] = onCore(1, [Deno.execPath(), "run", "-N", main, "bench"]);
-  const { code, stdout, stderr } = await new Deno.Command(command, {
-    args: [
-      ...argv,
-      `http://127.0.0.1:${port}/`,
-      ...["-c", String(HTTP_CONNECTIONS), "-d", seconds, "--json", ...args],
-    ],
-  }).output();
-  if (code === 0) return JSON.parse(new TextDecoder().decode(stdout));
-  console.error(`sockecho bench --http failed (exit ${code}): ${new TextDecoder().decode(stderr)}`);
-  return undefined;
-}
-
-/** wrk on core 1: requests/s and its p50 and p99 in ms; undefined when it fails or errs. */
-async function runWrk(port: number, { seconds, onCore }: HttpRoundContext) {
-  const script = new URL("./wrk_post.lua", import.meta.url).pathname;
-  const [command, ...argv] = onCore(1, [
-    "wrk",
-    ...["-t1", `-c${HTTP_CONNECTIONS}`, `-d${seconds}s`, "--latency", "-s", script],
-    `http://127.0.0.1:${port}/`,
-  ]);
-  const { code, stdout } = await new Deno.Command(command, { args: argv }).output();
-  const text = new TextDecoder().decode(stdout);
-  const rate = Number(/^Requests\/sec:\s+([\d.]+)/m.exec(text)?.[1]);
-  const percentile = (p: string) => {
-    const [, value, unit] = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)$`, "m").exec(text) ?? [];
-    return Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit as "us" | "ms" | "s"];
-  };
-  // wrk counts a socket error or a non-2xx answer but still reports: such a run is not clean.
-  if (code !== 0 || /Socket errors|Non-2xx/.test(text) || Number.isNaN(rate)) {
-    console.error(`wrk failed (exit ${code}): ${text}`);
-    return undefined;
-  }
-  return { rate, p50: percentile("50"), p99: percentile("99") };
-}
-
-/**
- * The section's text around `table` (the HTTP rows, sockecho against wrk).
+ * `deno task bench`'s HTTP rows: `sockecho serve --http` against the
+ * ceiling of the runtime (a bare `Deno.serve` answering "ok",
+ * bench/deno_serve_ok.ts) and against the HTTP echo a Node.js user would
+ * write (bench/node_http_echo.mjs), each loaded by `wrk -t1 -c16` with
+ * keep-alive GETs, the servers alternating within each round. Two figures:
+ * requests per second, and the server's CPU time per request (from
+ * /proc/PID/stat before and after each run), which a machine shared with
+ * other work disturbs far less than the rate.
  *
  * @example
  * ```ts
  * import { httpSection } from "./compare_http.ts";
  *
- * console.log(httpSection("| workload | … |", "5"));
+ * const markdown = await httpSection({ root: "/path/to/checkout/", rounds: 3, seconds: "5", onCore: (_, argv) => argv });
  * ```
+ *
+ * @module
  */
-export function httpSection(table: string, seconds: string): string {
-  return `## HTTP: sockecho bench --http against wrk
 
-Both load one \`sockecho serve --http\` (on core 0) from core 1, in turn, the order alternating by
-round: \`wrk -t1 -c${HTTP_CONNECTIONS} -d${seconds}s --latency -s bench/wrk_post.lua\` and
-\`sockecho bench --http -c ${HTTP_CONNECTIONS} -d ${seconds}\` (after its 1 s warm-up), each POSTing
-64 bytes in the raw format on kept-alive connections, one request in flight on each; sockecho also
-verifies every echoed body. The fixed-rate rows are sockecho's alone (wrk has no fixed rate):
-\`--rate\` half the requests/s wrk reached in the same round, latency counted from when each
-request was due.
+import { installed, type Running, type Server, start, stop } from "./compare_servers.ts";
 
-${table}
+/** How {@linkcode httpSection} runs. */
+export interface HttpCompareOptions {
+  /** The checkout's root folder, ending in a slash. */
+  root: string;
+  /** Rounds; each runs every server once. */
+  rounds: number;
+  /** Seconds of each wrk run. */
+  seconds: string;
+  /** The command line that runs `argv` on `core` (taskset), or `argv` itself. */
+  onCore: (core: number, argv: string[]) => string[];
+}
+
+/** The servers compared: sockecho first. */
+function httpServers(root: string): Server[] {
+  const listening = /^Listening on 127\.0\.0\.1:(\d+)/;
+  const common = { readyOn: "stdout" as const, ready: listening, holdsIdle: false };
+  return [
+    {
+      ...common,
+      name: "sockecho serve --http",
+      argv: [Deno.execPath(), "run", "-N", `${root}main.ts`, "serve", "--http", "-q", "-g", "0"]
+        .concat(["-H", "127.0.0.1", "-p", "0"]),
+    },
+    {
+      ...common,
+      name: "Deno.serve (fixed body)",
+      argv: [Deno.execPath(), "run", "-N", `${root}bench/deno_serve_ok.ts`, "0"],
+    },
+    { ...common, name: "node:http echo", argv: ["node", `${root}bench/node_http_echo.mjs`, "0"] },
+  ];
+}
+
+/** One wrk run's figures. */
+interface HttpFigures {
+  requestsPerSecond: number;
+  cpuMicrosPerRequest: number;
+}
+
+/** A process's CPU time so far (user + system), in seconds, read through `cat`. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).output();
+  // The command name (field 2) may hold spaces: count from the ")" that ends it.
+  const fields = new TextDecoder().decode(stdout).split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ ticks
+}
+
+/** Loads `server` with wrk on core 1; undefined (and a line on stderr) when wrk fails. */
+async function wrk(server: Running, options: HttpCompareOptions): Promise<HttpFigures | undefined> {
+  const [command, ...args] = options.onCore(1, [
+    "wrk",
+    "-t1",
+    "-c16",
+    `-d${options.seconds}s`,
+    `http://127.0.0.1:${server.port}/`,
+  ]);
+  const before = await cpuSeconds(server.child.pid);
+  const { code, stdout } = await new Deno.Command(command, { args }).output();
+  const cpu = await cpuSeconds(server.child.pid) - before;
+  const report = new TextDecoder().decode(stdout);
+  const requests = Number(report.match(/(\d+) requests in/)?.[1]);
+  const requestsPerSecond = Number(report.match(/Requests\/sec:\s+([\d.]+)/)?.[1]);
+  if (code !== 0 || !(requests > 0) || /Non-2xx|Socket errors/.test(report)) {
+    console.error(`wrk against ${server.server.name} failed: ${report.trim()}`);
+    return undefined;
+  }
+  return { requestsPerSecond, cpuMicrosPerRequest: cpu * 1e6 / requests };
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * Runs the HTTP comparison and returns its markdown section (or one line
+ * saying why it did not run: no wrk, no node).
+ */
+export async function httpSection(options: HttpCompareOptions): Promise<string> {
+  for (const tool of ["wrk", "node"]) {
+    if (!await installed(tool)) return `## HTTP\n\nNot measured: ${tool} is not installed.\n`;
+  }
+  const servers = httpServers(options.root);
+  const running = await Promise.all(
+    servers.map((server) => start({ ...server, argv: options.onCore(0, server.argv) })),
+  );
+  const runs = new Map<string, HttpFigures[]>(servers.map((server) => [server.name, []]));
+  try {
+    for (let round = 1; round <= options.rounds; round++) {
+      const order = [...running];
+      for (let i = 1; i < round; i++) order.push(order.shift()!);
+      for (const server of order) {
+        const figures = await wrk(server, options);
+        if (!figures) continue;
+        runs.get(server.server.name)!.push(figures);
+        console.error(
+          `round ${round}: HTTP ${server.server.name}: ${figures.requestsPerSecond.toFixed(0)} ` +
+            `requests/s, ${figures.cpuMicrosPerRequest.toFixed(2)} µs CPU per request`,
+        );
+      }
+    }
+  } finally {
+    await Promise.all(running.map(stop));
+  }
+  const cell = (name: string, of: (figures: HttpFigures) => number) =>
+    median(runs.get(name)!.map(of));
+  const fmt = (value: number | undefined, digits: number) =>
+    value === undefined ? "failed" : value.toLocaleString("en-US", {
+      maximumFractionDigits: digits,
+      minimumFractionDigits: digits,
+    });
+  const [ours, ...peers] = servers.map((server) => server.name);
+  const row = (
+    label: string,
+    of: (figures: HttpFigures) => number,
+    digits: number,
+    lower: boolean,
+  ) => {
+    const mine = cell(ours, of);
+    const ratios = peers.map((peer) => {
+      const theirs = cell(peer, of);
+      if (mine === undefined || theirs === undefined) return "n/a";
+      // Always "how many of theirs one of ours is worth": above 1 is better for sockecho.
+      return `${(lower ? theirs / mine : mine / theirs).toFixed(2)}×`;
+    });
+    return `| ${label} | ${servers.map(({ name }) => fmt(cell(name, of), digits)).join(" | ")} | ${
+      ratios.join(" | ")
+    } |`;
+  };
+  return `## HTTP
+
+\`wrk -t1 -c16 -d${options.seconds}s\` (keep-alive GET /) against \`sockecho serve --http -q\` (the
+JSON description of each request), bench/deno_serve_ok.ts (\`Deno.serve\` answering "ok": the ceiling
+of the runtime) and bench/node_http_echo.mjs (node:http answering method, URL, headers and body as
+JSON). Medians of ${options.rounds} rounds, servers alternating; the server's CPU time per request is
+read from /proc/PID/stat around each run. Ratios are sockecho's worth in the peer's units (above 1 is
+better for sockecho).
+
+| figure | ${servers.map(({ name }) => name).join(" | ")} | ${
+    peers.map((peer) => `sockecho vs ${peer}`).join(" | ")
+  } |
+| --- | ${servers.map(() => "---").join(" | ")} | ${peers.map(() => "---").join(" | ")} |
+${row("requests/s", (f) => f.requestsPerSecond, 0, false)}
+${row("server CPU per request (µs, lower is better)", (f) => f.cpuMicrosPerRequest, 2, true)}
 `;
 }

@@ -1,7 +1,7 @@
 /**
  * `bench --http`'s round trips, through `bench()`: against the real
  * `serve --http` handler (in-process, on the server's own accept loop),
- * against the HTTP stub of `cli/test_util_http.ts` (written apart from
+ * against the HTTP stub of `cli/test_util_http_stub.ts` (written apart from
  * both), and against scripted servers that corrupt, cut or frame otherwise.
  */
 import assert from "node:assert/strict";

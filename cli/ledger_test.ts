@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { closeQuietly, writeAll } from "../net/io.ts";
 import { Ledger } from "./ledger.ts";
+import { describeRequest, EMPTY_BODY } from "../net/http/describe.ts";
 import { EXIT } from "../main.ts";
 import type { CloseReason, ConnectionInfo, ConnectionSummary, ServeOptions } from "../server.ts";
 import {
@@ -21,6 +22,70 @@ const info: ConnectionInfo = {
   localAddr: { transport: "tcp", hostname: "::1", port: 4321 },
   openedAt: T0 - 1000.5,
 };
+
+Deno.test("an HTTP server's ledger: listening names its instance, request and bad_request events", () => {
+  const ledger = new Ledger("tls", () => T0, "http");
+  const description = describeRequest({
+    instance: "web-1",
+    head: { method: "GET", path: "/", query: "", version: "HTTP/1.1", headers: [["Host", "a"]] },
+    peer: info.proxyAddr!,
+    client: info.remoteAddr,
+    connection: { id: 7, request: 3 },
+    body: EMPTY_BODY,
+  });
+  const summary: ConnectionSummary = { bytes: 900, durationMs: 2, reason: "client_fin" };
+  assert.deepEqual(
+    [
+      ledger.listening({ transport: "tcp", hostname: "0.0.0.0", port: 8080 }, "web-1"),
+      ledger.request(info, description, 200, 512),
+      ledger.badRequest(info, 431, "headers longer than 65536 bytes"),
+      ledger.close(info, summary),
+    ].map((line) => JSON.parse(line)),
+    [
+      {
+        time: "2026-11-25T21:30:00.250Z",
+        event: "listening",
+        transport: "tls",
+        local: "0.0.0.0:8080",
+        protocol: "http",
+        instance: "web-1",
+      },
+      {
+        time: "2026-11-25T21:30:00.250Z",
+        event: "request",
+        transport: "tls",
+        id: 7,
+        local: "[::1]:4321",
+        ...JSON.parse(JSON.stringify(description)),
+        status: 200,
+        bytes_out: 512,
+      },
+      {
+        time: "2026-11-25T21:30:00.250Z",
+        event: "bad_request",
+        transport: "tls",
+        id: 7,
+        peer: "203.0.113.7:51234",
+        proxy: "127.0.0.1:40000",
+        local: "[::1]:4321",
+        status: 431,
+        reason: "headers longer than 65536 bytes",
+      },
+      {
+        time: "2026-11-25T21:30:00.250Z",
+        event: "close",
+        transport: "tls",
+        id: 7,
+        peer: "203.0.113.7:51234",
+        proxy: "127.0.0.1:40000",
+        local: "[::1]:4321",
+        bytes: 900,
+        duration_ms: 2,
+        reason: "client_fin",
+      },
+    ],
+  );
+});
 
 Deno.test("ledger lines are one JSON object each, time and event first, fixed fields", () => {
   const ledger = new Ledger("tcp", () => T0);

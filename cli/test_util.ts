@@ -299,7 +299,7 @@ export async function runMain(
 
 /** The listening line of either log format, with the port in group 1 or 2. */
 const LISTENING =
-  /^Listening on 127\.0\.0\.1:(\d+)$|^\{.*"event":"listening",.*"local":"127\.0\.0\.1:(\d+)"/;
+  /^Listening on 127\.0\.0\.1:(\d+)(?: \(HTTP, instance \S+\))?$|^\{.*"event":"listening",.*"local":"127\.0\.0\.1:(\d+)"/;
 
 /**
  * Runs `main(["serve", ...args])` in-process on 127.0.0.1 and a free port;

@@ -205,9 +205,11 @@ export function spawnSockecho(
  */
 export async function spawnServe(...args: string[]): Promise<Spawned & { port: string }> {
   const server = spawnSockecho(["serve", "-H", "127.0.0.1", "-p", "0", ...args]);
-  const tls = args.includes("--tls") ? " \\(TLS\\)" : "";
+  const tls = args.includes("--tls") ? "TLS" : "";
+  const http = args.includes("--http") ? "HTTP, instance \\S+" : "";
+  const how = [tls, http].filter(Boolean).join(", ");
   const [, port] = await server.out.match(
-    new RegExp(`^Listening on 127\\.0\\.0\\.1:(\\d+)${tls}$`),
+    new RegExp(`^Listening on 127\\.0\\.0\\.1:(\\d+)${how ? ` \\(${how}\\)` : ""}$`),
   );
   if (args.includes("--udp")) await server.out.match(/^Listening on 127\.0\.0\.1:\d+ \(UDP\)$/);
   return { ...server, port };

@@ -77,14 +77,6 @@ export class ConnReader {
   }
 
   async #read(): Promise<boolean> {
-    try {
-      return await this.#readOnce();
-    } finally {
-      this.#reading = undefined;
-    }
-  }
-
-  async #readOnce(): Promise<boolean> {
     const held = this.#end - this.#start;
     if (this.#end === this.#buffer.length || this.#grow) {
       const size = this.#grow || held > this.#buffer.length / 2
@@ -98,7 +90,12 @@ export class ConnReader {
       this.#grow = false;
     }
     const free = this.#buffer.length - this.#end;
-    const n = await this.conn.read(this.#buffer.subarray(this.#end));
+    let n: number | null;
+    try {
+      n = await this.conn.read(this.#buffer.subarray(this.#end));
+    } finally {
+      this.#reading = undefined;
+    }
     if (n === null) return false;
     this.#end += n;
     this.progress.bytes += n;

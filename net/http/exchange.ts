@@ -24,6 +24,7 @@ import type { ConnReader } from "./body.ts";
 import {
   type BodyFacts,
   describeRequest,
+  jsonPrefix,
   type RequestDescription,
   type TlsFacts,
 } from "./describe.ts";
@@ -47,6 +48,8 @@ export interface Exchange {
   readonly tls?: TlsFacts;
   /** The request being served, from 1. */
   request: number;
+  /** The JSON reply's prefix for the last head described (a repeated head reuses it). */
+  prefix?: { head: RequestHead; text: string };
 }
 
 /** The headers every reply carries. */
@@ -109,6 +112,16 @@ export function report(
   if (onRequest) {
     onRequest(exchange.info, { description: describe(exchange, head, body), status, bytesOut });
   }
+}
+
+/** The JSON reply's prefix for `description` of `head`, kept for the next request with the same head. */
+export function jsonPrefixOf(
+  exchange: Exchange,
+  head: RequestHead,
+  description: RequestDescription,
+): string {
+  if (exchange.prefix?.head !== head) exchange.prefix = { head, text: jsonPrefix(description) };
+  return exchange.prefix.text;
 }
 
 /** Whether the connection may carry another request after this one (RFC 9112 §9.3). */

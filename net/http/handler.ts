@@ -32,6 +32,7 @@ import {
   describe,
   echoHeaders,
   type Exchange,
+  jsonPrefixOf,
   persistent,
   rawHeaders,
   report,
@@ -51,11 +52,10 @@ import {
 import {
   type BodyFraming,
   bodyFraming,
-  DEFAULT_HEAD_LIMITS,
   hasToken,
   headerValue,
+  HeadParser,
   HttpRequestError,
-  parseRequestHead,
   type RequestHead,
 } from "./request.ts";
 import { ResponseCutError, ResponseSink } from "./response.ts";
@@ -160,10 +160,11 @@ export function httpHandler(options: HttpHandlerOptions): ConnectionHandler {
       tls: await tlsFactsOf(conn),
       request: 0,
     };
+    const parser = new HeadParser();
     for (;;) {
       exchange.request++;
       try {
-        const head = await readHead(exchange.reader);
+        const head = await readHead(exchange.reader, parser);
         if (head === undefined) return; // the client closed between requests
         exchange.reader.consume(head.length);
         if (!await serveRequest(exchange, head)) return;
@@ -178,9 +179,9 @@ export function httpHandler(options: HttpHandlerOptions): ConnectionHandler {
 }
 
 /** Reads until a whole head is held; `undefined` when the client closed before sending a byte of it. */
-async function readHead(reader: ConnReader): Promise<RequestHead | undefined> {
+async function readHead(reader: ConnReader, parser: HeadParser): Promise<RequestHead | undefined> {
   for (;;) {
-    const head = parseRequestHead(reader.bytes, DEFAULT_HEAD_LIMITS);
+    const head = parser.parse(reader.bytes);
     if (head !== undefined) return head;
     if (!await reader.fill()) {
       if (reader.bytes.length === 0) return undefined;
@@ -211,8 +212,10 @@ async function serveRequest(exchange: Exchange, head: RequestHead): Promise<bool
   const keepAlive = !draining && persistent(head);
   const headers = echoHeaders(exchange);
   if (head.path === "/healthz" || head.path === "/readyz") {
-    await continueIfAsked(exchange, head, framing);
-    await readBody(reader, framing, () => {}, maxBody);
+    if (framing.kind !== "none") {
+      await continueIfAsked(exchange, head);
+      await readBody(reader, framing, () => {}, maxBody);
+    }
     const sink = new ResponseSink(exchange.conn, exchange.progress);
     const reply = head.path === "/healthz"
       ? textReply(200, "ok\n", headers)
@@ -238,11 +241,11 @@ async function serveRequest(exchange: Exchange, head: RequestHead): Promise<bool
   const sink = new ResponseSink(exchange.conn, exchange.progress, plan.resetAfter);
   const digest = new BodyDigest(options.maxEchoBodyBytes ?? DEFAULT_MAX_ECHO_BODY);
   const withPlan = (more: Headers): Headers => [...headers, ...more, ...plan.headers];
-  await continueIfAsked(exchange, head, framing);
+  if (framing.kind !== "none") await continueIfAsked(exchange, head);
   let started = false;
   try {
     if (format === "raw" && plan.size === undefined) {
-      await waitWatching(reader, plan.delayMs);
+      if (plan.delayMs > 0) await waitWatching(reader, plan.delayMs);
       started = true;
       const reply = {
         status: plan.status,
@@ -256,13 +259,23 @@ async function serveRequest(exchange: Exchange, head: RequestHead): Promise<bool
       if (plan.resetAfter !== undefined) resetConnection(exchange.conn);
       return canGoOn;
     }
-    await readBody(reader, framing, (chunk) => digest.update(chunk), maxBody);
-    await waitWatching(reader, plan.delayMs);
+    if (framing.kind !== "none") {
+      await readBody(reader, framing, (chunk) => digest.update(chunk), maxBody);
+    }
+    if (plan.delayMs > 0) await waitWatching(reader, plan.delayMs);
     started = true;
     const description = describe(exchange, head, digest.finish());
     const reply: Reply = plan.size !== undefined
       ? patternReply(plan.size, plan.status, withPlan([]))
-      : describedReply(format === "text" ? "text" : "json", description, plan.status, withPlan([]));
+      : format === "text"
+      ? describedReply("text", description, plan.status, withPlan([]))
+      : describedReply(
+        "json",
+        description,
+        plan.status,
+        withPlan([]),
+        jsonPrefixOf(exchange, head, description),
+      );
     await sendReply(sink, head, reply, goOn, plan.close === "after-headers");
     options.onRequest?.(exchange.info, { description, status: plan.status, bytesOut: sink.bytes });
     if (plan.resetAfter !== undefined) resetConnection(exchange.conn);
@@ -341,9 +354,9 @@ async function upgradeToWebSocket(
   await echoWebSocket(exchange.conn, pending, { ...options.webSocket, progress });
 }
 
-/** Writes `100 Continue` when an HTTP/1.1 client waits for it before sending its body. */
-async function continueIfAsked(exchange: Exchange, head: RequestHead, framing: BodyFraming) {
-  if (framing.kind === "none" || head.version !== "HTTP/1.1") return;
+/** Writes `100 Continue` when an HTTP/1.1 client waits for it before sending the body it has. */
+async function continueIfAsked(exchange: Exchange, head: RequestHead) {
+  if (head.version !== "HTTP/1.1") return;
   if (headerValue(head, "expect")?.toLowerCase() !== "100-continue") return;
   await new ResponseSink(exchange.conn, exchange.progress).writeText(
     "HTTP/1.1 100 Continue\r\n\r\n",

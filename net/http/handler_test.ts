@@ -99,6 +99,36 @@ Deno.test("format: text lines, raw body back with its type, and a 400 for an unk
   });
 });
 
+Deno.test("the raw echo streams: the first part comes back before the rest is sent", async () => {
+  await withHttpServer({}, async ({ port }) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const body = pattern(1 << 20);
+      await writeAll(
+        conn,
+        new TextEncoder().encode(
+          `POST /s?format=raw HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\n\r\n`,
+        ),
+      );
+      await writeAll(conn, body.subarray(0, 1000));
+      const stream = new TextDecoder();
+      let seen = "";
+      while (!seen.includes("\r\n\r\n")) {
+        seen += stream.decode(await readExactly(conn, 1), { stream: true });
+      }
+      assert.match(seen, /^HTTP\/1\.1 200 OK\r\n.*Content-Length: 1048576\r\n/s);
+      assert.deepEqual(await readExactly(conn, 1000), body.subarray(0, 1000));
+      const [, rest] = await Promise.all([
+        writeAll(conn, body.subarray(1000)),
+        readExactly(conn, body.length - 1000),
+      ]);
+      assert.deepEqual(rest, body.subarray(1000));
+    } finally {
+      conn.close();
+    }
+  });
+});
+
 Deno.test("a chunked body comes back chunked in raw, close-delimited to HTTP/1.0", async () => {
   await withHttpServer({}, async ({ port }) => {
     const chunked = "Transfer-Encoding: chunked\r\nAccept: application/octet-stream\r\n\r\n" +

@@ -26,7 +26,6 @@ import { formatJson, formatText } from "./describe.ts";
 import type { BodyFraming, HttpRequestError, RequestHead } from "./request.ts";
 import {
   chunkFrame,
-  concat,
   LAST_CHUNK,
   reasonPhrase,
   responseHead,
@@ -43,8 +42,8 @@ export interface Reply {
   status: number;
   /** Headers but the framing and `Connection`, which {@linkcode sendReply} adds. */
   headers: Headers;
-  /** The body. */
-  body: Uint8Array | { pattern: number };
+  /** The body: text (sent as UTF-8), or `pattern` bytes of the size pattern. */
+  body: string | { pattern: number };
 }
 
 /** What the request line says that decides the reply's shape. */
@@ -77,7 +76,7 @@ export function textReply(status: number, text: string, headers: Headers): Reply
   return {
     status,
     headers: [["Content-Type", "text/plain; charset=utf-8"], ...headers],
-    body: encoder.encode(text),
+    body: text,
   };
 }
 
@@ -87,12 +86,13 @@ export function describedReply(
   description: RequestDescription,
   status: number,
   headers: Headers,
+  jsonPrefix?: string,
 ): Reply {
   if (format === "text") return textReply(status, formatText(description), headers);
   return {
     status,
     headers: [["Content-Type", "application/json"], ...headers],
-    body: encoder.encode(formatJson(description)),
+    body: formatJson(description, jsonPrefix),
   };
 }
 
@@ -119,20 +119,21 @@ export async function sendReply(
   afterHeaders = false,
 ): Promise<void> {
   const { body, status } = reply;
-  const length = body instanceof Uint8Array ? body.length : body.pattern;
-  const headers = [...reply.headers];
   const hasBody = statusHasBody(status);
-  if (hasBody) headers.push(["Content-Length", String(length)]);
-  const head = encoder.encode(
-    responseHead("HTTP/1.1", status, withConnection(headers, request, keepAlive)),
-  );
-  if (!hasBody || request.method === "HEAD" || afterHeaders || length === 0) {
-    return await sink.write(head);
-  }
-  if (body instanceof Uint8Array) return await sink.write(concat(head, body));
+  const headFor = (length: number) => {
+    const headers = [...reply.headers];
+    if (hasBody) headers.push(["Content-Length", String(length)]);
+    return responseHead("HTTP/1.1", status, withConnection(headers, request, keepAlive));
+  };
+  const bodyToo = hasBody && request.method !== "HEAD" && !afterHeaders;
+  if (typeof body === "string") return await sink.writeHeadAndText(headFor, body, bodyToo);
+  const head = encoder.encode(headFor(body.pattern));
+  if (!bodyToo || body.pattern === 0) return await sink.write(head);
   sink.hold(head);
-  for (let sent = 0; sent < length; sent += PATTERN_CHUNK.length) {
-    await sink.write(PATTERN_CHUNK.subarray(0, Math.min(PATTERN_CHUNK.length, length - sent)));
+  for (let sent = 0; sent < body.pattern; sent += PATTERN_CHUNK.length) {
+    await sink.write(
+      PATTERN_CHUNK.subarray(0, Math.min(PATTERN_CHUNK.length, body.pattern - sent)),
+    );
   }
 }
 

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { ConnReader } from "./body.ts";
 import { BodyDigest } from "./describe.ts";
-import { echoBody, patternReply, patternText, sendReply, textReply } from "./reply.ts";
+import {
+  echoBody,
+  patternReply,
+  patternText,
+  type RequestLine,
+  sendReply,
+  textReply,
+} from "./reply.ts";
+import type { BodyFraming } from "./request.ts";
 import { ResponseSink } from "./response.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -32,6 +40,22 @@ function readerOf(input: string, perRead = Infinity): ConnReader {
 }
 
 const GET = { version: "HTTP/1.1", method: "GET" } as const;
+
+/** What echoBody writes for `input` read as a body framed by `framing`, and whether it goes on. */
+async function echoed(input: string, request: RequestLine, framing: BodyFraming) {
+  const { sink, text } = recordingSink();
+  const reply = { status: 200, headers: [], keepAlive: true, afterHeaders: false };
+  const goOn = await echoBody(
+    sink,
+    readerOf(input),
+    request,
+    framing,
+    Infinity,
+    reply,
+    new BodyDigest(0),
+  );
+  return { goOn, text: text() };
+}
 
 Deno.test("a known body goes with its head in one write, framed by Content-Length", async () => {
   const { sink, writes, text } = recordingSink();
@@ -100,38 +124,13 @@ Deno.test("the raw echo frames its body as the request did, piece by piece as it
   assert.ok(sized.writes.length >= 3, "written as read, not held whole");
   assert.match(sized.text(), /Content-Length: 11\r\n.*\r\n\r\nhello world$/s);
   assert.equal(digest.finish().data, "hello world");
-  const chunked = recordingSink();
-  await echoBody(
-    chunked.sink,
-    readerOf("5\r\nhello\r\n0\r\n\r\n"),
-    GET,
-    { kind: "chunked" },
-    Infinity,
-    reply,
-    new BodyDigest(0),
-  );
-  assert.match(chunked.text(), /Transfer-Encoding: chunked\r\n.*\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/s);
-  const old = recordingSink();
-  const oldGoesOn = await echoBody(
-    old.sink,
-    readerOf("5\r\nhello\r\n0\r\n\r\n"),
-    { version: "HTTP/1.0", method: "POST" },
-    { kind: "chunked" },
-    Infinity,
-    reply,
-    new BodyDigest(0),
-  );
-  assert.equal(oldGoesOn, false, "close-delimited: the connection ends with the body");
-  assert.match(old.text(), /Connection: close\r\n.*\r\n\r\nhello$/s);
-  const empty = recordingSink();
-  await echoBody(
-    empty.sink,
-    readerOf(""),
-    GET,
-    { kind: "none" },
-    Infinity,
-    reply,
-    new BodyDigest(0),
-  );
-  assert.match(empty.text(), /Content-Length: 0\r\n/);
+  const chunked = await echoed("5\r\nhello\r\n0\r\n\r\n", GET, { kind: "chunked" });
+  assert.match(chunked.text, /Transfer-Encoding: chunked\r\n.*\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/s);
+  const old = await echoed("5\r\nhello\r\n0\r\n\r\n", { version: "HTTP/1.0", method: "POST" }, {
+    kind: "chunked",
+  });
+  assert.equal(old.goOn, false, "close-delimited: the connection ends with the body");
+  assert.match(old.text, /Connection: close\r\n.*\r\n\r\nhello$/s);
+  const empty = await echoed("", GET, { kind: "none" });
+  assert.match(empty.text, /Content-Length: 0\r\n/);
 });

@@ -119,6 +119,13 @@ export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return joined;
 }
 
+// The pool of reply buffers: a usual description (a few hundred bytes) fits one, and a
+// connection holds one only while its reply is written, so idle connections cost none.
+const POOLED_BYTES = 16 * 1024;
+const HEAD_ROOM = 4096;
+const MAX_POOLED = 64;
+const POOL: Uint8Array[] = [];
+
 /** A sink reached the byte budget its fault set: the connection is to be reset (or closed). */
 export class ResponseCutError extends SockechoError {}
 
@@ -178,5 +185,39 @@ export class ResponseSink {
   /** Writes `text` as UTF-8. */
   writeText(text: string): Promise<void> {
     return this.write(encoder.encode(text));
+  }
+
+  /**
+   * Writes a head and a text body in one write: `headFor` makes the head
+   * once the body's UTF-8 length is known (its Content-Length). Both are
+   * encoded into a pooled buffer, head just before body, so a usual reply
+   * costs no allocation and no copy; a larger one gets arrays of its own.
+   * With `bodyToo` false only the head goes (HEAD, after-headers).
+   */
+  async writeHeadAndText(
+    headFor: (bodyBytes: number) => string,
+    body: string,
+    bodyToo = true,
+  ): Promise<void> {
+    const buffer = POOL.pop() ?? new Uint8Array(POOLED_BYTES);
+    try {
+      const encodedBody = encoder.encodeInto(body, buffer.subarray(HEAD_ROOM));
+      if (encodedBody.read === body.length) {
+        const head = headFor(encodedBody.written);
+        const encodedHead = encoder.encodeInto(head, buffer.subarray(0, HEAD_ROOM));
+        if (encodedHead.read === head.length) {
+          const start = HEAD_ROOM - encodedHead.written;
+          buffer.copyWithin(start, 0, encodedHead.written);
+          const end = bodyToo ? HEAD_ROOM + encodedBody.written : HEAD_ROOM;
+          return await this.write(buffer.subarray(start, end));
+        }
+      }
+    } finally {
+      // Written by now (the write resolved or failed), so the buffer is free again.
+      if (POOL.length < MAX_POOLED) POOL.push(buffer);
+    }
+    const bytes = encoder.encode(body);
+    const head = encoder.encode(headFor(bytes.length));
+    await this.write(bodyToo ? concat(head, bytes) : head);
   }
 }
