@@ -76,7 +76,7 @@ export class HttpRoundTrip implements RoundTripper {
    * body's length (of a longer one, what fits is in `echo`). The response is
    * read while the body is written (an echo server answers as it reads: a
    * large body would deadlock otherwise), and the first read is asked for as
-   * the write goes out, as TCP's round trip does (`load.ts`).
+   * the write goes out, as TCP's round trip does (`channels.ts`).
    */
   async roundTrip(message: Uint8Array, echo: Uint8Array): Promise<number> {
     const coalesced = this.#request.length > this.#headLength || message.length === 0;
