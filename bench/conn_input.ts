@@ -51,6 +51,8 @@ export class ConnInput {
   #buffer = new Uint8Array(4096);
   #start = 0;
   #end = 0;
+  /** How far {@linkcode takeHead} looked in vain: a head cut into many reads is scanned once. */
+  #scanned = 0;
 
   /** Reads `conn`; failures are made by `tools`. */
   constructor(conn: Deno.Conn, tools: TripTools) {
@@ -83,9 +85,15 @@ export class ConnInput {
         );
       }
       this.#end -= this.#start;
+      this.#scanned = Math.max(0, this.#scanned - this.#start);
       this.#start = 0;
     }
-    const n = await this.#read(this.#buffer.subarray(this.#end), received, expected);
+    let n;
+    try {
+      n = await this.#conn.read(this.#buffer.subarray(this.#end));
+    } catch (error) {
+      throw this.#tools.dropped(error, received, expected);
+    }
     if (n === null) return false;
     this.#end += n;
     return true;
@@ -100,25 +108,42 @@ export class ConnInput {
   }
 
   /**
-   * The next head: the bytes up to and including the first empty line
-   * (CRLF CRLF), taken. At the end of the connection first, a
-   * `ClosedEarlyError` saying that nothing of `expected` bytes came.
+   * The next head if it is all held: the bytes up to and including the
+   * first empty line (CRLF CRLF), taken; else undefined. (Not awaiting when
+   * the answer came whole in one read, which is most of them, is a good part
+   * of what a load's client costs.)
+   */
+  takeHead(): Uint8Array | undefined {
+    // From line feed to line feed (a native search), not byte by byte; never past the held ones.
+    const buffer = this.#buffer.subarray(0, this.#end);
+    for (let i = Math.max(this.#start, this.#scanned - 3);;) {
+      const lf = buffer.indexOf(10, i);
+      if (lf < 0) break;
+      if (
+        lf >= this.#start + 3 && buffer[lf - 1] === 13 && buffer[lf - 2] === 10 &&
+        buffer[lf - 3] === 13
+      ) {
+        const head = buffer.subarray(this.#start, lf + 1);
+        this.#start = lf + 1;
+        return head;
+      }
+      i = lf + 1;
+    }
+    this.#scanned = this.#end;
+    return undefined;
+  }
+
+  /**
+   * The next head (as {@linkcode takeHead}), read for as long as it takes.
+   * At the end of the connection first, a `ClosedEarlyError` saying that
+   * nothing of `expected` bytes came.
    */
   async head(expected = 0): Promise<Uint8Array> {
-    for (let scanned = 0;;) {
-      const buffer = this.#buffer;
-      for (let i = this.#start + Math.max(0, scanned - 3); i + 3 < this.#end; i++) {
-        if (
-          buffer[i + 3] === 10 && buffer[i + 2] === 13 && buffer[i + 1] === 10 && buffer[i] === 13
-        ) {
-          const head = buffer.subarray(this.#start, i + 4);
-          this.#start = i + 4;
-          return head;
-        }
-      }
-      scanned = this.held;
+    let head;
+    while ((head = this.takeHead()) === undefined) {
       if (!await this.more(0, expected)) throw this.#tools.closed(0, expected);
     }
+    return head;
   }
 
   /**
@@ -129,7 +154,11 @@ export class ConnInput {
    * how it began.
    */
   async responseHead(expected: number, names: readonly string[]): Promise<ResponseHead> {
-    const bytes = await this.head(expected);
+    return this.parseHead(this.takeHead() ?? await this.head(expected), names);
+  }
+
+  /** A head's bytes, from {@linkcode takeHead}, read as {@linkcode responseHead} reads them. */
+  parseHead(bytes: Uint8Array, names: readonly string[]): ResponseHead {
     // "HTTP/1.x NNN", checked on the bytes.
     const digit = (i: number) => bytes[i] >= 0x30 && bytes[i] <= 0x39;
     const http = ConnInput.#VERSION.every((byte, i) => bytes[i] === byte);
@@ -141,20 +170,21 @@ export class ConnInput {
     }
     const status = (bytes[9] - 0x30) * 100 + (bytes[10] - 0x30) * 10 + bytes[11] - 0x30;
     const lineEnd = (from: number) => bytes.indexOf(13, from);
-    const text = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
+    const text = (from: number, to: number) =>
+      String.fromCharCode.apply(null, bytes.subarray(from, to) as unknown as number[]);
     const values: (string | undefined)[] = names.map(() => undefined);
     // The fields are found on the bytes, names compared case-blind: decoding
     // and lower-casing the whole head was a fifth of a load's client time.
     for (let line = lineEnd(0) + 2; line < bytes.length - 2; line = lineEnd(line) + 2) {
       const colon = bytes.indexOf(0x3a, line);
       if (colon < 0) break;
-      names.forEach((name, k) => {
-        if (values[k] !== undefined || name.length !== colon - line) return;
-        for (let i = 0; i < name.length; i++) {
-          if ((bytes[line + i] | 0x20) !== name.charCodeAt(i)) return;
-        }
-        values[k] = text(colon + 1, lineEnd(colon)).trim();
-      });
+      for (let k = 0; k < names.length; k++) {
+        const name = names[k];
+        if (values[k] !== undefined || name.length !== colon - line) continue;
+        let i = 0;
+        while (i < name.length && (bytes[line + i] | 0x20) === name.charCodeAt(i)) i++;
+        if (i === name.length) values[k] = text(colon + 1, lineEnd(colon)).trim();
+      }
     }
     const ok = status >= 200 && status < 300;
     return { status, reason: ok ? "" : text(13, lineEnd(0)).trim(), values, version: bytes[7] };
@@ -188,6 +218,17 @@ export class ConnInput {
   }
 
   /**
+   * Takes up to `length` of the held bytes into `into` from `at` (or drops
+   * them when `into` is null), without reading; returns how many.
+   */
+  take(into: Uint8Array | null, at: number, length: number): number {
+    const n = Math.min(this.held, length);
+    into?.set(this.#buffer.subarray(this.#start, this.#start + n), at);
+    this.#start += n;
+    return n;
+  }
+
+  /**
    * Reads exactly `length` bytes into `into` from `at` (or drops them when
    * `into` is null): the held ones copied, the rest read straight into it.
    * At the end of the connection first, a `ClosedEarlyError` of how many of
@@ -199,21 +240,12 @@ export class ConnInput {
     length: number,
     expected: number,
   ): Promise<void> {
-    for (let got = 0; got < length;) {
-      if (this.held === 0) {
-        // Nothing held: read straight into place, never past what was asked.
-        const n = into === null
-          ? (await this.more(at + got, expected) ? this.held : null)
-          : await this.#read(into.subarray(at + got, at + length), at + got, expected);
-        if (n === null) throw this.#tools.closed(at + got, expected);
-        if (into !== null) {
-          got += n;
-          continue;
-        }
-      }
-      const n = Math.min(this.held, length - got);
-      into?.set(this.#buffer.subarray(this.#start, this.#start + n), at + got);
-      this.#start += n;
+    for (let got = this.take(into, at, length); got < length;) {
+      // Nothing held: read straight into place, never past what was asked.
+      const n = into === null
+        ? (await this.more(at + got, expected) ? this.take(null, 0, length - got) : null)
+        : await this.#read(into.subarray(at + got, at + length), at + got, expected);
+      if (n === null) throw this.#tools.closed(at + got, expected);
       got += n;
     }
   }

@@ -79,39 +79,48 @@ export class HttpRoundTrip implements RoundTripper {
    * the write goes out, as TCP's round trip does (`channels.ts`).
    */
   async roundTrip(message: Uint8Array, echo: Uint8Array): Promise<number> {
-    const coalesced = this.#request.length > this.#headLength || message.length === 0;
-    if (coalesced) this.#request.set(message, this.#headLength);
-    const writing = this.#write(coalesced ? [this.#request] : [this.#request, message]);
-    // Awaited below, after the response: until then it is not unhandled.
-    writing.catch(() => {});
-    let received;
+    const request = this.#request;
+    const coalesced = request.length > this.#headLength || message.length === 0;
+    if (coalesced) request.set(message, this.#headLength);
+    // One write's promise rather than an async writer's: it is most requests.
+    const writing = coalesced ? this.#conn.write(request) : this.#writeAll(request, message);
+    const answer = this.#response(echo);
+    // Awaited below, after the write: until then it is not unhandled.
+    answer.catch(() => {});
     try {
-      received = await this.#response(echo);
+      // The rest of a request the kernel took in part (rare), before any answer can come.
+      for (let written = await writing; written < request.length;) {
+        written += await this.#conn.write(request.subarray(written));
+      }
+    } catch {
+      // The answer says why (a reset, a close), or came whole as the server closed.
+      this.reusable = false;
+    }
+    try {
+      return await answer;
     } catch (error) {
       this.reusable = false;
-      await writing.catch(() => {});
       throw error;
     }
-    // A whole answer means the server read what it wanted: a late write error
-    // (it closed as it answered) ends the connection, not the round trip.
-    await writing.catch(() => this.reusable = false);
-    return received;
   }
 
-  async #write(parts: Uint8Array[]): Promise<void> {
-    for (const part of parts) {
+  /** A large request: its head, then the message, written while the answer is read. */
+  async #writeAll(head: Uint8Array, message: Uint8Array): Promise<number> {
+    for (const part of [head, message]) {
       for (let written = 0; written < part.length;) {
         written += await this.#conn.write(part.subarray(written));
       }
     }
+    return head.length;
   }
 
   /** Reads one response (after any interim 1xx) and its body into `echo`. */
   async #response(echo: Uint8Array): Promise<number> {
     const expected = echo.length;
+    const input = this.#input;
     let head;
     do {
-      head = await this.#input.responseHead(expected, HttpRoundTrip.#FIELDS);
+      head = input.parseHead(input.takeHead() ?? await input.head(expected), HttpRoundTrip.#FIELDS);
     } while (head.status < 200 && head.status !== 101);
     const { status, reason, values: [connection = "", coding, length] } = head;
     const ok = status >= 200 && status < 300;
@@ -139,7 +148,9 @@ export class HttpRoundTrip implements RoundTripper {
       }
       received = Number(length);
       // Of a body longer than the message, what fits is read for the check to show.
-      await this.#input.readInto(into, 0, ok ? Math.min(received, expected) : received, expected);
+      const wanted = ok ? Math.min(received, expected) : received;
+      const held = input.take(into, 0, wanted);
+      if (held < wanted) await input.readInto(into, held, wanted - held, expected);
     } else {
       this.reusable = false; // the body ends with the connection
       received = await this.#input.readToEnd(into, 0);
