@@ -387,3 +387,26 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "cli: curl --unix-socket reaches serve --http --unix; the client is unnamed" +
+    skipped(needs(haveCurl, "curl")),
+  ignore: !haveCurl,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/http.sock`;
+    const server = spawnSockecho(["serve", "--http", "--unix", path, "-g", "0"], {
+      denoFlags: [`-R=${path}`, `-W=${path}`],
+    });
+    try {
+      await server.out.match(new RegExp(`^Listening on ${path} \\(HTTP, instance \\S+\\)$`));
+      const reply = JSON.parse((await curl("--unix-socket", path, "http://local/u")).text);
+      assert.deepEqual(reply.peer, { path: "" });
+      await server.out.match(/^unix client #1 GET \/u HTTP\/1\.1: 200, 0 bytes in, \d+ out$/);
+    } finally {
+      server.child.kill("SIGTERM");
+      assert.equal(await server.finish(), EXIT.ok);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -128,7 +128,8 @@ export function describeRequest(input: DescribeInput): RequestDescription {
 
 /** An address as the description writes it. */
 export function describeAddress(addr: SocketAddr): DescribedAddress {
-  return "path" in addr ? { path: addr.path } : { address: addr.hostname, port: addr.port };
+  // A Unix socket's client is usually unnamed: Deno gives its path as null.
+  return "path" in addr ? { path: addr.path ?? "" } : { address: addr.hostname, port: addr.port };
 }
 
 /** The facts of an empty body (its SHA-256 is a constant). */
