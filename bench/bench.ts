@@ -29,27 +29,33 @@ import { type BenchInterval, combineIntervals } from "./intervals.ts";
 import type {
   BenchMode,
   BenchProgress,
+  BenchProtocol,
+  HttpTarget,
+  LoadErrors,
   LoadFailure,
   LoadShare,
   Shard,
   ShareResult,
 } from "./share.ts";
 import { runLoad, shardOf } from "./workers.ts";
+import { addErrors, noneAnswered, typedError } from "./failures.ts";
 import { udpPingpong, type UdpResult } from "./udp.ts";
-import {
-  ClosedEarlyError,
-  ConnectError,
-  describeOsError,
-  MismatchError,
-  SockechoError,
-  TimeoutError,
-} from "../net/errors.ts";
-import { formatAddress, quoteBytes } from "../net/format.ts";
+import { ConnectError, describeOsError, SockechoError } from "../net/errors.ts";
+import { formatAddress } from "../net/format.ts";
 import { resolveHost } from "../net/resolve.ts";
 import { DEFAULT_PORT } from "../net/listen.ts";
 import { connectTls, type TlsClientOptions } from "../net/tls/client.ts";
 
-export type { BenchInterval, BenchMode, BenchProgress, LatencySummary, Shard };
+export type {
+  BenchInterval,
+  BenchMode,
+  BenchProgress,
+  BenchProtocol,
+  HttpTarget,
+  LatencySummary,
+  LoadErrors,
+  Shard,
+};
 
 /** The workloads {@linkcode bench} can generate. */
 export const BENCH_MODES: readonly BenchMode[] = ["pingpong", "bulk", "connect"];
@@ -100,6 +106,20 @@ export interface BenchOptions {
   path?: string;
   /** Pingpong over UDP (`bench/udp.ts`), one socket per connection, in this thread. */
   udp?: boolean;
+  /**
+   * What a round trip is: the message echoed as it is (`tcp`), the body of an
+   * HTTP/1.1 POST in the raw format, kept alive (`http`), or a WebSocket
+   * binary message (`ws`). Over HTTP and WebSocket a cut or a status other
+   * than 2xx is counted in the report's `errors` and the load goes on (on a
+   * new connection if need be); not for bulk or UDP.
+   * @default {"tcp"}
+   */
+  protocol?: BenchProtocol;
+  /**
+   * With `http` or `ws`: the `Host` header and the request target.
+   * @default {{ host: "HOSTNAME:PORT", path: "/" }}
+   */
+  request?: HttpTarget;
   /** With `udp`: how long to wait for an echo before counting the datagram lost, in ms. @default {1000} */
   lossTimeoutMs?: number;
   /**
@@ -115,6 +135,10 @@ export interface BenchOptions {
 /** What {@linkcode bench} measured. */
 export interface BenchReport {
   mode: BenchMode;
+  /** What a round trip was (absent in reports of sockecho before HTTP: tcp). */
+  protocol?: BenchProtocol;
+  /** With `http` or `ws`: the URL loaded (scheme, `Host` and path). */
+  url?: string;
   /** The address loaded, `host:port` or a Unix socket's path. */
   target: string;
   connections: number;
@@ -145,6 +169,8 @@ export interface BenchReport {
   rate: { offered: number; achieved: number; shortfallPercent: number } | null;
   /** With `udp`: datagrams whose echo did not come back in time. */
   lost?: number;
+  /** With `http` or `ws`: the round trips that failed but did not end the run. */
+  errors?: LoadErrors & { count: number };
 }
 
 /**
@@ -168,15 +194,21 @@ export interface BenchReport {
  */
 export async function bench(options: BenchOptions): Promise<BenchReport> {
   const mode = options.mode ?? "pingpong";
+  const protocol = options.protocol ?? "tcp";
   const shard = options.shard ?? { index: 0, count: 1 };
   if (options.rate !== undefined && mode === "bulk") {
     throw new RangeError("a rate applies to pingpong and connect, not bulk");
+  }
+  if (protocol !== "tcp" && (mode === "bulk" || options.udp)) {
+    throw new RangeError(`${protocol} round trips are pingpong or connect, not bulk or UDP`);
   }
   if (options.udp && (options.rate !== undefined || options.warmupMs)) {
     throw new RangeError("a rate and a warm-up apply to TCP, TLS and Unix sockets, not UDP");
   }
   const port = options.port ?? DEFAULT_PORT;
   const [address] = options.path === undefined ? await resolveHost(options.hostname) : [""];
+  const request = options.request ??
+    { host: formatAddress({ hostname: options.hostname, port }), path: "/" };
   const share: LoadShare = shardOf({
     mode,
     hostname: address,
@@ -191,6 +223,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     rate: options.rate,
     startAt: options.startAt,
     overrunMs: options.overrunMs ?? 5000,
+    ...protocol !== "tcp" && { protocol, http: request },
   }, shard);
   const { connections } = share;
   const workers = Math.max(1, Math.min(options.workers ?? 1, connections));
@@ -212,16 +245,22 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   } catch (error) {
     throw typedError(error as LoadFailure);
   }
-  const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
+  const errors = protocol === "tcp" ? undefined : addErrors(results.map((r) => r.errors));
   const operations = results.reduce((sum, r) => sum + r.operations, 0);
+  if (errors && errors.count > 0 && operations === 0) throw noneAnswered(errors, share.size);
+  const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
   const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
   // Zero when Ctrl+C came during the warm-up: nothing was measured.
   const perSecond = (amount: number) => elapsedMs > 0 ? amount / (elapsedMs / 1000) : 0;
   const operationsPerSecond = perSecond(operations);
   const latencies = mergeLatencies(results);
   const offered = share.rate === undefined ? undefined : share.rate / shard.count;
+  const scheme = protocol === "ws" ? "ws" : "http";
   return {
     mode,
+    protocol,
+    ...protocol !== "tcp" &&
+      { url: `${scheme}${options.tls ? "s" : ""}://${request.host}${request.path}` },
     target: share.path ?? formatAddress(share),
     connections,
     size: share.size,
@@ -250,6 +289,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       shortfallPercent: Math.max(0, 100 * (1 - operationsPerSecond / offered)),
     },
     ...options.udp && { lost: (results[0] as UdpResult).lost },
+    ...errors && { errors },
   };
 }
 
@@ -306,23 +346,4 @@ function withCounts(counts: number[]): Histogram {
   const histogram = new Histogram();
   histogram.addSparse(counts);
   return histogram;
-}
-
-/** Turns the engine's named failures back into the classes of `errors.ts`. */
-function typedError(error: LoadFailure): Error {
-  if (error instanceof SockechoError) return error; // already typed: the UDP load runs in-thread
-  const { message } = error;
-  switch (error.name) {
-    case "MismatchError":
-      // What came back instead says at once what answered (a web server, a banner).
-      return new MismatchError(`${message}; received ${quoteBytes(error.reply!)}`, error.offset!);
-    case "ClosedEarlyError":
-      return new ClosedEarlyError(message, error.received!, error.expected!);
-    case "ConnectError":
-      return new ConnectError(message, { cause: error.cause });
-    case "TimeoutError":
-      return new TimeoutError(message);
-    default:
-      return error;
-  }
 }

@@ -14,8 +14,9 @@
  * certificate, loaded by `sockecho bench --tls --insecure` (which pins the
  * certificate it is shown: the same cost as `--pin`). The HTTP rows
  * (`compare_http.ts`) set `serve --http` against a bare `Deno.serve` and a
- * node:http echo under `wrk`. `--only tls`, `--only plain` or `--only http`
- * runs one part.
+ * node:http echo under `wrk`; the HTTP loader rows (`compare_http_loaders.ts`)
+ * set `sockecho bench --http` against wrk on one `serve --http`.
+ * `--only tls`, `--only plain` or `--only http` (both HTTP parts) runs one part.
  *
  * @example
  * ```sh
@@ -39,6 +40,7 @@ import type { BenchReport } from "./bench.ts";
 import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
 import { installed, lineup, type Running, type Server, start, stop } from "./compare_servers.ts";
 import { httpSection } from "./compare_http.ts";
+import { HTTP_FIGURES, httpRound, loaderSection } from "./compare_http_loaders.ts";
 import { closeQuietly, writeAll } from "../net/io.ts";
 
 const { values: flags } = parseArgs({
@@ -73,7 +75,9 @@ const onCore = (core: number, argv: string[]) =>
 /** The servers run on core 0, the load on core 1. */
 const startOnCore0 = (server: Server) => start({ ...server, argv: onCore(0, server.argv) });
 
-const { plain: SERVERS, logging: LOGGING, tls: TLS_SERVERS } = await lineup(ROOT);
+const { plain: SERVERS, logging: LOGGING, tls: TLS_SERVERS, http: HTTP_SERVER } = await lineup(
+  ROOT,
+);
 
 /** One figure read off a bench report. */
 interface Figure {
@@ -245,6 +249,8 @@ async function measure(round: number, servers: Running[], workload: Workload): P
 
 const running = PLAIN ? await Promise.all([...SERVERS, LOGGING].map(startOnCore0)) : [];
 const runningTls = TLS ? await Promise.all(TLS_SERVERS.map(startOnCore0)) : [];
+const runningHttp = HTTP ? [await startOnCore0(HTTP_SERVER)] : [];
+const httpContext = { seconds: SECONDS, main: MAIN, onCore, record };
 const [ours, logged] = [running[0], running.at(-1)!];
 try {
   for (let round = 1; round <= ROUNDS; round++) {
@@ -260,13 +266,14 @@ try {
       }
     }
     for (const workload of TLS ? TLS_WORKLOADS : []) await measure(round, runningTls, workload);
+    for (const { port } of runningHttp) await httpRound(round, port, httpContext);
   }
   for (const server of running.slice(0, SERVERS.length).filter((r) => r.server.holdsIdle)) {
     const perConnection = await idleBytesPerConnection(server, IDLE_CONNECTIONS);
     record(IDLE.name, server.server.name, perConnection / 1024);
   }
 } finally {
-  await Promise.all([...running, ...runningTls].map(stop));
+  await Promise.all([...running, ...runningTls, ...runningHttp].map(stop));
 }
 const http = HTTP
   ? await httpSection({ root: ROOT, rounds: ROUNDS, seconds: SECONDS, onCore })
@@ -359,6 +366,7 @@ loaded by \`sockecho bench --tls --insecure\` (it pins the certificate it is sho
 
 ${table(TLS_WORKLOADS.flatMap((w) => w.figures), TLS_SERVERS.map((s) => s.name))}
 ${PLAIN ? "" : `\n${failures}`}`;
+const loaders = loaderSection(table(HTTP_FIGURES, ["sockecho", "wrk"]), SECONDS);
 const report = `# Benchmark results
 
 Made by \`deno task bench --rounds ${ROUNDS} --seconds ${SECONDS} --idle ${IDLE_CONNECTIONS} --rate ${flags.rate} --efficiency-rounds ${efficiencyRounds}${
@@ -374,6 +382,6 @@ ${
 }.
 Medians of ${ROUNDS} rounds, servers alternating within each round; ratio = sockecho / peer.
 
-${[PLAIN ? plainSection : "", TLS ? tlsSection : "", http].filter(Boolean).join("\n")}`;
+${[PLAIN && plainSection, TLS && tlsSection, http, HTTP && loaders].filter(Boolean).join("\n")}`;
 await Deno.writeTextFile(flags.out, report);
 console.log(report);

@@ -1,8 +1,9 @@
 /**
  * The echo servers `deno task bench` (`compare.ts`) sets against each other:
  * sockecho, a Node.js `net` echo, socat with a forking PIPE when installed,
- * sockecho with its log on, and the TLS pair (sockecho `--tls` and a Node
- * `tls` echo, each with a fresh self-signed certificate). Each is a command
+ * sockecho with its log on, the TLS pair (sockecho `--tls` and a Node
+ * `tls` echo, each with a fresh self-signed certificate), and `serve --http`
+ * for the HTTP loaders. Each is a command
  * line and the line it prints once it listens; {@linkcode start} runs one
  * and reads its port off that line, {@linkcode stop} ends it.
  *
@@ -51,6 +52,8 @@ export interface Lineup {
   logging: Server;
   /** The TLS servers: names as in `plain`, so the rows read the same way. */
   tls: Server[];
+  /** `sockecho serve --http -q`, which wrk and `sockecho bench --http` both load. */
+  http: Server;
 }
 
 /** The servers to compare, sockecho run from the checkout at `root`; socat only when installed. */
@@ -116,7 +119,13 @@ export async function lineup(root: string): Promise<Lineup> {
       stdin: await selfSignedCertificate(["127.0.0.1"]).then(({ key, cert }) => key + cert),
     },
   ];
-  return { plain, logging, tls };
+  const http = {
+    ...sockecho,
+    argv: [...sockecho.argv, "--http"],
+    ready: /^Listening on 127\.0\.0\.1:(\d+) \(HTTP, instance \S+\)$/,
+    holdsIdle: false,
+  };
+  return { plain, logging, tls, http };
 }
 
 /** A port free right now, for a server (socat) that cannot pick its own and say which. */

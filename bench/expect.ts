@@ -6,8 +6,10 @@
  * Figures: `min`, `p50`, `p90`, `p99`, `p99.9`, `max` (latency; the number
  * takes `us`, `ms` or `s`, ms when bare), `rate` (round trips, connections
  * or writes per second), `mbps` (MB/s echoed), `shortfall` (% below
- * `--rate`), `errors` (0 for any run that ends with a report: a failed run
- * ends with its own error instead). Comparisons: `<`, `<=`, `>`, `>=`, `=`.
+ * `--rate`), `errors` (the round trips an HTTP or WebSocket load counted as
+ * cut or answered with a status other than 2xx; 0 for any other run, whose
+ * failures end it with its own error instead). Comparisons: `<`, `<=`, `>`,
+ * `>=`, `=`.
  *
  * @example
  * ```ts
@@ -131,8 +133,8 @@ function figureOf(report: BenchReport, figure: string): number | undefined {
       return report.megabytesPerSecond;
     case "shortfall":
       return report.rate?.shortfallPercent;
-    default: // errors: a run with a report had none
-      return 0;
+    default: // errors: counted over HTTP and WebSocket; any other run with a report had none
+      return report.errors?.count ?? 0;
   }
 }
 

@@ -7,7 +7,9 @@
  * in a `blob:` module (`workers.ts`), because a worker started from a module
  * file needs read permission and sockecho runs with `-N` only. What it needs
  * from outside (a fast byte compare, a latency histogram, the classes of
- * `schedule.ts` and `tally.ts`) is passed in.
+ * `schedule.ts` and `tally.ts`, the connections of `channels.ts`) is passed
+ * in. Each workload is written once: what a round trip is over TCP, HTTP or
+ * WebSocket is the channel's business.
  *
  * @example
  * ```ts
@@ -16,9 +18,14 @@
  * import { loadEngine } from "./load.ts";
  * import { Budget, Pacer } from "./schedule.ts";
  * import { Tally } from "./tally.ts";
+ * import { channelKit } from "./channels.ts";
+ * import { ConnInput } from "./conn_input.ts";
+ * import { HttpRoundTrip } from "./http_trip.ts";
+ * import { WsRoundTrip } from "./ws_trip.ts";
  *
  * const schedule = { Budget, Pacer, Tally };
- * const { runShare } = loadEngine(Buffer.compare, () => new Histogram(), schedule);
+ * const kit = channelKit({ ConnInput, HttpRoundTrip, WsRoundTrip });
+ * const { runShare } = loadEngine(Buffer.compare, () => new Histogram(), schedule, kit);
  * const result = await runShare({
  *   mode: "pingpong",
  *   hostname: "127.0.0.1",
@@ -34,7 +41,8 @@
  * @module
  */
 
-import type { Budget, Pacer, Schedule } from "./schedule.ts";
+import type { Channel, ChannelKit } from "./channels.ts";
+import type { Budget, Pacer, Phase, Schedule } from "./schedule.ts";
 import type { Tally } from "./tally.ts";
 import type {
   BenchProgress,
@@ -46,21 +54,21 @@ import type {
 
 /**
  * Makes the engine. `compare` is `Buffer.compare` (memcmp speed),
- * `newHistogram` makes an empty latency histogram and `schedule` holds the
- * classes that say when to send and count what was sent: passed in because
- * the engine may import nothing.
+ * `newHistogram` makes an empty latency histogram, `schedule` holds the
+ * classes that say when to send and count what was sent and `kit` opens
+ * connections and makes their round trips: passed in because the engine may
+ * import nothing.
  */
 export function loadEngine<H extends LatencyRecorder>(
   compare: (a: Uint8Array, b: Uint8Array) => number,
   newHistogram: () => H,
   schedule: Schedule,
+  kit: ChannelKit,
 ) {
+  const { failure, open, closeAll, droppedByServer } = kit;
   /** Period of the verification pattern: prime, so shifted data never lines up. */
   const PATTERN_PERIOD = 65521;
   const BULK_READ_BYTES = 256 * 1024;
-
-  const failure = (name: LoadFailure["name"], message: string, fields = {}): LoadFailure =>
-    Object.assign(new Error(message), { name, ...fields }) as LoadFailure;
 
   let pattern = new Uint8Array(0);
 
@@ -76,91 +84,33 @@ export function loadEngine<H extends LatencyRecorder>(
     return pattern.subarray(start, start + length);
   }
 
-  /** Checks an echo against what was sent; `offset` is its place in the stream. */
-  function verify(expected: Uint8Array, echo: Uint8Array, offset: number): void {
-    if (compare(expected, echo) === 0) return;
-    const at = expected.findIndex((byte, i) => echo[i] !== byte);
+  /**
+   * Checks an echo against what was sent; `offset` is its place in the
+   * stream, `length` the echo's (an HTTP body or a WebSocket message may be
+   * longer or shorter; of a longer one, what fits is in `echo`).
+   */
+  function verify(
+    expected: Uint8Array,
+    echo: Uint8Array,
+    offset: number,
+    length = echo.length,
+  ): void {
+    if (length === expected.length && compare(expected, echo) === 0) return;
+    const common = Math.min(length, expected.length);
+    const at = expected.subarray(0, common).findIndex((byte, i) => echo[i] !== byte);
     const hex = (byte: number) => `0x${byte.toString(16).padStart(2, "0")}`;
-    throw failure(
-      "MismatchError",
-      `echo differs from what was sent at byte ${offset + at}: ` +
-        `sent ${hex(expected[at])}, got ${hex(echo[at])}`,
-      { offset: offset + at, reply: echo.slice() },
-    );
-  }
-
-  /**
-   * Sends a message and reads its whole echo. The read is asked for as the
-   * write goes out, before the write's promise settles, so every connection
-   * waits for its echo in the event loop's poll for I/O, as in an epoll loop.
-   * Asked for later, the read often finds the echo already there, and that
-   * connection goes round again at once in one long run of promise jobs
-   * while the connections whose echo came a little later wait: measured on
-   * pingpong 50 × 64 B, p99 2.4 → 1.4 ms and p99.9 23–51 → 2–35 ms, for 7–20 %
-   * fewer round trips/s (an extra read that finds nothing, then the poll).
-   */
-  async function roundTrip(conn: Deno.Conn, message: Uint8Array, echo: Uint8Array) {
-    const writing = conn.write(message);
-    const reading = conn.read(echo);
-    try {
-      let written = await writing;
-      if (written < message.length) {
-        // The kernel took part of it (rare): the read must not fail unheard meanwhile.
-        reading.catch(() => {});
-        while (written < message.length) written += await conn.write(message.subarray(written));
-      }
-    } catch (error) {
-      reading.catch(() => {}); // fails too, for the same reason: the write's error says it
-      throw droppedByServer(error, conn, 0, echo.length);
-    }
-    let got = 0;
-    try {
-      for (let n = await reading;; n = await conn.read(echo.subarray(got))) {
-        if (n === null) {
-          throw failure(
-            "ClosedEarlyError",
-            `the server closed after echoing ${got} of ${echo.length} bytes of a message`,
-            { received: got, expected: echo.length },
-          );
-        }
-        got += n;
-        if (got === echo.length) return;
-      }
-    } catch (error) {
-      throw droppedByServer(error, conn, got, echo.length);
-    }
-  }
-
-  /** `host:port` of the server a connection goes to, or its Unix socket's path. */
-  function whereOf(conn: Deno.Conn): string {
-    const addr = conn.remoteAddr;
-    if ("path" in addr) return addr.path;
-    const { hostname, port } = addr as Deno.NetAddr;
-    return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
-  }
-
-  /**
-   * A reset (or abort) is the server's doing, like a close, so it is reported as
-   * a `ClosedEarlyError` worded like `send`'s; any other error passes unchanged.
-   */
-  function droppedByServer(
-    error: unknown,
-    conn: Deno.Conn,
-    received: number,
-    expected: number,
-  ): unknown {
-    const dropped = [
-      Deno.errors.ConnectionReset,
-      Deno.errors.ConnectionAborted,
-      Deno.errors.BrokenPipe,
-    ];
-    if (!dropped.some((kind) => error instanceof kind)) return error;
-    const why = (error as Error).message.replace(/ \(os error \d+\)$/, "").toLowerCase();
-    return failure(
-      "ClosedEarlyError",
-      `${whereOf(conn)} failed (${why}) after echoing ${received} of ${expected} bytes`,
-      { received, expected },
-    );
+    throw at < 0
+      ? failure(
+        "MismatchError",
+        `the echo is ${length} bytes, not the ${expected.length} sent`,
+        { offset: offset + common, reply: echo.slice(0, common) },
+      )
+      : failure(
+        "MismatchError",
+        `echo differs from what was sent at byte ${offset + at}: ` +
+          `sent ${hex(expected[at])}, got ${hex(echo[at])}`,
+        { offset: offset + at, reply: echo.slice(0, common) },
+      );
   }
 
   async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -169,32 +119,46 @@ export function loadEngine<H extends LatencyRecorder>(
     }
   }
 
-  async function connect({ hostname, port, path, tls }: LoadShare): Promise<Deno.Conn> {
+  /**
+   * One round trip on `channel`, its echo verified. Over HTTP and WebSocket a
+   * cut or an error status is counted (in the measured window) and answers
+   * false: the load goes on, on a fresh connection if this one is spent.
+   */
+  async function exchange(
+    share: LoadShare,
+    channel: Channel,
+    message: Uint8Array,
+    echo: Uint8Array,
+    sent: number,
+    phase: Exclude<Phase, "stop">,
+    tally: Tally<H>,
+  ): Promise<boolean> {
+    let length;
     try {
-      if (path !== undefined) return await Deno.connect({ transport: "unix", path });
-      const conn = await Deno.connect({ hostname, port });
-      // Small messages must go out at once, not wait for Nagle.
-      conn.setNoDelay(true);
-      if (tls === undefined) return conn;
-      const secure = await Deno.startTls(conn, { hostname: tls.serverName, caCerts: tls.caCerts });
-      await secure.handshake(); // set-up, kept out of what is measured
-      return secure;
-    } catch (cause) {
-      const where = path ??
-        (hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`);
-      const why = (cause as Error).message.replace(/ \(os error \d+\)$/, "").toLowerCase();
-      throw failure("ConnectError", `cannot connect to ${where}: ${why}`, { cause });
+      length = await channel.trip.roundTrip(message, echo);
+    } catch (error) {
+      const { name } = error as LoadFailure;
+      const counted = (share.protocol ?? "tcp") !== "tcp" &&
+        (name === "ClosedEarlyError" || name === "HttpStatusError");
+      if (!counted) throw error;
+      tally.fail(phase, error as LoadFailure);
+      return false;
     }
+    verify(message, echo, sent, length);
+    return true;
   }
 
   async function pingpong(
-    conn: Deno.Conn,
-    size: number,
+    share: LoadShare,
+    first: Channel,
+    live: Set<Deno.Conn>,
     budget: Budget,
     tally: Tally<H>,
     pacer?: Pacer,
   ) {
+    const { size } = share;
     const echo = new Uint8Array(size);
+    let channel = first;
     for (let sent = 0;; sent += size) {
       // Awaited only under a rate: an await of a plain number still costs a turn.
       const due = pacer ? await pacer.wait() : performance.now();
@@ -202,10 +166,15 @@ export function loadEngine<H extends LatencyRecorder>(
       // Under a rate a send may go out a little early: its latency counts from then.
       const began = pacer ? Math.min(due, performance.now()) : due;
       if (phase === "stop") return;
+      // A connection the server ended is opened again: the wait is this message's latency.
+      if (!channel.trip.reusable) {
+        closeAll([channel.conn], live);
+        channel = await open(share, live);
+      }
       const message = patternAt(sent, size);
-      await roundTrip(conn, message, echo);
-      verify(message, echo, sent);
-      tally.record(phase, began, size);
+      if (await exchange(share, channel, message, echo, sent, phase, tally)) {
+        tally.record(phase, began, size);
+      }
     }
   }
 
@@ -241,7 +210,13 @@ export function loadEngine<H extends LatencyRecorder>(
     }
   }
 
-  async function connectLoop(share: LoadShare, budget: Budget, tally: Tally<H>, pacer?: Pacer) {
+  async function connectLoop(
+    share: LoadShare,
+    live: Set<Deno.Conn>,
+    budget: Budget,
+    tally: Tally<H>,
+    pacer?: Pacer,
+  ) {
     const echo = new Uint8Array(share.size);
     for (let sent = 0;; sent += share.size) {
       const due = pacer ? await pacer.wait() : performance.now();
@@ -249,25 +224,15 @@ export function loadEngine<H extends LatencyRecorder>(
       // Under a rate a send may go out a little early: its latency counts from then.
       const began = pacer ? Math.min(due, performance.now()) : due;
       if (phase === "stop") return;
-      const conn = await connect(share);
+      const channel = await open(share, live);
+      let answered;
       try {
         const message = patternAt(sent, share.size);
-        await roundTrip(conn, message, echo);
-        verify(message, echo, sent);
+        answered = await exchange(share, channel, message, echo, sent, phase, tally);
       } finally {
-        conn.close();
+        closeAll([channel.conn], live);
       }
-      tally.record(phase, began, share.size);
-    }
-  }
-
-  function closeAll(conns: Deno.Conn[]): void {
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch {
-        // Already closed by its own loop.
-      }
+      if (answered) tally.record(phase, began, share.size);
     }
   }
 
@@ -298,9 +263,17 @@ export function loadEngine<H extends LatencyRecorder>(
     onProgress?: (progress: BenchProgress) => void,
     stop?: AbortSignal,
   ): Promise<ShareResult<H>> {
-    const conns = share.mode === "connect"
-      ? []
-      : await Promise.all(Array.from({ length: share.connections }, () => connect(share)));
+    // Every connection open, for the watchdog to close: a spent one is replaced as it goes.
+    const live = new Set<Deno.Conn>();
+    let channels: Channel[];
+    try {
+      channels = share.mode === "connect"
+        ? []
+        : await Promise.all(Array.from({ length: share.connections }, () => open(share, live)));
+    } catch (error) {
+      closeAll([...live], live);
+      throw error;
+    }
     // The schedule's time 0: --start-at's instant on this thread's clock, else now.
     const start = share.startAt === undefined
       ? performance.now()
@@ -332,7 +305,7 @@ export function loadEngine<H extends LatencyRecorder>(
       () => {
         overran = true;
         budget.cancelled = true;
-        closeAll(conns);
+        closeAll([...live]);
       },
       Math.max(0, budget.measureFrom - performance.now()) + (share.durationMs ?? 60_000) +
         share.overrunMs,
@@ -351,16 +324,16 @@ export function loadEngine<H extends LatencyRecorder>(
     const runs = share.mode === "connect"
       ? Array.from(
         { length: share.connections },
-        (_, i) => connectLoop(share, budget, tally, pacerOf(i)),
+        (_, i) => connectLoop(share, live, budget, tally, pacerOf(i)),
       )
       : share.mode === "bulk"
-      ? conns.map((conn) => bulk(conn, share.size, budget, tally))
-      : conns.map((conn, i) => pingpong(conn, share.size, budget, tally, pacerOf(i)));
+      ? channels.map(({ conn }) => bulk(conn, share.size, budget, tally))
+      : channels.map((channel, i) => pingpong(share, channel, live, budget, tally, pacerOf(i)));
     try {
       await Promise.all(runs);
     } catch (error) {
       budget.cancelled = true;
-      closeAll(conns);
+      closeAll([...live]);
       await Promise.allSettled(runs);
       if (overran) {
         throw failure(
@@ -374,7 +347,7 @@ export function loadEngine<H extends LatencyRecorder>(
       ticks.stop();
       clearTimeout(watchdog);
       stop?.removeEventListener("abort", cancel);
-      closeAll(conns);
+      closeAll([...live], live);
     }
     // Also when the measured sends ended before the timer that opens the window ran.
     if (performance.now() >= budget.measureFrom) tally.cut("measure");
@@ -386,6 +359,7 @@ export function loadEngine<H extends LatencyRecorder>(
       bytes: tally.bytes,
       latencies: tally.total,
       intervals: tally.intervals,
+      errors: tally.errors,
     };
   }
 

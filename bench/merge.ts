@@ -21,6 +21,7 @@
  */
 
 import { BENCH_MODES, type BenchReport } from "./bench.ts";
+import { addErrors } from "./failures.ts";
 import { Histogram } from "./histogram.ts";
 import { decodeHistogram, encodeHistogram } from "./histogram_codec.ts";
 import { combineIntervals, type IntervalPart } from "./intervals.ts";
@@ -128,6 +129,12 @@ export function mergeReports(reports: NamedReport[]): MergedReport {
           `${first.report.size} B like ${first.file}`,
       );
     }
+    const protocol = report.protocol ?? "tcp";
+    if (protocol !== (first.report.protocol ?? "tcp")) {
+      throw misfit(
+        `a run over ${protocol}, not ${first.report.protocol ?? "tcp"} like ${first.file}`,
+      );
+    }
     if (report.histogram === null) continue;
     const histogram = decodeHistogram(report.histogram);
     if (latencies && !latencies.sameGeometry(histogram)) {
@@ -148,8 +155,13 @@ export function mergeReports(reports: NamedReport[]): MergedReport {
   const lost = reports.some(({ report }) => report.lost !== undefined)
     ? sum((r) => r.lost ?? 0)
     : undefined;
+  const counted = reports.flatMap(({ report }) => report.errors ? [report.errors] : []);
   return {
     mode: first.report.mode,
+    ...first.report.protocol && { protocol: first.report.protocol },
+    ...first.report.url && {
+      url: [...new Set(reports.map(({ report }) => report.url))].join(", "),
+    },
     target: [...new Set(reports.map(({ report }) => report.target))].join(", "),
     connections: sum((r) => r.connections),
     size: first.report.size,
@@ -171,6 +183,7 @@ export function mergeReports(reports: NamedReport[]): MergedReport {
       shortfallPercent: Math.max(0, 100 * (1 - operationsPerSecond / offered)),
     },
     ...lost !== undefined && { lost },
+    ...counted.length > 0 && { errors: addErrors(counted) },
     parts: reports.map(({ file, report }) => ({ ...report, file })),
   };
 }

@@ -159,6 +159,10 @@ Deno.test("merge refuses a cut, foreign or mismatched report with one line namin
     "cannot merge bad.json: a connect run of 64 B, not pingpong of 64 B like good.json",
   );
   assert.equal(
+    refusal(report({ protocol: "http" })),
+    "cannot merge bad.json: a run over http, not tcp like good.json",
+  );
+  assert.equal(
     refusal(report({ shard: { index: 0, count: 2 } })),
     "cannot merge bad.json: a shard of 2, not no shard like good.json",
   );
@@ -169,6 +173,40 @@ Deno.test("merge refuses a cut, foreign or mismatched report with one line namin
     /^ReportFileError: cannot merge b\.json: shard 1 of 2 again \(also a\.json\)$/,
   );
   assert.equal(refusal(report({})), "merged");
+});
+
+Deno.test("merge adds the errors HTTP shards counted and keeps their URL", () => {
+  const shard = (index: number, errors: BenchReport["errors"]) =>
+    parseReport(
+      JSON.stringify({
+        mode: "pingpong",
+        protocol: "http",
+        url: "http://echo.test/",
+        target: "127.0.0.1:4321",
+        connections: 1,
+        size: 64,
+        workers: 1,
+        elapsedMs: 1000,
+        operations: 10,
+        bytes: 640,
+        warmupMs: 0,
+        startTimeMs: 0,
+        histogram: encodeHistogram(new Histogram()),
+        intervals: [],
+        shard: { index, count: 2 },
+        rate: null,
+        errors,
+      }),
+      `shard-${index}.json`,
+    );
+  const merged = mergeReports([
+    shard(0, { count: 3, closed: 1, status: { "503": 2 } }),
+    shard(1, { count: 2, closed: 0, status: { "503": 1, "429": 1 } }),
+  ]);
+  assert.deepEqual(
+    [merged.protocol, merged.url, merged.errors],
+    ["http", "http://echo.test/", { count: 5, closed: 1, status: { "503": 3, "429": 1 } }],
+  );
 });
 
 Deno.test("sockecho merge names a file it cannot read, and needs a FILE", async () => {

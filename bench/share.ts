@@ -33,6 +33,58 @@ export interface Shard {
 /** One of the workloads. */
 export type BenchMode = "pingpong" | "bulk" | "connect";
 
+/**
+ * What one round trip is: a message echoed as it is (`tcp`), the body of an
+ * HTTP/1.1 POST asking for the raw format (`http`), or a WebSocket binary
+ * message (`ws`).
+ */
+export type BenchProtocol = "tcp" | "http" | "ws";
+
+/** Where an HTTP or WebSocket load's requests go. */
+export interface HttpTarget {
+  /** The `Host` header: the host, with the port when it is not the scheme's. */
+  host: string;
+  /** The request target: a path and query. */
+  path: string;
+}
+
+/**
+ * One connection's round trips in one protocol (`http_trip.ts`,
+ * `ws_trip.ts`; TCP's is the engine's own): send a message, fill `echo`
+ * with what came back for it.
+ */
+export interface RoundTripper {
+  /**
+   * Sends `message` and reads its echo into `echo` (as long as `message`);
+   * resolves with the echo's length, which the engine checks (of a longer
+   * one, what fits is in `echo`).
+   */
+  roundTrip(message: Uint8Array, echo: Uint8Array): Promise<number>;
+  /** False once the server said the connection carries nothing more (`Connection: close`). */
+  readonly reusable: boolean;
+}
+
+/** How a round tripper reports what went wrong, as the engine words and names it. */
+export interface TripTools {
+  /** A {@linkcode LoadFailure} of that name, message and fields. */
+  fail(name: LoadFailure["name"], message: string, fields?: Partial<LoadFailure>): LoadFailure;
+  /**
+   * A reset or broken pipe as a `ClosedEarlyError` naming the server and how
+   * much of the echo came (any other error is returned as it is).
+   */
+  dropped(error: unknown, received: number, expected: number): unknown;
+  /** The `ClosedEarlyError` of a server that ended the connection after `received` of `expected` bytes. */
+  closed(received: number, expected: number): LoadFailure;
+}
+
+/** What went wrong but did not end an HTTP or WebSocket load: it was counted, and went on. */
+export interface LoadErrors {
+  /** Round trips the server cut: closed or reset before the whole answer came. */
+  closed: number;
+  /** Answers with a status other than 2xx, by status. */
+  status: Record<string, number>;
+}
+
 /** The part of a load one thread runs. */
 export interface LoadShare {
   /** The workload. */
@@ -73,6 +125,10 @@ export interface LoadShare {
   path?: string;
   /** Speak TLS: trust these certificates (PEM) and verify this name. */
   tls?: { caCerts?: string[]; serverName: string };
+  /** What a round trip is. @default {"tcp"} */
+  protocol?: BenchProtocol;
+  /** For `http` and `ws`: the `Host` header and the request target. */
+  http?: HttpTarget;
 }
 
 /** Totals so far, for a live display. */
@@ -126,6 +182,8 @@ export interface ShareResult<H extends LatencyRecorder = LatencyRecorder> {
   latencies: H;
   /** The load, second by second, warm-up first. */
   intervals: ShareInterval[];
+  /** HTTP and WebSocket: the round trips that failed and were counted. */
+  errors: LoadErrors;
 }
 
 /**
@@ -134,8 +192,18 @@ export interface ShareResult<H extends LatencyRecorder = LatencyRecorder> {
  * identity does not cross a worker boundary.
  */
 export type LoadFailure = Error & {
-  name: "ConnectError" | "TimeoutError" | "ClosedEarlyError" | "MismatchError";
+  name:
+    | "ConnectError"
+    | "TimeoutError"
+    | "ClosedEarlyError"
+    | "MismatchError"
+    | "HttpStatusError"
+    | "HttpResponseError"
+    | "WebSocketHandshakeError";
   cause?: unknown;
+  /** For a status: the code, and whether the connection is still usable after it. */
+  status?: number;
+  keepAlive?: boolean;
   offset?: number;
   received?: number;
   expected?: number;

@@ -24,7 +24,7 @@
  * @module
  */
 
-import type { LatencyRecorder, ShareInterval } from "./share.ts";
+import type { LatencyRecorder, LoadErrors, LoadFailure, ShareInterval } from "./share.ts";
 
 /** Counts of a share of the load: totals so far, and its intervals. */
 export class Tally<H extends LatencyRecorder = LatencyRecorder> {
@@ -32,6 +32,8 @@ export class Tally<H extends LatencyRecorder = LatencyRecorder> {
   operations = 0;
   /** Bytes echoed and verified in it. */
   bytes = 0;
+  /** HTTP and WebSocket round trips in it that failed and were counted. */
+  readonly errors: LoadErrors = { closed: 0, status: {} };
   /** Every measured latency up to the last cut. */
   readonly total: H;
   /** The intervals cut so far, in the order they were cut. */
@@ -56,6 +58,13 @@ export class Tally<H extends LatencyRecorder = LatencyRecorder> {
     this.#filling.measure.record(ns);
     this.operations++;
     this.bytes += bytes;
+  }
+
+  /** Counts a round trip that `failure` ended (a cut, or a status): in the measured window only. */
+  fail(phase: "warmup" | "measure", failure: LoadFailure): void {
+    if (phase === "warmup") return;
+    if (failure.status === undefined) this.errors.closed++;
+    else this.errors.status[failure.status] = (this.errors.status[failure.status] ?? 0) + 1;
   }
 
   /**

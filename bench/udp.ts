@@ -128,6 +128,7 @@ export async function udpPingpong(
     lost,
     latencies: tally.total,
     intervals: tally.intervals,
+    errors: tally.errors,
   };
 }
 

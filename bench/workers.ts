@@ -4,9 +4,10 @@
  * handed back side by side.
  *
  * A worker runs a `blob:` module made of source text: the engine
- * (`load.ts`), the classes of `schedule.ts` and `tally.ts` and the latency
- * histogram (`histogram.ts`), each
- * self-contained, since a worker started from a module file needs read
+ * (`load.ts`), its connections (`channels.ts`, with the classes of
+ * `conn_input.ts`, `http_trip.ts` and `ws_trip.ts`), the classes of
+ * `schedule.ts` and `tally.ts` and the latency histogram (`histogram.ts`),
+ * each self-contained, since a worker started from a module file needs read
  * permission and sockecho runs with `-N` only. The engine is put together
  * here twice, in this thread's code and in the worker's text: the two must
  * pass it the same things.
@@ -32,8 +33,12 @@
  */
 
 import { Buffer } from "node:buffer";
+import { channelKit } from "./channels.ts";
+import { ConnInput } from "./conn_input.ts";
 import { Histogram } from "./histogram.ts";
+import { HttpRoundTrip } from "./http_trip.ts";
 import { loadEngine } from "./load.ts";
+import { WsRoundTrip } from "./ws_trip.ts";
 import { Budget, Pacer } from "./schedule.ts";
 import { Tally } from "./tally.ts";
 import type { BenchProgress, LoadFailure, LoadShare, Shard, ShareResult } from "./share.ts";
@@ -52,7 +57,12 @@ export async function runLoad(
 ): Promise<ShareResult<Histogram>[]> {
   const shares = splitShare(share, workers);
   if (shares.length > 1) return await runInWorkers(shares, onProgress, signal);
-  const engine = loadEngine(Buffer.compare, () => new Histogram(), { Budget, Pacer, Tally });
+  const engine = loadEngine(
+    Buffer.compare,
+    () => new Histogram(),
+    { Budget, Pacer, Tally },
+    channelKit({ ConnInput, HttpRoundTrip, WsRoundTrip }),
+  );
   return [await engine.runShare(shares[0], onProgress, signal)];
 }
 
@@ -221,7 +231,12 @@ const schedule = {
   Pacer: (${Pacer.toString()}),
   Tally: (${Tally.toString()}),
 };
-const { runShare } = (${loadEngine.toString()})(Buffer.compare, () => new Histogram(), schedule);
+const kit = (${channelKit.toString()})({
+  ConnInput: (${ConnInput.toString()}),
+  HttpRoundTrip: (${HttpRoundTrip.toString()}),
+  WsRoundTrip: (${WsRoundTrip.toString()}),
+});
+const { runShare } = (${loadEngine.toString()})(Buffer.compare, () => new Histogram(), schedule, kit);
 const stop = new AbortController();
 self.onmessage = async ({ data }) => {
   if (data.stop) return stop.abort();

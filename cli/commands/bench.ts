@@ -15,7 +15,14 @@
  */
 
 import type { ParseArgsOptionsConfig } from "node:util";
-import { bench, BENCH_MODES, type BenchMode, type BenchReport } from "../../bench/bench.ts";
+import {
+  bench,
+  BENCH_MODES,
+  type BenchMode,
+  type BenchProtocol,
+  type BenchReport,
+  type HttpTarget,
+} from "../../bench/bench.ts";
 import { missedThresholds, needsLatency, parseThresholds } from "../../bench/expect.ts";
 import { formatHlog } from "../../bench/hlog.ts";
 import { jsonStream } from "../../bench/stream.ts";
@@ -35,6 +42,9 @@ import { formatCount, formatSeconds, plural } from "../../net/format.ts";
 import { DEFAULT_PORT } from "../../server.ts";
 import { MAX_DATAGRAM_BYTES } from "../../net/udp.ts";
 import { MIN_DATAGRAM_BYTES } from "../../bench/udp.ts";
+import { urlTarget } from "../../diag/send_http.ts";
+import { destination, wantsHttp } from "./send_http.ts";
+import { formatReport, nounsOf } from "./bench_report.ts";
 import {
   CLIENT_TRANSPORT_OPTIONS,
   clientTransport,
@@ -66,16 +76,21 @@ const OPTIONS = {
   ...SHARD_OPTIONS,
   ...CLIENT_TRANSPORT_OPTIONS,
   udp: { type: "boolean", default: false },
+  http: { type: "boolean" },
+  ws: { type: "boolean" },
 } satisfies ParseArgsOptionsConfig;
 
 const HELP = `Usage: sockecho bench HOST [options]
        sockecho bench --unix PATH [options]
+       sockecho bench --http URL|HOST [options]
+       sockecho bench --ws URL|HOST [options]
 
 Loads an echo server and reports round trips/s, MB/s, connections/s and latency
 (min/p50/p90/p99/p99.9/max). Every echoed byte is verified; a mismatch is an error.
 Modes: pingpong (send a message, wait for its whole echo, repeat), bulk (stream
 while reading the echo back), connect (connect, one echo, close, repeat).
-HOST may be HOST:PORT, [IPv6] or [IPv6]:PORT, as the server prints it.
+HOST may be HOST:PORT, [IPv6] or [IPv6]:PORT, as the server prints it; a URL
+as HOST implies --http or --ws by its scheme.
 
 Options:
   -m, --mode MODE          pingpong, bulk or connect                  [pingpong]
@@ -100,6 +115,23 @@ Options:
                            a datagram not echoed within 1 s is counted
                            lost and the next one sent; size ${MIN_DATAGRAM_BYTES} to
                            ${MAX_DATAGRAM_BYTES}; the server's --udp-rate limits it
+      --http               HOST, or URL (http://HOST[:PORT]/PATH?QUERY,
+                           https://…; ports 80 and 443 by default, with
+                           HOST -p or ${DEFAULT_PORT} and path /), is an HTTP/1.1
+                           server ("serve --http"): each round trip POSTs
+                           the message with Accept: application/octet-stream
+                           (the raw format) on a kept-alive connection, one
+                           request in flight per connection, and verifies
+                           the echoed body; https:// or --tls take --ca,
+                           --pin, --insecure, --servername; with --unix PATH
+                           the URL gives only Host and path
+      --ws                 the same over WebSocket (ws://, wss:// or HOST):
+                           one binary message in flight per connection, its
+                           echo verified. With --http or --ws a round trip
+                           the server cuts or answers with a status other
+                           than 2xx is counted in errors and the load goes
+                           on (on a new connection if need be); not with
+                           bulk or --udp
       --force              allow over ${BENCH_MAX_SECONDS} s or ${BENCH_MAX_CONNECTIONS} connections
       --warmup SECONDS     run this long first, counting nothing
                            (not with --udp)                             [1]
@@ -149,17 +181,11 @@ async function runBench(
   io: MainIo,
   args: string[],
 ): Promise<number> {
-  const { target: { hostname, port } } = parseHostArgument(positionals, {
-    command: "bench",
-    unix: values.unix,
-    port: values.port,
-    fallback: DEFAULT_PORT,
-    tooMany: (extra) => `bench takes one HOST, not also "${extra}"`,
-  });
   const mode = values.mode as BenchMode;
   if (!BENCH_MODES.includes(mode)) {
     throw new UsageError(`invalid --mode "${values.mode}": expected ${BENCH_MODES.join(", ")}`);
   }
+  const { hostname, port, protocol, request, secure } = parseTarget(values, positionals, mode);
   const connections = parseWhole(values.connections, "--connections");
   const count = values.count === undefined ? undefined : parseWhole(values.count, "--count");
   // A counted run still stops by itself: at the count, or at the cap if that comes first.
@@ -205,13 +231,17 @@ async function runBench(
       warmupMs: measure.warmupMs,
       rate: measure.rate,
       ...split,
-      ...await clientTransport(values, io),
+      ...await clientTransport({ ...values, tls: secure }, io),
       udp: values.udp,
+      protocol,
+      request,
       signal: interrupt.signal,
       onProgress: io.status &&
         (({ elapsedMs, operations, bytes }) =>
           io.status!(
-            `${(elapsedMs / 1000).toFixed(0)} s: ${plural(operations, ...nounsOf(mode))}, ` +
+            `${(elapsedMs / 1000).toFixed(0)} s: ${
+              plural(operations, ...nounsOf(mode, protocol))
+            }, ` +
               `${(bytes / 1e6).toFixed(1)} MB echoed`,
           )),
       // Scripts reading the stream get its lines instead of the live status line.
@@ -222,11 +252,13 @@ async function runBench(
   }
   io.status?.("");
   const cutShort = interrupt.signal.aborted;
-  if (count !== undefined && report.operations < count && !cutShort) {
+  // Over HTTP and WebSocket a counted error took its place in the count too.
+  const done = report.operations + (report.errors?.count ?? 0);
+  if (count !== undefined && done < count && !cutShort) {
     inform(
       io,
       `the ${formatSeconds(durationMs)} duration ended the run after ` +
-        `${formatCount(report.operations)} of --count ${plural(count, ...nounsOf(mode))}`,
+        `${formatCount(done)} of --count ${plural(count, ...nounsOf(mode, protocol))}`,
     );
   }
   const final = { ...report, ...cutShort && { cutShort }, ...runFacts(["bench", ...args]) };
@@ -243,6 +275,40 @@ async function runBench(
   const missed = missedThresholds(measure.thresholds, report);
   if (missed.length > 0) throw new ThresholdError(`bench missed --expect ${missed.join(", ")}`);
   return EXIT.ok;
+}
+
+/**
+ * What is loaded: HOST (with -p) over TCP, or with --http or --ws (or a URL
+ * as HOST) the URL's server, its Host and path, and whether it speaks TLS.
+ */
+function parseTarget(
+  values: Parsed<typeof OPTIONS>["values"],
+  positionals: string[],
+  mode: BenchMode,
+): {
+  hostname: string;
+  port: number;
+  protocol: BenchProtocol;
+  request?: HttpTarget;
+  secure: boolean;
+} {
+  const tooMany = (extra: string) => `bench takes one HOST, not also "${extra}"`;
+  if (!wantsHttp(values, positionals)) {
+    const { target } = parseHostArgument(positionals, {
+      command: "bench",
+      unix: values.unix,
+      port: values.port,
+      fallback: DEFAULT_PORT,
+      tooMany,
+    });
+    return { ...target, protocol: "tcp", secure: values.tls };
+  }
+  const to = destination(values, positionals, { name: "bench", rest: 0, tooMany });
+  const flag = to.ws ? "--ws" : "--http";
+  if (mode === "bulk") throw new UsageError(`${flag} runs pingpong or connect, not bulk`);
+  if (values.udp) throw new UsageError(`--udp cannot be combined with ${flag}`);
+  const { hostname, port, host, path, secure } = urlTarget(to.url);
+  return { hostname, port, protocol: to.ws ? "ws" : "http", request: { host, path }, secure };
 }
 
 /** Checks --warmup, --rate, --expect and --json-stream against the mode and each other. */
@@ -307,12 +373,6 @@ function parsePositive(text: string, flag: string): number {
   return value;
 }
 
-/** The singular and plural of what `mode` counts. */
-function nounsOf(mode: BenchMode): [string, string] {
-  const singular = { pingpong: "round trip", bulk: "write", connect: "connection" }[mode];
-  return [singular, `${singular}s`];
-}
-
 /** `--udp` runs pingpong only, in one thread, with sizes that fit a datagram. */
 function checkUdpLoad(mode: BenchMode, workers: string, size: string | undefined): void {
   if (mode !== "pingpong") throw new UsageError(`--udp runs pingpong only, not --mode ${mode}`);
@@ -323,40 +383,4 @@ function checkUdpLoad(mode: BenchMode, workers: string, size: string | undefined
       `invalid --size "${size}" with --udp: expected ${MIN_DATAGRAM_BYTES} to ${MAX_DATAGRAM_BYTES}`,
     );
   }
-}
-
-/** The end-of-run table; `cutShort` when Ctrl+C ended the load. */
-function formatReport(report: BenchReport, cutShort: boolean): string[] {
-  const { mode, latencyMs: latency } = report;
-  const rate = formatCount(Math.round(report.operationsPerSecond));
-  const ms = (value: number) => value.toFixed(3);
-  return [
-    `mode         ${mode}`,
-    `target       ${report.target}`,
-    `load         ${plural(report.connections, "connection")} × ${formatCount(report.size)} B, ` +
-    `${plural(report.workers, "worker")}, ${(report.elapsedMs / 1000).toFixed(2)} s` +
-    // Cut short, the line ends with that (scripts match it); the report still has warmupMs.
-    (cutShort
-      ? " (cut short by Ctrl+C)"
-      : report.warmupMs > 0
-      ? ` after a ${formatSeconds(report.warmupMs)} warm-up`
-      : ""),
-    `${nounsOf(mode)[1].padEnd(13)}${formatCount(report.operations)} (${rate}/s)`,
-    `throughput   ${report.megabytesPerSecond.toFixed(1)} MB/s echoed and verified`,
-    ...report.lost === undefined ? [] : [`lost         ${plural(report.lost, "datagram")}`],
-    ...latency
-      ? [
-        `latency ms   min ${ms(latency.min)}  p50 ${ms(latency.p50)}  p90 ${ms(latency.p90)}  ` +
-        `p99 ${ms(latency.p99)}  p99.9 ${ms(latency.p999)}  max ${ms(latency.max)}`,
-      ]
-      : [],
-    ...report.rate ? [formatRate(report.rate, nounsOf(mode)[1])] : [],
-  ];
-}
-
-/** How the achieved rate compares with the one asked for. */
-function formatRate(rate: NonNullable<BenchReport["rate"]>, unit: string): string {
-  const perSecond = (value: number) => formatCount(Math.round(value));
-  return `rate         ${perSecond(rate.achieved)} ${unit}/s of ${perSecond(rate.offered)} ` +
-    `offered (${rate.shortfallPercent.toFixed(1)} % short)`;
 }

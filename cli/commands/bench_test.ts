@@ -8,6 +8,9 @@ import assert from "node:assert/strict";
 import { EXIT, main } from "../../main.ts";
 import { recorder, runMain, withResettingServer, withServer } from "../test_util.ts";
 import { canRun, sockecho, spawnServe, spawnSockecho } from "../test_util_process.ts";
+import { withHttpServer } from "../test_util_http.ts";
+import { spawnHttpServe, withHttpStub } from "../test_util_http_stub.ts";
+import { decodeHistogram } from "../../bench/histogram_codec.ts";
 
 const run = (args: string[]) => runMain(args);
 
@@ -269,5 +272,110 @@ Deno.test({
     );
     assert.equal(rows["round trips"].split(" ")[0], "200");
     assert.equal(rows.lost, "0 datagrams");
+  },
+});
+
+// Over HTTP and WebSocket, against serve --http's handler in-process, its stub, and as processes.
+
+Deno.test("main bench --http URL prints requests and errors; --json has the URL, the errors and the histogram", async () => {
+  await withHttpServer({}, async ({ port, served }) => {
+    const url = `http://127.0.0.1:${port}/load`;
+    const table = await run(["bench", url, "-n", "40", "-c", "2", "--warmup", "0"]);
+    assert.equal(table.code, EXIT.ok, table.err.join("\n"));
+    assert.deepEqual(table.out.slice(0, 2), [
+      "mode         pingpong over HTTP/1.1",
+      `target       ${url} at 127.0.0.1:${port}`,
+    ]);
+    assert.match(table.out[3], /^requests {5}40 \([\d,]+\/s\)$/);
+    assert.equal(table.out[5], "errors       none");
+    assert.equal(served.length, 40);
+    const json = await run([
+      "bench",
+      "--ws",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-n",
+      "30",
+      "--warmup",
+      "0",
+      "--json",
+      "--expect",
+      "errors=0",
+    ]);
+    assert.equal(json.code, EXIT.ok, json.err.join("\n"));
+    const report = JSON.parse(json.out.join("\n"));
+    assert.deepEqual(
+      [report.protocol, report.url, report.operations, report.errors],
+      ["ws", `ws://127.0.0.1:${port}/`, 30, { count: 0, closed: 0, status: {} }],
+    );
+    assert.equal(decodeHistogram(report.histogram).totalCount, 30);
+  });
+});
+
+Deno.test("main bench --http holds counted errors to --expect, and fails when nothing came back", async () => {
+  await withHttpStub({ silentCloseAfter: 3 }, async (stub) => {
+    const url = `http://127.0.0.1:${stub.port}/`;
+    const missed = await run(["bench", url, "-n", "20", "--warmup", "0", "--expect", "errors=0"]);
+    assert.equal(missed.code, EXIT.threshold);
+    assert.equal(missed.out[5], "errors       5 (5 cut by the server)");
+    assert.deepEqual(missed.err, ["bench missed --expect errors=0 (errors was 5)"]);
+    const none = await run(["bench", `${url}?status=503`, "-n", "5", "--warmup", "0"]);
+    assert.deepEqual([none.code, none.err], [EXIT.httpStatus, [
+      "not one round trip came back with its echo: 5 answered 503",
+    ]]);
+  });
+});
+
+Deno.test("main bench refuses --http and --ws with what they cannot do", async () => {
+  const refusals: [string[], string][] = [
+    [["--http", "127.0.0.1", "-m", "bulk"], "--http runs pingpong or connect, not bulk"],
+    [["--ws", "127.0.0.1", "--udp"], "--udp cannot be combined with --ws"],
+    [["--ws", "http://127.0.0.1/"], "--ws takes a ws:// or wss:// URL, not http://127.0.0.1/"],
+    [["http://127.0.0.1:1/", "-p", "2"], "the port goes in the URL: leave out -p"],
+    [
+      ["ftp://127.0.0.1/"],
+      'invalid URL "ftp://127.0.0.1/": ftp:// is not one of http://, https://, ws:// and wss://',
+    ],
+    [["http://127.0.0.1/", "extra"], 'bench takes one HOST, not also "extra"'],
+  ];
+  for (const [args, message] of refusals) {
+    const { code, err } = await run(["bench", ...args]);
+    assert.deepEqual(
+      [code, err],
+      [EXIT.usage, [`${message} (try: sockecho bench --help)`]],
+      args.join(" "),
+    );
+  }
+});
+
+Deno.test({
+  name: "cli: bench https:// and wss:// against serve --http --tls, pinned, in two workers",
+  ignore: !canRun,
+  async fn() {
+    const server = await spawnHttpServe(["--tls", "-q"]);
+    try {
+      for (const scheme of ["https", "wss"]) {
+        const url = `${scheme}://127.0.0.1:${server.port}/`;
+        const args = [
+          url,
+          "--pin",
+          server.fingerprint!,
+          "-n",
+          "60",
+          "-c",
+          "4",
+          "-w",
+          "2",
+          "--json",
+        ];
+        const bench = await sockecho("bench", ...args);
+        assert.equal(bench.code, EXIT.ok, bench.stderr);
+        const report = JSON.parse(bench.stdout);
+        assert.deepEqual([report.url, report.operations, report.workers], [url, 60, 2]);
+      }
+    } finally {
+      assert.equal(await server.stop(), EXIT.ok);
+    }
   },
 });

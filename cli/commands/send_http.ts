@@ -104,8 +104,8 @@ export function wantsHttp(
   return values.http === true || values.ws === true || URL_FORM.test(positionals[0] ?? "");
 }
 
-/** Where `send --http`/`--ws` goes, from a URL or HOST. */
-interface Destination {
+/** Where `send --http`/`--ws` (or `bench --http`/`--ws`) goes, from a URL or HOST. */
+export interface Destination {
   url: URL;
   ws: boolean;
   secure: boolean;
@@ -163,11 +163,33 @@ export async function runHttpSend(
   return EXIT.ok;
 }
 
-/** The URL from a URL argument, or made of HOST, `-p` and `--tls`. */
-function destination(values: HttpSendValues, positionals: string[]): Destination {
+/** The command a destination is read for: its name, how many arguments follow HOST, the error if more. */
+export interface DestinationCommand {
+  name: string;
+  rest: number;
+  tooMany: (extra: string) => string;
+}
+
+const SEND: DestinationCommand = { name: "send", rest: 1, tooMany };
+
+/**
+ * The URL from a URL argument, or made of HOST, `-p` and `--tls`.
+ *
+ * @example
+ * ```ts
+ * import { destination } from "./send_http.ts";
+ *
+ * destination({ ws: true }, ["127.0.0.1:8080"]).url.href; // "ws://127.0.0.1:8080/"
+ * ```
+ */
+export function destination(
+  values: Pick<HttpSendValues, "http" | "ws" | "port" | "tls" | "unix">,
+  positionals: string[],
+  command: DestinationCommand = SEND,
+): Destination {
   const [first, ...after] = positionals;
   if (first !== undefined && URL_FORM.test(first)) {
-    if (after.length > 1) throw new UsageError(tooMany(after[1]));
+    if (after.length > command.rest) throw new UsageError(command.tooMany(after[command.rest]));
     if (values.port !== undefined) throw new UsageError("the port goes in the URL: leave out -p");
     const url = parseUrl(first);
     const ws = url.protocol === "ws:" || url.protocol === "wss:";
@@ -183,12 +205,12 @@ function destination(values: HttpSendValues, positionals: string[]): Destination
   }
   if (values.http && values.ws) throw new UsageError("--http and --ws cannot be combined");
   const { target: { hostname, port }, rest } = parseHostArgument(positionals, {
-    command: "send",
+    command: command.name,
     unix: values.unix,
     port: values.port,
     fallback: DEFAULT_PORT,
-    rest: 1,
-    tooMany,
+    rest: command.rest,
+    tooMany: command.tooMany,
   });
   const scheme = `${values.ws ? "ws" : "http"}${values.tls ? "s" : ""}`;
   // Over a Unix socket, Host names the server as a name would; any will do for sockecho.

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { mutated } from "../../cli/test_util_fc.ts";
+import { httpResponseBytes, httpResponses, mutated } from "../../cli/test_util_fc.ts";
 import { NotTlsError } from "../errors.ts";
 import {
   HttpClosedError,
@@ -215,41 +215,7 @@ Deno.test("a second request waits for the first body to be read", async () => {
 
 // --- Properties (fast-check): any split, any framing; random and mutated heads ---
 
-const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/);
-const fieldValue = fc.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,20}[\x21-\x7e])?$/);
-const framed = fc.record({
-  status: fc.integer({ min: 200, max: 599 }).filter((s) => s !== 204 && s !== 304),
-  headers: fc.array(
-    fc.tuple(token, fieldValue).filter(([name]) =>
-      !["content-length", "transfer-encoding", "connection"].includes(name.toLowerCase())
-    ),
-    { maxLength: 6 },
-  ),
-  body: fc.uint8Array({ maxLength: 300 }),
-  framing: fc.constantFrom("length", "chunked", "close"),
-  chunks: fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 5 }),
-});
-
-type Reply = typeof framed extends fc.Arbitrary<infer T> ? T : never;
-
-/** A response as a server writes it, with the body framed as asked. */
-function responseBytes({ status, headers, body, framing, chunks }: Reply) {
-  const head = [`HTTP/1.1 ${status} Reason`, ...headers.map(([n, v]) => `${n}: ${v}`)];
-  if (framing === "length") head.push(`Content-Length: ${body.length}`);
-  if (framing === "chunked") head.push("Transfer-Encoding: chunked");
-  let payload = body;
-  if (framing === "chunked") {
-    const parts: Uint8Array[] = [];
-    for (let at = 0, i = 0; at < body.length; i++) {
-      const part = body.subarray(at, at + chunks[i % chunks.length]);
-      parts.push(text(`${part.length.toString(16)}\r\n`), part, text("\r\n"));
-      at += part.length;
-    }
-    parts.push(text("0\r\n\r\n"));
-    payload = new Uint8Array(parts.flatMap((part) => [...part]));
-  }
-  return new Uint8Array([...text(`${head.join("\r\n")}\r\n\r\n`), ...payload]);
-}
+const framed = httpResponses();
 
 Deno.test("property: a valid response reads back exactly however the connection cuts it", async () => {
   await fc.assert(
@@ -257,7 +223,7 @@ Deno.test("property: a valid response reads back exactly however the connection 
       framed,
       fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 8 }),
       async (reply, pieces) => {
-        const conn = memoryConn(responseBytes(reply), pieces);
+        const conn = memoryConn(httpResponseBytes(reply), pieces);
         const response = await request(conn, GET);
         assert.equal(response.status, reply.status);
         assert.deepEqual(response.headers.slice(0, reply.headers.length), reply.headers);
@@ -270,7 +236,7 @@ Deno.test("property: a valid response reads back exactly however the connection 
 });
 
 /** A valid response with bytes replaced, inserted, removed or cut short. */
-const damaged = mutated(framed.map(responseBytes), { minEdits: 1 });
+const damaged = mutated(framed.map(httpResponseBytes), { minEdits: 1 });
 
 /** The response and its body, or the error: anything but a typed one fails the property. */
 async function outcome(bytes: Uint8Array, pieces: number[], maxHeadBytes: number) {
