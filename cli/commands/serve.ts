@@ -35,7 +35,7 @@ import { Ledger } from "../ledger.ts";
 import { RateLimitedLog } from "../log.ts";
 import { LOOPBACK_CIDRS, parseCidrList } from "../../net/access/cidr.ts";
 import { proxyHeaderStep } from "../../net/access/proxy_protocol.ts";
-import { DEFAULT_PORT, type Prepared, serve, type SocketAddr } from "../../server.ts";
+import { DEFAULT_PORT, serve, type ServeOptions, type SocketAddr } from "../../server.ts";
 import { DEFAULT_UDP_RATE } from "../../net/udp.ts";
 import { accessFilter, startUdpEcho } from "./serve_udp.ts";
 import {
@@ -324,7 +324,7 @@ function parseLogFormat(format: string, transport: string): Ledger | undefined {
 /** The `prepare` step that reads the PROXY header, or `undefined` without `--proxy-protocol`. */
 function parseProxyOptions(
   values: Parsed<typeof OPTIONS>["values"],
-): ((conn: Deno.Conn) => Promise<Prepared>) | undefined {
+): ServeOptions["prepare"] {
   const from = values["proxy-from"];
   if (!values["proxy-protocol"]) {
     if (from !== undefined) throw new UsageError("--proxy-from needs --proxy-protocol");
