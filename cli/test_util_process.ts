@@ -138,12 +138,23 @@ export class Lines {
     });
   }
 
+  /** Resolves with the first `count` lines matching `pattern`, once printed; fails like {@linkcode match}. */
+  matchAll(pattern: RegExp, count: number, ms = WAIT_MS): Promise<string[]> {
+    return withTimeout(this.#matching(pattern, count), ms, `${count} lines matching ${pattern}`)
+      .catch((error) => {
+        throw new Error(`${error.message}; lines so far: ${JSON.stringify(this.lines)}`);
+      });
+  }
+
   async #match(pattern: RegExp): Promise<RegExpMatchArray> {
+    const [line] = await this.#matching(pattern, 1);
+    return line.match(pattern)!;
+  }
+
+  async #matching(pattern: RegExp, count: number): Promise<string[]> {
     for (let ended = false;;) {
-      for (const line of this.lines) {
-        const found = line.match(pattern);
-        if (found) return found;
-      }
+      const found = this.lines.filter((line) => pattern.test(line));
+      if (found.length >= count) return found.slice(0, count);
       if (ended) throw new Error(`no line matched ${pattern}: ${JSON.stringify(this.lines)}`);
       const woken = new Promise<void>((wake) => this.#watchers.push(wake));
       ended = await Promise.race([woken.then(() => false), this.done.then(() => true)]);
@@ -394,21 +405,22 @@ export async function openDescriptors(pid: number): Promise<number> {
 }
 
 /**
- * Polls {@linkcode openDescriptors} of `pid` every 50 ms until it is at most
- * `most`, and returns the count; fails after `ms` with the last count (a
+ * Polls {@linkcode openDescriptors} of `pid` every 50 ms until `ok` says yes
+ * to the count, and returns it; fails after `ms` with the last count (a
  * count is no event to await: the poll is bounded instead).
  */
-export async function untilDescriptorsAtMost(
+export async function untilDescriptors(
   pid: number,
-  most: number,
+  ok: (count: number) => boolean,
   ms: number,
+  what: string,
 ): Promise<number> {
   const deadline = performance.now() + ms;
   for (;;) {
     const count = await openDescriptors(pid);
-    if (count <= most) return count;
+    if (ok(count)) return count;
     if (performance.now() > deadline) {
-      throw new Error(`process ${pid} still holds ${count} descriptors after ${ms} ms (> ${most})`);
+      throw new Error(`process ${pid} holds ${count} descriptors after ${ms} ms, not ${what}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

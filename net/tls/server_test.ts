@@ -22,7 +22,7 @@ import {
   needs,
   openDescriptors,
   skipped,
-  untilDescriptorsAtMost,
+  untilDescriptors,
 } from "../../cli/test_util_process.ts";
 import { TlsHandshakeError } from "../errors.ts";
 import { writeAll } from "../io.ts";
@@ -182,7 +182,12 @@ Deno.test({
       await withTimeout(closed, TIMEOUT_MS + 1000, "every silent client to be closed");
       // Only our ends are left, within the timeout and a second of the last connect.
       const left = TIMEOUT_MS + 1000 - (performance.now() - connected);
-      await untilDescriptorsAtMost(Deno.pid, baseline + SILENT, Math.max(left, 0));
+      await untilDescriptors(
+        Deno.pid,
+        (n) => n <= baseline + SILENT,
+        Math.max(left, 0),
+        "ours only",
+      );
       assert.equal(server.activeConnections, 0);
       assert.ok(failures.every((error) => error instanceof TlsHandshakeError));
       assert.equal(failures[0].message, "TLS handshake failed: not finished within 0.3 s");
