@@ -78,7 +78,8 @@ Options:
   -p, --port PORT      port to listen on, 0 for any free one       [${DEFAULT_PORT}]
   -g, --grace SECONDS  how long open connections may finish        [5]
   -m, --max-connections N
-                       most connections open at once; one more is
+                       most connections open at once, TLS ones
+                       from before their handshake; one more is
                        closed at once (and logged); 0: no limit    [10000]
   -i, --idle-timeout SECONDS
                        close a connection that made no progress
@@ -168,7 +169,7 @@ async function runServe(
     throw new UsageError("--allow and --deny name IP networks: a Unix socket's clients have none");
   }
   if (values["proxy-protocol"] && (values.tls || values.unix !== undefined)) {
-    // Deno's TLS server reads nothing before its handshake, where a balancer's header comes;
+    // The TLS handshake starts at accept, where a balancer's header would come first;
     // a Unix socket's peer has no address to check against --proxy-from.
     throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");
   }
