@@ -427,7 +427,7 @@ export async function untilDescriptors(
 }
 
 /** The Debian Python (ctypes, `os.pidfd_open`), for {@linkcode noDelayOf}. */
-export const PYTHON = "/usr/bin/python3";
+const PYTHON = "/usr/bin/python3";
 
 /**
  * Reads TCP_NODELAY off the socket process `pid` holds for a TCP peer at

@@ -61,7 +61,7 @@ export interface TlsFacts {
 }
 
 /** The default of {@linkcode TlsServerOptions.handshakeTimeoutMs}. */
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** One secure context per options object: parsing the key for every client would cost more than its handshake. */
 const contexts = new WeakMap<TlsServerOptions, tls.SecureContext>();
@@ -127,10 +127,8 @@ export function acceptTls(conn: Deno.Conn, options: TlsServerOptions): Promise<T
       settle();
       resolve(new TlsServerConn(socket, stream));
     };
-    socket.once("error", onError).once("end", onLeft).once("close", onLeft).once(
-      "secure",
-      onSecure,
-    );
+    socket.once("error", onError).once("secure", onSecure);
+    socket.once("end", onLeft).once("close", onLeft);
   });
 }
 
