@@ -24,7 +24,7 @@
 
 import { SockechoError } from "./net/errors.ts";
 import { watchIdle } from "./net/idle_watch.ts";
-import { closeQuietly, writeAll } from "./net/io.ts";
+import { closeQuietly, type StreamConn, writeAll } from "./net/io.ts";
 import { resolveHost } from "./net/resolve.ts";
 import {
   DEFAULT_PORT,
@@ -33,8 +33,9 @@ import {
   type SocketAddr,
   type TlsCertificate,
 } from "./net/listen.ts";
+import type { TlsFacts, TlsServerConn } from "./net/tls/server.ts";
 
-export { DEFAULT_PORT, type Prepared, type SocketAddr };
+export { DEFAULT_PORT, type Prepared, type SocketAddr, type TlsFacts };
 
 /** A client connection as reported to the callbacks. */
 export interface ConnectionInfo {
@@ -52,6 +53,8 @@ export interface ConnectionInfo {
   readonly localAddr: SocketAddr;
   /** When it was accepted, in epoch milliseconds with a fraction. */
   readonly openedAt: number;
+  /** Over TLS: what the handshake settled (version, cipher, ALPN protocol). */
+  readonly tls?: TlsFacts;
 }
 
 /**
@@ -108,8 +111,8 @@ export interface ServeOptions {
    */
   handshakeTimeoutMs?: number;
   /**
-   * With `tls`: the protocols to offer by ALPN, preferred first (HTTP:
-   * `["h2", "http/1.1"]`); the handler reads the one agreed. @default {none}
+   * With `tls`: the ALPN protocols offered, most preferred first (e.g. `h2`,
+   * `http/1.1`); the one chosen is in {@linkcode ConnectionInfo.tls}. @default {none}
    */
   alpnProtocols?: string[];
   /** Listen on this Unix domain socket path instead of `hostname` and `port`. */
@@ -120,7 +123,7 @@ export interface ServeOptions {
    * to `onClose` only, with reason `handshake_failure`, as is a failed TLS
    * handshake. Runs under the idle timeout.
    */
-  prepare?: (conn: Deno.Conn) => Promise<Prepared>;
+  prepare?: (conn: StreamConn) => Promise<Prepared>;
   /**
    * What to do with each connection once it is ready (accepted, admitted,
    * handshaken, its `prepare` step done), instead of the echo: e.g. HTTP
@@ -132,7 +135,7 @@ export interface ServeOptions {
    * echo's and is not called. @default {the echo}
    */
   handler?: (
-    conn: Deno.Conn,
+    conn: StreamConn,
     info: ConnectionInfo,
     pending: Uint8Array | undefined,
     progress: { bytes: number },
@@ -238,10 +241,10 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
   const [address] = options.path === undefined ? await resolveHost(hostname) : [""];
   const transport = await listenTransport({ ...options, hostname: address, port });
   const { listener } = transport;
-  const open = new Map<Deno.Conn, Connection>();
+  const open = new Map<Accepted, Connection>();
   const totals = { connections: 0, bytes: 0, forced: 0 };
 
-  async function runConnection(conn: Deno.Conn, state: Connection): Promise<void> {
+  async function runConnection(conn: Accepted, state: Connection): Promise<void> {
     let info: ConnectionInfo = {
       id: ++totals.connections,
       remoteAddr: transport.nameOf(conn.remoteAddr),
@@ -250,29 +253,38 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
     };
     let error: Error | undefined;
     let prepared = false;
+    // What the echo runs on: `conn`, or over TLS the secure connection on top of it.
+    let stream: StreamConn = conn;
+    let secure: TlsServerConn | undefined;
     try {
       // Only TLS has a handshake to wait for: no extra await per plain connection.
       const handshake = transport.ready(conn);
-      if (handshake) await handshake;
-      const { clientAddr, pending }: Prepared = options.prepare ? await options.prepare(conn) : {};
+      if (handshake) {
+        stream = secure = await handshake;
+        info = { ...info, tls: secure.tls };
+      }
+      const { clientAddr, pending }: Prepared = options.prepare
+        ? await options.prepare(stream)
+        : {};
       prepared = true;
       if (clientAddr) info = { ...info, remoteAddr: clientAddr, proxyAddr: info.remoteAddr };
       options.onConnection?.(info);
       if (options.handler) {
-        await options.handler(conn, info, pending, state);
+        await options.handler(stream, info, pending, state);
         return;
       }
       const onData = options.onData && ((chunk: Uint8Array) => options.onData!(info, chunk));
       if (pending?.length) {
         onData?.(pending);
-        await writeAll(conn, pending);
+        await writeAll(stream, pending);
         state.bytes += pending.length;
       }
-      await echo(conn, state, onData);
+      await echo(stream, state, onData);
     } catch (caught) {
       error = caught instanceof Error ? caught : new Error(String(caught));
     } finally {
-      closeQuietly(conn);
+      closeQuietly(stream);
+      if (secure) await secure.released; // its close_notify may take one more write
       // Here rather than in a .finally() on its promise: one closure and promise less per
       // connection, which an idle connection holds all its life.
       open.delete(conn);
@@ -287,7 +299,7 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
 
   async function acceptLoop(): Promise<void> {
     for (;;) {
-      let conn: Deno.Conn;
+      let conn: Accepted;
       try {
         conn = await listener.accept();
       } catch (error) {
@@ -357,6 +369,9 @@ export async function serve(options: ServeOptions = {}): Promise<EchoServer<Deno
   };
 }
 
+/** A connection as accepted: TCP (TLS still to come, if any) or a Unix socket. */
+type Accepted = Deno.TcpConn | Deno.UnixConn;
+
 /** What the server tracks of an open connection. */
 interface Connection {
   /** Bytes echoed so far; the idle watch reads it to see progress. */
@@ -390,7 +405,7 @@ function closeReasonOf(error: Error | undefined): CloseReason {
  * buffer starts small and grows only for a client whose reads fill it.
  */
 async function echo(
-  conn: Deno.Conn,
+  conn: StreamConn,
   progress: { bytes: number },
   onData?: (chunk: Uint8Array) => void,
 ): Promise<void> {

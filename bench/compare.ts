@@ -9,7 +9,8 @@
  *
  * Every load is bounded (`--seconds` each) and stops by itself.
  *
- * TLS rows compare `sockecho serve --tls` with a Node `tls` echo
+ * TLS rows (pingpong over one connection and over 50, bulk, and handshakes:
+ * connect, handshake, one echo, close) compare `sockecho serve --tls` with a Node `tls` echo
  * (bench/node_tls_echo.mjs), both with a fresh self-signed ECDSA P-256
  * certificate, loaded by `sockecho bench --tls --insecure` (which pins the
  * certificate it is shown: the same cost as `--pin`). The HTTP rows
@@ -143,6 +144,10 @@ const WORKLOADS: Workload[] = [
 /** The TLS rows: the same loads over TLS, and the handshake rate. */
 const TLS_WORKLOADS: Workload[] = ([
   {
+    args: ["-m", "pingpong", "-c", "1", "-s", "21"],
+    figures: [roundTrips("TLS pingpong 1 × 21 B")],
+  },
+  {
     args: ["-m", "pingpong", "-c", "50", "-s", "64"],
     figures: [roundTrips("TLS pingpong 50 × 64 B"), {
       name: "TLS pingpong 50 × 64 B p99",
@@ -156,8 +161,8 @@ const TLS_WORKLOADS: Workload[] = ([
   {
     args: ["-m", "connect", "-c", "8", "-s", "21"],
     figures: [{
-      name: "TLS connect rate (handshake + echo)",
-      unit: "connections/s",
+      name: "TLS handshakes (connect, handshake, one echo, close)",
+      unit: "handshakes/s",
       of: (r) => r.operationsPerSecond,
     }],
   },
@@ -325,6 +330,20 @@ const table = (figures: Omit<Figure, "of">[], names: string[]) => {
     }),
   ].join("\n");
 };
+/** Each round's value of `figures`, one column per server: how far single runs spread. */
+const roundsTable = (figures: Omit<Figure, "of">[], names: string[]) =>
+  [
+    `| workload | ${names.join(" | ")} |`,
+    `| --- | ${names.map(() => "---").join(" | ")} |`,
+    ...figures.map(({ name, unit }) =>
+      `| ${name} (${unit}) | ${
+        names.map((n) =>
+          runsOf(name, n).map((v) => fmt(Number.isNaN(v) ? undefined : v)).join(" / ")
+        )
+          .join(" | ")
+      } |`
+    ),
+  ].join("\n");
 const logging = WORKLOADS.filter((w) => w.logged).map(({ figures: [{ name }] }) => {
   const paired = `${name} (paired)`;
   return `| ${name} | ${shown(paired, "sockecho")} | ${shown(paired, LOGGING.name)} | ${
@@ -365,7 +384,16 @@ const tlsSection = `## TLS
 loaded by \`sockecho bench --tls --insecure\` (it pins the certificate it is shown).
 
 ${table(TLS_WORKLOADS.flatMap((w) => w.figures), TLS_SERVERS.map((s) => s.name))}
-${PLAIN ? "" : `\n${failures}`}`;
+
+${
+  PLAIN
+    ? ""
+    : failures
+}Each round's values, in the order of the rounds (the machine may be shared: a single run can
+stray far from the median):
+
+${roundsTable(TLS_WORKLOADS.flatMap((w) => w.figures), TLS_SERVERS.map((s) => s.name))}
+`;
 const loaders = loaderSection(table(HTTP_FIGURES, ["sockecho", "wrk"]), SECONDS);
 const report = `# Benchmark results
 

@@ -88,7 +88,7 @@ export async function withWsEchoServer(
 }
 
 async function serveOne(
-  conn: Deno.Conn,
+  conn: Deno.TcpConn,
   options: EchoWebSocketOptions,
 ): Promise<EchoWebSocketResult> {
   try {

@@ -25,9 +25,9 @@ import {
 import { dialerFor, dialWithin } from "../net/dial.ts";
 import { formatAddress, formatCount, formatSeconds, plural, quoteBytes } from "../net/format.ts";
 import { resolveHost } from "../net/resolve.ts";
-import { closeAfter, closeQuietly, writeAll } from "../net/io.ts";
+import { closeAfter, closeQuietly, type StreamConn, writeAll } from "../net/io.ts";
 import { DEFAULT_PORT } from "../net/listen.ts";
-import { type StreamConn, type TlsClientOptions, type TlsSession } from "../net/tls/client.ts";
+import type { TlsClientOptions, TlsSession } from "../net/tls/client.ts";
 
 /**
  * What the seed's C client sends: the text and its C-string terminator, 21

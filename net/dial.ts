@@ -25,12 +25,8 @@ import {
 } from "./errors.ts";
 import { formatAddress, formatSeconds } from "./format.ts";
 import { resolveHost } from "./resolve.ts";
-import {
-  connectTls,
-  type StreamConn,
-  type TlsClientOptions,
-  type TlsSession,
-} from "./tls/client.ts";
+import type { StreamConn } from "./io.ts";
+import { connectTls, type TlsClientOptions, type TlsSession } from "./tls/client.ts";
 
 /** A host and port to connect to. */
 export interface NetTarget {

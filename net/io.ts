@@ -14,6 +14,26 @@
  */
 
 /**
+ * The part of a connection that the echo loop, the client's exchange and
+ * these helpers use: `Deno.TcpConn` and `Deno.UnixConn` have it, and so do the
+ * `node:tls` sockets adapted in `tls/socket_conn.ts`, client and server side.
+ */
+export interface StreamConn {
+  /** Reads into `into`; resolves with the count, or `null` at the end of the peer's data. */
+  read(into: Uint8Array): Promise<number | null>;
+  /** Writes some of `bytes` (perhaps not all); resolves with how many. */
+  write(bytes: Uint8Array): Promise<number>;
+  /** Ends the sending half (over TLS, after a close_notify). */
+  closeWrite(): Promise<void>;
+  /** Closes the connection at once. */
+  close(): void;
+  /** This end's address. */
+  readonly localAddr: Deno.NetAddr | Deno.UnixAddr;
+  /** The peer's address. */
+  readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
+}
+
+/**
  * Writes every byte of `bytes`; `conn.write` may write fewer than asked.
  *
  * @example

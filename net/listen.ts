@@ -2,8 +2,8 @@
  * How the echo server listens: over TCP, TLS or a Unix domain socket. Every
  * transport yields `Deno.Conn`s for the one echo loop of `server.ts`; a
  * transport decides only how the listener is made, how a fresh connection is
- * readied (socket options, the TLS handshake), how a peer is named and what
- * is left to clean up.
+ * readied (socket options, the TLS handshake: `tls/server.ts`), how a peer is
+ * named and what is left to clean up.
  *
  * @example
  * ```ts
@@ -24,10 +24,10 @@ import {
   describeOsError,
   MissingPermissionError,
   SockechoError,
-  TlsHandshakeError,
 } from "./errors.ts";
 import { formatAddress } from "./format.ts";
-import { closeAfter, closeQuietly } from "./io.ts";
+import { closeQuietly } from "./io.ts";
+import { acceptTls, type TlsServerConn, type TlsServerOptions } from "./tls/server.ts";
 
 /** The port the C server listens on, and ours by default. */
 export const DEFAULT_PORT = 4321;
@@ -61,7 +61,7 @@ export interface TransportOptions {
   tls?: TlsCertificate;
   /** With `tls`: how long a client may take to finish its handshake, in ms. @default {10000} */
   handshakeTimeoutMs?: number;
-  /** With `tls`: the protocols offered by ALPN, preferred first (`["h2", "http/1.1"]`). @default {none} */
+  /** With `tls`: the ALPN protocols offered, most preferred first. @default {none} */
   alpnProtocols?: string[];
   /** Listen on this Unix domain socket path instead of `hostname` and `port`. */
   path?: string;
@@ -69,13 +69,14 @@ export interface TransportOptions {
 
 /** A listening transport. */
 export interface Transport {
-  /** The listener; its connections are all `Deno.Conn`. */
-  readonly listener: Deno.Listener<Deno.Conn, Deno.NetAddr | Deno.UnixAddr>;
+  /** The listener: TCP (for TLS too: the handshake is `ready`'s) or a Unix socket. */
+  readonly listener: Deno.TcpListener | Deno.UnixListener;
   /**
-   * Readies a fresh connection for the echo: sets socket options at once, or
-   * returns the TLS handshake to wait for.
+   * Readies a fresh connection for the echo: sets its socket options, and
+   * over TLS returns the handshake to wait for, which yields the secure
+   * connection to echo on (plain TCP and Unix sockets echo on `conn` itself).
    */
-  ready(conn: Deno.Conn): Promise<void> | undefined;
+  ready(conn: Deno.TcpConn | Deno.UnixConn): Promise<TlsServerConn> | undefined;
   /** Names an address of one of its connections (peer or local) as the server reports it. */
   nameOf(addr: Deno.Addr): SocketAddr;
   /** Closes the listener and removes what listening left behind (a Unix socket's file). */
@@ -96,19 +97,22 @@ export interface Transport {
  * ```
  */
 export async function listenTransport(options: TransportOptions): Promise<Transport> {
-  const { hostname, port, tls, handshakeTimeoutMs = 10_000, path, alpnProtocols } = options;
+  const { hostname, port, tls, handshakeTimeoutMs, alpnProtocols, path } = options;
   if (path !== undefined) return await listenUnix(path);
   const where = formatAddress({ hostname, port });
-  if (tls === undefined) {
-    const listener = bind(where, () => Deno.listen({ hostname, port, transport: "tcp" }));
-    return { listener, ready: readyTcp, nameOf: unmapped, close: () => closeQuietly(listener) };
-  }
-  const listener = bind(where, () => Deno.listenTls({ hostname, port, ...tls, alpnProtocols }));
+  // TLS too: the server accepts the TCP connection itself, so that it owns the socket.
+  const listener = bind(where, () => Deno.listen({ hostname, port, transport: "tcp" }));
+  const close = () => closeQuietly(listener);
+  if (tls === undefined) return { listener, ready: readyTcp, nameOf: unmapped, close };
+  const secure: TlsServerOptions = { ...tls, alpnProtocols, handshakeTimeoutMs };
   return {
     listener,
-    ready: (conn) => handshake(conn as Deno.TlsConn, handshakeTimeoutMs),
+    ready(conn) {
+      readyTcp(conn); // before the handshake, whose flights are small writes too
+      return acceptTls(conn, secure);
+    },
     nameOf: unmapped,
-    close: () => closeQuietly(listener),
+    close,
   };
 }
 
@@ -128,33 +132,6 @@ function readyTcp(conn: Deno.Conn): undefined {
   tcp.setNoDelay(true);
   // Finds peers that vanished without a FIN or RST (cable pulled, host down).
   tcp.setKeepAlive(true);
-}
-
-/**
- * Runs the server side of the handshake, closing the connection if it has
- * not finished in time: a client that opens TCP and says nothing holds a
- * slot only that long.
- */
-async function handshake(conn: Deno.TlsConn, timeoutMs: number): Promise<void> {
-  const deadline = closeAfter(conn, timeoutMs);
-  try {
-    await conn.handshake();
-  } catch (error) {
-    const why = deadline.fired
-      ? `not finished within ${timeoutMs / 1000} s`
-      : describeHandshakeError(error);
-    throw new TlsHandshakeError(`TLS handshake failed: ${why}`, { cause: error });
-  } finally {
-    deadline.clear();
-  }
-}
-
-function describeHandshakeError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  if (/InvalidContentType|corrupt message/.test(message)) return "the client does not speak TLS";
-  if (error instanceof Deno.errors.UnexpectedEof) return "the client closed the connection";
-  // rustls appends a link to its manual to some messages: the words are enough.
-  return describeOsError(error).replace(/: https:\/\/\S+$/, "");
 }
 
 /**

@@ -1,14 +1,23 @@
 /**
  * The listeners at the library level: a Unix socket's file (a stale one
- * replaced, a live one refused, removed at shutdown), and the TLS listener's
- * handshakes (timed out, garbage, pending at shutdown).
+ * replaced, a live one refused, removed at shutdown), the TLS listener's
+ * handshakes (timed out, garbage, pending at shutdown), and TCP_NODELAY on
+ * the server's sockets, TLS or not.
  */
 import assert from "node:assert/strict";
 import { send } from "../diag/send.ts";
 import { AddressInUseError, TlsHandshakeError } from "./errors.ts";
 import { writeAll } from "./io.ts";
 import { type ConnectionSummary, serve, type ServeOptions } from "../server.ts";
-import { readToEnd, testCertificate, withSocketPath, withTlsServer } from "../cli/test_util.ts";
+import {
+  readExactly,
+  readToEnd,
+  testCertificate,
+  withServer,
+  withSocketPath,
+  withTlsServer,
+} from "../cli/test_util.ts";
+import { noDelayOf, skipped, whyNoNoDelayProbe } from "../cli/test_util_process.ts";
 
 const pair = await testCertificate();
 
@@ -127,10 +136,8 @@ Deno.test("tls: the server closes a client that never finishes its handshake", a
       assert.equal(bytes, 0);
       assert.ok(error instanceof TlsHandshakeError);
       assert.equal(error.message, "TLS handshake failed: not finished within 0.2 s");
-      // Deno keeps the socket of a cancelled handshake until the client sends
-      // something: then it gets an alert at most, and the end.
-      await writeAll(silent, new Uint8Array([0]));
-      assert.ok((await readToEnd(silent)).length <= 7);
+      // The socket itself is closed (Deno.listenTls kept it until the client spoke).
+      assert.equal((await readToEnd(silent)).length, 0);
     } finally {
       silent.close();
     }
@@ -167,4 +174,34 @@ Deno.test("tls: serve over TLS can shut down while a handshake is pending", asyn
   } finally {
     silent.close();
   }
+});
+
+const noProbe = await whyNoNoDelayProbe();
+
+Deno.test({
+  name: "tcp and tls: the server's socket of a connection has TCP_NODELAY set" + skipped(noProbe),
+  ignore: noProbe !== undefined,
+  async fn() {
+    const echoOnce = async (conn: Deno.Conn) => {
+      await writeAll(conn, new Uint8Array([7]));
+      assert.deepEqual(await readExactly(conn, 1), new Uint8Array([7]));
+    };
+    await withServer({}, async ({ addr }) => {
+      using conn = await Deno.connect({ hostname: "127.0.0.1", port: addr.port });
+      await echoOnce(conn);
+      assert.equal(await noDelayOf(Deno.pid, (conn.localAddr as Deno.NetAddr).port), 1);
+    });
+    // Set before the handshake: its flights are small writes too (Deno.listenTls left it off).
+    await withTlsServer({}, async (port) => {
+      using conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [pair.cert] });
+      await echoOnce(conn);
+      assert.equal(await noDelayOf(Deno.pid, (conn.localAddr as Deno.NetAddr).port), 1);
+    });
+    // And the probe tells the two apart: a socket of our own without it.
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    using accepted = await listener.accept();
+    accepted.setNoDelay(false);
+    assert.equal(await noDelayOf(Deno.pid, (client.localAddr as Deno.NetAddr).port), 0);
+  },
 });

@@ -35,7 +35,7 @@ import { Ledger } from "../ledger.ts";
 import { RateLimitedLog } from "../log.ts";
 import { LOOPBACK_CIDRS, parseCidrList } from "../../net/access/cidr.ts";
 import { proxyHeaderStep } from "../../net/access/proxy_protocol.ts";
-import { DEFAULT_PORT, type Prepared, serve, type SocketAddr } from "../../server.ts";
+import { DEFAULT_PORT, serve, type ServeOptions, type SocketAddr } from "../../server.ts";
 import { DEFAULT_UDP_RATE } from "../../net/udp.ts";
 import { accessFilter, startUdpEcho } from "./serve_udp.ts";
 import { describeDrain, HTTP_HELP, HTTP_OPTIONS, httpServing } from "./serve_http.ts";
@@ -80,7 +80,8 @@ Options:
   -p, --port PORT      port to listen on, 0 for any free one       [${DEFAULT_PORT}]
   -g, --grace SECONDS  how long open connections may finish        [5]
   -m, --max-connections N
-                       most connections open at once; one more is
+                       most connections open at once, TLS ones
+                       from before their handshake; one more is
                        closed at once (and logged); 0: no limit    [10000]
   -i, --idle-timeout SECONDS
                        close a connection that made no progress
@@ -171,7 +172,7 @@ async function runServe(
     throw new UsageError("--allow and --deny name IP networks: a Unix socket's clients have none");
   }
   if (values["proxy-protocol"] && (values.tls || values.unix !== undefined)) {
-    // Deno's TLS server reads nothing before its handshake, where a balancer's header comes;
+    // The TLS handshake starts at accept, where a balancer's header would come first;
     // a Unix socket's peer has no address to check against --proxy-from.
     throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");
   }
@@ -348,7 +349,7 @@ function parseLogFormat(format: string, transport: string, http = false): Ledger
 /** The `prepare` step that reads the PROXY header, or `undefined` without `--proxy-protocol`. */
 function parseProxyOptions(
   values: Parsed<typeof OPTIONS>["values"],
-): ((conn: Deno.Conn) => Promise<Prepared>) | undefined {
+): ServeOptions["prepare"] {
   const from = values["proxy-from"];
   if (!values["proxy-protocol"]) {
     if (from !== undefined) throw new UsageError("--proxy-from needs --proxy-protocol");

@@ -1,7 +1,8 @@
 /**
  * The transport options (cli/commands/transport_options.ts): `serveTransport`'s
  * ephemeral certificate, and `serve` and `send` with `--tls` (the printed
- * fingerprint and send command, `--handshake-timeout`, `--ca`, `--pin`) and
+ * fingerprint and send command, `--handshake-timeout` and the descriptors of
+ * silent clients, `--max-connections` with handshakes pending, `--ca`, `--pin`) and
  * `--unix` as real processes, with openssl, socat and nc as their peers, and
  * the read permission each needs.
  */
@@ -9,7 +10,8 @@ import assert from "node:assert/strict";
 import { send } from "../../diag/send.ts";
 import { EXIT } from "../../main.ts";
 import { serve } from "../../server.ts";
-import { concat } from "../test_util.ts";
+import { concat, readToEnd } from "../test_util.ts";
+import { writeAll } from "../../net/io.ts";
 import {
   canRun,
   canWrite,
@@ -17,6 +19,7 @@ import {
   hasCommand,
   makeCertificates,
   needs,
+  openDescriptors,
   openssl,
   readBytes,
   skipped,
@@ -26,6 +29,7 @@ import {
   spawnServe,
   spawnTlsServe,
   spawnUnixServe,
+  untilDescriptors,
 } from "../test_util_process.ts";
 import { serveTransport } from "./transport_options.ts";
 
@@ -125,6 +129,87 @@ Deno.test({
     server.child.kill("SIGINT");
     assert.equal(await server.finish(), EXIT.ok);
     assert.equal(server.err.lines.at(-1), "sockecho: stopped: 1 connection, 0 bytes echoed");
+  },
+});
+
+/** Opens `count` TCP connections to 127.0.0.1:`port` that never say anything. */
+async function silentClients(port: number, count: number): Promise<Deno.TcpConn[]> {
+  const conns: Deno.TcpConn[] = [];
+  for (let i = 0; i < count; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+  return conns;
+}
+
+Deno.test({
+  name:
+    "cli: 300 silent clients of serve --tls hold none of its descriptors past the timeout + 1 s",
+  ignore: !canRun,
+  async fn() {
+    const server = await spawnTlsServe("--handshake-timeout", "0.3", "-q");
+    const pid = server.child.pid;
+    const baseline = await openDescriptors(pid);
+    const silent = await silentClients(Number(server.port), 300);
+    try {
+      const connected = performance.now();
+      await untilDescriptors(pid, (n) => n >= baseline + 300, 5_000, "one per client");
+      // Within the timeout and a second of the last connect (Deno.listenTls held all 300).
+      const left = 1300 - (performance.now() - connected);
+      await untilDescriptors(pid, (n) => n <= baseline, Math.max(left, 0), "back to the baseline");
+    } finally {
+      silent.forEach((conn) => conn.close());
+    }
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+    assert.equal(server.err.lines.at(-1), "sockecho: stopped: 300 connections, 0 bytes echoed");
+  },
+});
+
+Deno.test({
+  name: "cli: silent TLS clients count against --max-connections; past it, even a real one is " +
+    "refused at once, and served once they time out",
+  ignore: !canRun,
+  async fn() {
+    const server = await spawnTlsServe(
+      "--max-connections",
+      "50",
+      "--handshake-timeout",
+      "2",
+      "--log-rate",
+      "1000",
+    );
+    const port = Number(server.port);
+    const silent = await silentClients(port, 100);
+    try {
+      const refusal = /^refused 127\.0\.0\.1:(\d+): 50 connections open \(--max-connections\)$/;
+      // The 50 past the cap are closed at once: each sees the end, and the log names it.
+      const ended = await Promise.all(silent.slice(50).map((conn) => readToEnd(conn, 1000)));
+      assert.ok(ended.every((bytes) => bytes.length === 0));
+      const real = await Deno.connect({ hostname: "127.0.0.1", port });
+      const realPort = (real.localAddr as Deno.NetAddr).port;
+      try {
+        await writeAll(real, new TextEncoder().encode("\x16\x03\x01")); // a ClientHello's start
+        assert.equal((await readToEnd(real, 1000)).length, 0);
+      } finally {
+        real.close();
+      }
+      await server.out.match(new RegExp(refusal.source.replace("(\\d+)", String(realPort))));
+      assert.equal(server.out.lines.filter((line) => refusal.test(line)).length, 51);
+      // The 50 within the cap time out; then a client is served.
+      await server.out.matchAll(/\(TLS handshake failed: not finished within 2 s\)$/, 50);
+      const served = await sockecho(
+        "send",
+        "--tls",
+        "--insecure",
+        "127.0.0.1",
+        "-p",
+        server.port,
+        "hi",
+      );
+      assert.equal(served.stdout, "server message: hi\n");
+    } finally {
+      silent.forEach((conn) => conn.close());
+    }
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
   },
 });
 

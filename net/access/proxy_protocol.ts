@@ -24,7 +24,7 @@
 
 import { SockechoError } from "../errors.ts";
 import { escapeBytes, formatAddress } from "../format.ts";
-import { closeAfter } from "../io.ts";
+import { closeAfter, type StreamConn } from "../io.ts";
 import type { Prepared } from "../listen.ts";
 import {
   type Cidr,
@@ -229,7 +229,7 @@ export interface ReadProxyHeaderOptions {
  * ```
  */
 export async function readProxyHeader(
-  conn: Deno.Conn,
+  conn: StreamConn,
   { timeoutMs = 3000, maxBytes = MAX_PROXY_HEADER_BYTES }: ReadProxyHeaderOptions = {},
 ): Promise<{ header: ProxyHeader; rest: Uint8Array }> {
   const buffer = new Uint8Array(maxBytes);
@@ -284,7 +284,7 @@ export interface ProxyHeaderStepOptions extends ReadProxyHeaderOptions {
  */
 export function proxyHeaderStep(
   { trusted = parseCidrList(LOOPBACK_CIDRS)!, ...read }: ProxyHeaderStepOptions = {},
-): (conn: Deno.Conn) => Promise<Prepared> {
+): (conn: StreamConn) => Promise<Prepared> {
   return async (conn) => {
     const peer = conn.remoteAddr;
     if (peer.transport !== "tcp" || !cidrContains(trusted, peer.hostname)) {

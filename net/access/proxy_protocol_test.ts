@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { mutated } from "../../cli/test_util_fc.ts";
-import { writeAll } from "../io.ts";
+import { type StreamConn, writeAll } from "../io.ts";
 import { cidrContains, formatIp, parseCidrList, parseIp, toIPv6 } from "./cidr.ts";
 import {
   encodeProxyHeader,
@@ -461,7 +461,7 @@ Deno.test("property: a PROXY header names the client only when its peer is in --
         const trusted = parseCidrList(list)!;
         const bytes = encodeProxyHeader(claimed.version, claimed.source, claimed.destination);
         const conn = fakeConn(remote, new Uint8Array([...bytes, ...data]), chunk);
-        const step = proxyHeaderStep({ trusted, timeoutMs: 1000 })(conn as unknown as Deno.Conn);
+        const step = proxyHeaderStep({ trusted, timeoutMs: 1000 })(conn as unknown as StreamConn);
         if (remote.transport !== "tcp" || !cidrContains(trusted, remote.hostname)) {
           await assert.rejects(step, ProxyHeaderError);
           assert.equal(conn.reads, 0, "nothing is read from an untrusted peer");

@@ -25,7 +25,7 @@
 import { describeRemote } from "../dial.ts";
 import { SockechoError } from "../errors.ts";
 import { concatBytes, writeAll } from "../io.ts";
-import type { StreamConn } from "../tls/client.ts";
+import type { StreamConn } from "../io.ts";
 import { HttpResponseError, ResponseReader } from "./client_response.ts";
 
 export { HttpClosedError, HttpNoResponseError, HttpResponseError } from "./client_response.ts";

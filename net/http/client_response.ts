@@ -27,7 +27,7 @@ import { describeRemote } from "../dial.ts";
 import { ClosedEarlyError, NotTlsError, SockechoError } from "../errors.ts";
 import { formatCount, plural, quoteBytes } from "../format.ts";
 import { concatBytes } from "../io.ts";
-import type { StreamConn } from "../tls/client.ts";
+import type { StreamConn } from "../io.ts";
 
 /** The reply is not HTTP/1.x, is malformed (a header, the framing), or is over a bound. */
 export class HttpResponseError extends SockechoError {}

@@ -18,7 +18,7 @@
  */
 
 import { formatAddress } from "../format.ts";
-import { closeQuietly } from "../io.ts";
+import { closeQuietly, type StreamConn } from "../io.ts";
 import type { SocketAddr } from "../listen.ts";
 import type { ConnReader } from "./body.ts";
 import {
@@ -36,7 +36,7 @@ import { hasToken, type RequestHead } from "./request.ts";
 /** One connection as the loop serves it. */
 export interface Exchange {
   /** The connection. */
-  readonly conn: Deno.Conn;
+  readonly conn: StreamConn;
   /** Its facts, as the server reports them. */
   readonly info: HttpConnectionInfo;
   /** Its bytes read and not yet used. */
@@ -147,25 +147,12 @@ export function persistent(head: RequestHead): boolean {
 }
 
 /**
- * The TLS facts of a connection: those its transport attached (`conn.tls`),
- * else what Deno's TLS connection tells (the ALPN protocol), else none.
- */
-export async function tlsFactsOf(conn: Deno.Conn): Promise<TlsFacts | undefined> {
-  const attached = (conn as { tls?: TlsFacts }).tls;
-  if (attached) return attached;
-  const tls = conn as Partial<Pick<Deno.TlsConn, "handshake">>;
-  if (typeof tls.handshake !== "function") return undefined;
-  const { alpnProtocol } = await tls.handshake(); // done already: this reads its result
-  return { alpn: alpnProtocol };
-}
-
-/**
  * Ends a connection abortively (the `reset` fault) where its transport can:
  * a `reset()` method, as a node:net socket has (`resetAndDestroy`). Deno's
  * own TCP connection offers no SO_LINGER, and its `close()` sends a FIN even
  * with bytes unread (measured), so there the cut is a close.
  */
-export function resetConnection(conn: Deno.Conn): void {
+export function resetConnection(conn: StreamConn): void {
   const resettable = conn as { reset?: () => void };
   if (typeof resettable.reset === "function") resettable.reset();
   else closeQuietly(conn);

@@ -1,19 +1,13 @@
 import assert from "node:assert/strict";
+import type { StreamConn } from "../io.ts";
 import { ConnReader } from "./body.ts";
-import {
-  echoHeaders,
-  type Exchange,
-  persistent,
-  rawHeaders,
-  resetConnection,
-  tlsFactsOf,
-} from "./exchange.ts";
+import { echoHeaders, type Exchange, persistent, rawHeaders, resetConnection } from "./exchange.ts";
 import { headerValue, parseRequestHead } from "./request.ts";
 
 const head = (text: string) => parseRequestHead(new TextEncoder().encode(text))!;
 
 function exchangeOf(overrides: Partial<Exchange> = {}): Exchange {
-  const conn = {} as Deno.Conn;
+  const conn = {} as StreamConn;
   return {
     conn,
     info: {
@@ -75,19 +69,11 @@ Deno.test("keep-alive: HTTP/1.1 unless Connection: close, HTTP/1.0 only when ask
   assert.equal(persistent(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")), true);
 });
 
-Deno.test("TLS facts: the transport's own, else Deno's ALPN, else none", async () => {
-  const facts = { version: "TLSv1.2", cipher: "ECDHE-RSA-AES128-GCM-SHA256", alpn: null };
-  assert.deepEqual(await tlsFactsOf({ tls: facts } as unknown as Deno.Conn), facts);
-  const denoTls = { handshake: () => Promise.resolve({ alpnProtocol: "h2" }) };
-  assert.deepEqual(await tlsFactsOf(denoTls as unknown as Deno.Conn), { alpn: "h2" });
-  assert.equal(await tlsFactsOf({} as Deno.Conn), undefined);
-});
-
 Deno.test("a reset uses the transport's reset() where it has one, else closes", () => {
   const calls: string[] = [];
   resetConnection(
-    { reset: () => calls.push("reset"), close: () => calls.push("close") } as unknown as Deno.Conn,
+    { reset: () => calls.push("reset"), close: () => calls.push("close") } as unknown as StreamConn,
   );
-  resetConnection({ close: () => calls.push("close") } as unknown as Deno.Conn);
+  resetConnection({ close: () => calls.push("close") } as unknown as StreamConn);
   assert.deepEqual(calls, ["reset", "close"]);
 });

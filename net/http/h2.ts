@@ -28,6 +28,7 @@
  * @module
  */
 
+import type { StreamConn } from "../io.ts";
 import {
   BodyDigest,
   type BodyFacts,
@@ -89,7 +90,7 @@ export class H2Server {
 
   /** Serves an h2 connection (`pending`: what was read of it already) until it ends. */
   serve(
-    conn: Deno.Conn,
+    conn: StreamConn,
     info: HttpConnectionInfo,
     pending: Uint8Array | undefined,
     progress: { bytes: number },

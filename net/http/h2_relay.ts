@@ -29,7 +29,7 @@
  * @module
  */
 
-import { closeQuietly, writeAll } from "../io.ts";
+import { closeQuietly, type StreamConn, writeAll } from "../io.ts";
 import type { ConnReader } from "./body.ts";
 
 /** The client preface every HTTP/2 connection opens with (RFC 9113 §3.4). */
@@ -122,7 +122,7 @@ export class LoopbackRelay<Facts> {
    * with the client side's error (a reset), as the connection's own.
    */
   async relay(
-    conn: Deno.Conn,
+    conn: StreamConn,
     pending: Uint8Array | undefined,
     progress: { bytes: number },
     facts: Facts,
@@ -274,10 +274,10 @@ function keyOf(addr: Deno.Addr): string {
  * not a failure.
  */
 async function copy(
-  from: Deno.Conn,
-  to: Deno.Conn,
+  from: StreamConn,
+  to: StreamConn,
   moved: (n: number) => void,
-): Promise<{ on: Deno.Conn; error: unknown } | undefined> {
+): Promise<{ on: StreamConn; error: unknown } | undefined> {
   let buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
   let on = from;
   try {

@@ -25,6 +25,7 @@
  */
 
 import { SockechoError } from "../errors.ts";
+import type { StreamConn } from "../io.ts";
 import type { SocketAddr } from "../listen.ts";
 import { ConnReader, readBody, waitWatching } from "./body.ts";
 import {
@@ -44,7 +45,6 @@ import {
   rawHeaders,
   report,
   resetConnection,
-  tlsFactsOf,
 } from "./exchange.ts";
 import {
   describedReply,
@@ -88,6 +88,8 @@ export interface HttpConnectionInfo {
   readonly proxyAddr?: SocketAddr;
   /** The server's end of the connection. */
   readonly localAddr: SocketAddr;
+  /** Over TLS: what the handshake settled. */
+  readonly tls?: TlsFacts;
 }
 
 /** One request served, for the log and the ledger. */
@@ -133,7 +135,7 @@ export interface HttpHandlerOptions {
 export interface H2Handoff {
   /** Serves the connection until it ends. */
   serve(
-    conn: Deno.Conn,
+    conn: StreamConn,
     info: HttpConnectionInfo,
     pending: Uint8Array,
     progress: { bytes: number },
@@ -143,7 +145,7 @@ export interface H2Handoff {
 
 /** What `server.ts` runs for each prepared connection. */
 export type ConnectionHandler = (
-  conn: Deno.Conn,
+  conn: StreamConn,
   info: HttpConnectionInfo,
   pending: Uint8Array | undefined,
   progress: { bytes: number },
@@ -175,7 +177,7 @@ export function httpHandler(options: HttpHandlerOptions): ConnectionHandler {
     );
   }
   return async (conn, info, pending, progress) => {
-    const tls = await tlsFactsOf(conn);
+    const { tls } = info;
     const reader = new ConnReader(conn, progress, pending);
     if (options.h2 && (tls?.alpn === "h2" || await opensWithPreface(reader))) {
       return await options.h2.serve(conn, info, reader.bytes.slice(), progress, tls);

@@ -22,7 +22,7 @@
  */
 
 import { TimeoutError } from "../errors.ts";
-import type { StreamConn } from "../tls/client.ts";
+import type { StreamConn } from "../io.ts";
 import { closeAfter, closeQuietly, writeAll } from "../io.ts";
 import {
   CLOSE,

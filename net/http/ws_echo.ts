@@ -22,7 +22,7 @@
  * @module
  */
 
-import { closeAfter, closeQuietly } from "../io.ts";
+import { closeAfter, closeQuietly, type StreamConn } from "../io.ts";
 import {
   CLOSE,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -118,7 +118,7 @@ export interface EchoWebSocketResult {
  * ```
  */
 export async function echoWebSocket(
-  conn: Deno.Conn,
+  conn: StreamConn,
   pending: Uint8Array,
   options: EchoWebSocketOptions = {},
 ): Promise<EchoWebSocketResult> {
@@ -171,7 +171,7 @@ export async function echoWebSocket(
  * §7.1.1), then whatever the client still sends is read and dropped until it
  * ends too, for at most {@linkcode CLOSE_LINGER_MS}.
  */
-async function linger(conn: Deno.Conn, progress: { bytes: number }): Promise<void> {
+async function linger(conn: StreamConn, progress: { bytes: number }): Promise<void> {
   const deadline = closeAfter(conn, CLOSE_LINGER_MS);
   try {
     await conn.closeWrite();

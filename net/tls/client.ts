@@ -26,6 +26,8 @@ import { isIP } from "node:net";
 import tls from "node:tls";
 import { ConnectError, NotTlsError, TlsVerifyError } from "../errors.ts";
 import { formatAddress } from "../format.ts";
+import type { StreamConn } from "../io.ts";
+import { denoError, TlsSocketConn } from "./socket_conn.ts";
 
 /** How the client trusts a TLS server. */
 export interface TlsClientOptions {
@@ -58,16 +60,6 @@ export interface TlsSession {
   certificate: Uint8Array;
   /** The protocol the server chose by ALPN, when one was offered and chosen. */
   alpn?: string;
-}
-
-/** The part of a connection the client's exchange uses; `Deno.TcpConn` has it too. */
-export interface StreamConn {
-  read(into: Uint8Array): Promise<number | null>;
-  write(bytes: Uint8Array): Promise<number>;
-  closeWrite(): Promise<void>;
-  close(): void;
-  readonly localAddr: Deno.NetAddr | Deno.UnixAddr;
-  readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
 }
 
 /** Where to connect and how to trust it, for {@linkcode connectTls}. */
@@ -156,7 +148,18 @@ export function connectTls(
           new TlsVerifyError(`cannot verify the TLS certificate of ${where}: ${refusal}`),
         );
       }
-      resolve({ conn: new TlsSocketConn(socket), session });
+      const addr = (hostname = "", port = 0): Deno.NetAddr => ({
+        transport: "tcp",
+        hostname,
+        port,
+      });
+      resolve({
+        conn: new TlsSocketConn(socket, {
+          localAddr: addr(socket.localAddress, socket.localPort),
+          remoteAddr: addr(socket.remoteAddress, socket.remotePort),
+        }),
+        session,
+      });
     });
   });
 }
@@ -195,83 +198,4 @@ function handshakeError(error: Error, where: string, connected: boolean): Error 
   return new ConnectError(`TLS handshake with ${where} failed: ${error.message}`, {
     cause: error,
   });
-}
-
-/** Node's error codes as the `Deno.errors` classes the rest of the client knows. */
-function denoError(error: Error): Error {
-  const code = (error as { code?: string }).code;
-  const kind = {
-    ECONNREFUSED: Deno.errors.ConnectionRefused,
-    ECONNRESET: Deno.errors.ConnectionReset,
-    ETIMEDOUT: Deno.errors.TimedOut,
-    ENETUNREACH: Deno.errors.NetworkUnreachable,
-    EPIPE: Deno.errors.BrokenPipe,
-  }[code ?? ""];
-  return kind === undefined ? error : new kind(error.message, { cause: error });
-}
-
-/** A `node:tls` socket seen as a {@linkcode StreamConn}. */
-class TlsSocketConn implements StreamConn {
-  #chunks: Uint8Array[] = [];
-  #ended = false;
-  #error?: Error;
-  #wake?: () => void;
-
-  readonly localAddr: Deno.NetAddr;
-  readonly remoteAddr: Deno.NetAddr;
-
-  constructor(readonly socket: tls.TLSSocket) {
-    const addr = (hostname = "", port = 0): Deno.NetAddr => ({ transport: "tcp", hostname, port });
-    this.localAddr = addr(socket.localAddress, socket.localPort);
-    this.remoteAddr = addr(socket.remoteAddress, socket.remotePort);
-    const notify = () => this.#wake?.();
-    socket.on("data", (chunk: Uint8Array) => {
-      this.#chunks.push(chunk);
-      socket.pause(); // back-pressure: take no more until this is read
-      notify();
-    });
-    socket.on("end", () => {
-      this.#ended = true;
-      notify();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
-      notify();
-    });
-    socket.on("error", (error) => {
-      this.#error = denoError(error);
-      notify();
-    });
-  }
-
-  async read(into: Uint8Array): Promise<number | null> {
-    while (this.#chunks.length === 0) {
-      if (this.#error) throw this.#error;
-      if (this.#ended) return null;
-      await new Promise<void>((wake) => this.#wake = wake);
-    }
-    const chunk = this.#chunks[0];
-    const n = Math.min(chunk.length, into.length);
-    into.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    if (this.#chunks.length === 0) this.socket.resume();
-    return n;
-  }
-
-  write(bytes: Uint8Array): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.socket.write(bytes, (error) => error ? reject(denoError(error)) : resolve(bytes.length));
-    });
-  }
-
-  closeWrite(): Promise<void> {
-    return new Promise((resolve) => this.socket.end(resolve));
-  }
-
-  close(): void {
-    // end() first sends close_notify, so the server sees a clean TLS close.
-    if (!this.#ended && !this.#error) this.socket.end();
-    this.socket.destroy();
-  }
 }
