@@ -176,7 +176,7 @@ async function runServe(
     // a Unix socket's peer has no address to check against --proxy-from.
     throw new UsageError("--proxy-protocol works over plain TCP only, not with --tls or --unix");
   }
-  const transport = await serveTransport(values);
+  const transport = await serveTransport(values, values.http);
   const transportName = transport.path !== undefined ? "unix" : transport.tls ? "tls" : "tcp";
   const ledger = parseLogFormat(values["log-format"], transportName, values.http);
   const prepare = parseProxyOptions(values);

@@ -20,6 +20,7 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { parseSeconds, UsageError } from "../args.ts";
 import type { MainIo } from "../io.ts";
 import { MissingPermissionError } from "../../net/errors.ts";
+import { formatAddress } from "../../net/format.ts";
 import type { TlsClientOptions } from "../../net/tls/client.ts";
 import { selfSignedCertificate } from "../../net/tls/cert.ts";
 import type { TlsCertificate } from "../../net/listen.ts";
@@ -95,9 +96,13 @@ export interface ServeTransport {
   announce?: (addr: Deno.NetAddr | Deno.UnixAddr, print: (line: string) => void) => void;
 }
 
-/** Turns `serve`'s transport options into `serve` options. */
+/**
+ * Turns `serve`'s transport options into `serve` options. With `http`, the
+ * line a client needs names an `https://` URL, which `send` reads as HTTP.
+ */
 export async function serveTransport(
   values: Values<typeof SERVE_TRANSPORT_OPTIONS> & { host?: string },
+  http = false,
 ): Promise<ServeTransport> {
   const handshakeTimeoutMs = parseSeconds(
     values["handshake-timeout"] ?? "10",
@@ -131,7 +136,11 @@ export async function serveTransport(
       const local = { "0.0.0.0": "127.0.0.1", "::": "::1" }[addr.hostname] ?? addr.hostname;
       print(
         `TLS certificate: self-signed, SHA-256 ${fingerprint}; connect with: ` +
-          `sockecho send --tls --pin ${fingerprint} ${local} -p ${addr.port}`,
+          (http
+            ? `sockecho send --pin ${fingerprint} https://${
+              formatAddress({ hostname: local, port: addr.port })
+            }/`
+            : `sockecho send --tls --pin ${fingerprint} ${local} -p ${addr.port}`),
       );
     },
   };

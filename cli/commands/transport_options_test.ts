@@ -53,6 +53,23 @@ Deno.test("tls: serve's ephemeral certificate also names the --host address", as
 // The real program as a process: `deno run -N main.ts serve --tls`, `send --tls`, `--unix`.
 
 Deno.test({
+  name: "cli: serve --http --tls prints an https:// send command that gets a verified echo",
+  ignore: !canRun,
+  async fn() {
+    const server = await spawnTlsServe("--http");
+    assert.equal(
+      server.command,
+      `send --pin ${server.fingerprint} https://127.0.0.1:${server.port}/`,
+    );
+    const sent = await sockecho(...server.command.split(" "));
+    assert.equal(sent.code, EXIT.ok, sent.stderr);
+    assert.match(sent.stdout, /^server message: 你好啊服务器!\nstatus: 200 OK\n/);
+    server.child.kill("SIGINT");
+    assert.equal(await server.finish(), EXIT.ok);
+  },
+});
+
+Deno.test({
   name: "cli: serve --tls prints its fingerprint and a send command that connects as printed",
   ignore: !canRun,
   async fn() {

@@ -210,7 +210,7 @@ Deno.test("h2c --max-body: a declared length over it is a 413 before any of it i
   });
 });
 
-Deno.test("h2 over TLS: ALPN h2 is described as h2 with tls.alpn; a client that offers only http/1.1 gets HTTP/1.1", async () => {
+Deno.test("h2 over TLS: ALPN h2 is described as h2 with the handshake's version, cipher and ALPN; a client that offers only http/1.1 gets HTTP/1.1", async () => {
   const { cert, key } = await testCertificate();
   const tlsOptions = { tls: { cert, key }, alpnProtocols: ["h2", "http/1.1"] };
   await withH2(noOptions, tlsOptions, async (url, _client, seen) => {
@@ -221,6 +221,8 @@ Deno.test("h2 over TLS: ALPN h2 is described as h2 with tls.alpn; a client that 
       const over2: RequestDescription = await (await fetch(`${https}/`, { client: h2 })).json();
       assert.equal(over2.protocol, "h2");
       assert.equal(over2.tls?.alpn, "h2");
+      assert.equal(over2.tls?.version, "TLSv1.3");
+      assert.match(over2.tls?.cipher ?? "", /^TLS_\w+$/);
       const raw = await fetch(`${https}/`, {
         client: h2,
         method: "POST",
@@ -228,7 +230,7 @@ Deno.test("h2 over TLS: ALPN h2 is described as h2 with tls.alpn; a client that 
         headers: { accept: "application/octet-stream" },
       });
       assert.equal(await raw.text(), "tls");
-      assert.equal(raw.headers.get("x-echo-tls"), "alpn=h2");
+      assert.match(raw.headers.get("x-echo-tls") ?? "", /^TLSv1\.3 TLS_\w+ alpn=h2$/);
       const over1: RequestDescription = await (await fetch(`${https}/`, { client: http1 })).json();
       assert.equal(over1.protocol, "HTTP/1.1");
       assert.equal(over1.tls?.alpn, "http/1.1");
