@@ -19,6 +19,7 @@
  * @module
  */
 
+import { concatBytes } from "../io.ts";
 import {
   applyMask,
   CLOSE,
@@ -277,14 +278,4 @@ export class FrameReader {
 
 function cutShort(): WebSocketProtocolError {
   return new WebSocketProtocolError("connection ended inside a message", CLOSE.abnormal);
-}
-
-function concatBytes(chunks: Uint8Array[]): Uint8Array {
-  const joined = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, at);
-    at += chunk.length;
-  }
-  return joined;
 }

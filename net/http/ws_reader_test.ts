@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { text } from "../../cli/test_util_ws.ts";
 import fc from "fast-check";
+import { mutated } from "../../cli/test_util_fc.ts";
 import {
   type ByteSource,
   FrameReader,
@@ -327,24 +328,12 @@ Deno.test("property: messages encoded in any fragmentation, masking and read siz
 });
 
 /** A valid stream (as the property above writes) with bytes replaced, inserted, removed or cut. */
-const mutatedStream = fc.tuple(
-  fc.array(dataMessage, { minLength: 1, maxLength: 3 }),
-  fc.boolean(),
-  fc.array(fc.tuple(fc.constantFrom("set", "insert", "delete", "cut"), fc.nat(), fc.nat(255)), {
-    minLength: 1,
-    maxLength: 4,
-  }),
-).map(([messages, mask, edits]) => {
-  let bytes = [...join(messages.flatMap((message) => framesOf(message, mask).wire))];
-  for (const [edit, at, value] of edits) {
-    const i = at % (bytes.length + 1);
-    if (edit === "set") bytes[i] = value;
-    if (edit === "insert") bytes.splice(i, 0, value);
-    if (edit === "delete") bytes.splice(i, 1);
-    if (edit === "cut") bytes = bytes.slice(0, i);
-  }
-  return new Uint8Array(bytes);
-});
+const mutatedStream = mutated(
+  fc.tuple(fc.array(dataMessage, { minLength: 1, maxLength: 3 }), fc.boolean()).map((
+    [messages, mask],
+  ) => join(messages.flatMap((message) => framesOf(message, mask).wire))),
+  { minEdits: 1 },
+);
 
 Deno.test("property: random and mutated streams give messages, then the end or a WebSocketProtocolError", async () => {
   let refused = 0;
