@@ -34,68 +34,23 @@ import {
   type TlsCertificate,
 } from "./net/listen.ts";
 import type { TlsFacts, TlsServerConn } from "./net/tls/server.ts";
+import type {
+  CloseReason,
+  ConnectionInfo,
+  ConnectionSummary,
+  ServerSummary,
+} from "./net/connection.ts";
 
-export { DEFAULT_PORT, type Prepared, type SocketAddr, type TlsFacts };
-
-/** A client connection as reported to the callbacks. */
-export interface ConnectionInfo {
-  /** Sequence number of the connection, from 1. */
-  readonly id: number;
-  /**
-   * The client's address: the original client's when the `prepare` step
-   * learnt it (from a PROXY header), else the connection's peer (for a Unix
-   * socket client, a path that is usually empty).
-   */
-  readonly remoteAddr: SocketAddr;
-  /** The connection's peer when it relays for `remoteAddr` (a load balancer). */
-  readonly proxyAddr?: SocketAddr;
-  /** The server's end of the connection. */
-  readonly localAddr: SocketAddr;
-  /** When it was accepted, in epoch milliseconds with a fraction. */
-  readonly openedAt: number;
-  /** Over TLS: what the handshake settled (version, cipher, ALPN protocol). */
-  readonly tls?: TlsFacts;
-}
-
-/**
- * Why a connection ended. `connection_limit` and `denied` name connections
- * closed right after accept (over `maxConnections`; refused by an address
- * rule); `error` is any other failure.
- */
-export type CloseReason =
-  | "client_fin"
-  | "client_reset"
-  | "idle_timeout"
-  | "connection_limit"
-  | "shutdown"
-  | "handshake_failure"
-  | "denied"
-  | "error";
-
-/** What became of a connection once it closed. */
-export interface ConnectionSummary {
-  /** Bytes received, and so echoed, on this connection. */
-  readonly bytes: number;
-  /** How long it was open, in milliseconds. */
-  readonly durationMs: number;
-  /**
-   * Why it ended, if not by the client finishing: the client's reset, an
-   * an `IdleTimeoutError` (`net/errors.ts`), or the end of the shutdown grace period.
-   */
-  readonly error?: Error;
-  /** Why it ended. */
-  readonly reason: CloseReason;
-}
-
-/** Totals for the server's whole life, returned by {@linkcode EchoServer.shutdown}. */
-export interface ServerSummary {
-  /** Connections accepted. */
-  readonly connections: number;
-  /** Bytes echoed over all connections. */
-  readonly bytes: number;
-  /** Connections still open when the grace period ran out, closed by force. */
-  readonly forced: number;
-}
+export {
+  type CloseReason,
+  type ConnectionInfo,
+  type ConnectionSummary,
+  DEFAULT_PORT,
+  type Prepared,
+  type ServerSummary,
+  type SocketAddr,
+  type TlsFacts,
+};
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {

@@ -25,7 +25,7 @@ import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
 import { Histogram, type LatencySummary } from "./histogram.ts";
 import { encodeHistogram } from "./histogram_codec.ts";
-import { type BenchInterval, combineIntervals } from "./intervals.ts";
+import { type BenchInterval, combineIntervals, type RunFigures } from "./intervals.ts";
 import type {
   BenchMode,
   BenchProgress,
@@ -133,7 +133,7 @@ export interface BenchOptions {
 }
 
 /** What {@linkcode bench} measured. */
-export interface BenchReport {
+export interface BenchReport extends RunFigures {
   mode: BenchMode;
   /** What a round trip was (absent in reports of sockecho before HTTP: tcp). */
   protocol?: BenchProtocol;
@@ -146,17 +146,6 @@ export interface BenchReport {
   workers: number;
   /** From the first message to the last echo, in ms (connection set-up excluded). */
   elapsedMs: number;
-  /** Round trips (pingpong), connections (connect) or writes (bulk) completed. */
-  operations: number;
-  /** Bytes echoed and verified. */
-  bytes: number;
-  operationsPerSecond: number;
-  /** Echoed bytes per second, in millions (10⁶). */
-  megabytesPerSecond: number;
-  /** Per round trip, or per connect-echo-close; null for bulk. */
-  latencyMs: LatencySummary | null;
-  /** The same latencies in ns, HdrHistogram's V2 compressed encoding; null for bulk. */
-  histogram: string | null;
   /** The run second by second, warm-up first. */
   intervals: BenchInterval[];
   /** When the load's clock started (its first thread's), in ms since the epoch. */

@@ -39,10 +39,17 @@
 import { parseArgs } from "node:util";
 import type { BenchReport } from "./bench.ts";
 import { efficiencySection, measureLoaderEfficiency } from "./efficiency.ts";
-import { installed, lineup, type Running, type Server, start, stop } from "./compare_servers.ts";
+import {
+  idleBytesPerConnection,
+  installed,
+  lineup,
+  type Running,
+  type Server,
+  start,
+  stop,
+} from "./compare_servers.ts";
 import { httpSection } from "./compare_http.ts";
 import { HTTP_FIGURES, httpRound, loaderSection } from "./compare_http_loaders.ts";
-import { closeQuietly, writeAll } from "../net/io.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -190,35 +197,6 @@ async function load(port: number, args: string[], label: string): Promise<BenchR
   if (code === 0) return JSON.parse(new TextDecoder().decode(stdout));
   console.error(`${label}: failed (exit ${code}): ${new TextDecoder().decode(stderr).trim()}`);
   return undefined;
-}
-
-/** Server RSS per connection with `count` idle connections, each having echoed one byte. */
-async function idleBytesPerConnection(running: Running, count: number): Promise<number> {
-  const before = await rss(running.child.pid);
-  const conns: Deno.TcpConn[] = [];
-  try {
-    for (let opened = 0; opened < count; opened += 500) {
-      // In batches: 10,000 connects at once would overflow the listen backlog.
-      await Promise.all(
-        Array.from({ length: Math.min(500, count - opened) }, async () => {
-          const conn = await Deno.connect({ hostname: "127.0.0.1", port: running.port });
-          conns.push(conn);
-          await writeAll(conn, new Uint8Array([1]));
-          await conn.read(new Uint8Array(1));
-        }),
-      );
-    }
-    return (await rss(running.child.pid) - before) / count;
-  } finally {
-    conns.forEach(closeQuietly);
-  }
-}
-
-/** Resident set size of a process in bytes (Deno reads /proc/PID only with --allow-all). */
-async function rss(pid: number): Promise<number> {
-  const { stdout } = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] })
-    .output();
-  return Number(new TextDecoder().decode(stdout).trim()) * 1024;
 }
 
 function median(values: number[]): number {

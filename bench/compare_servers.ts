@@ -21,6 +21,7 @@
  */
 
 import { selfSignedCertificate } from "../net/tls/cert.ts";
+import { closeQuietly, writeAll } from "../net/io.ts";
 
 /** Whether `command` is on PATH. */
 export async function installed(command: string): Promise<boolean> {
@@ -200,4 +201,33 @@ export async function stop({ child, stopReading }: Running): Promise<void> {
   child.kill("SIGTERM");
   await child.status;
   await stopReading();
+}
+
+/** Server RSS per connection with `count` idle connections, each having echoed one byte. */
+export async function idleBytesPerConnection(running: Running, count: number): Promise<number> {
+  const before = await rss(running.child.pid);
+  const conns: Deno.TcpConn[] = [];
+  try {
+    for (let opened = 0; opened < count; opened += 500) {
+      // In batches: 10,000 connects at once would overflow the listen backlog.
+      await Promise.all(
+        Array.from({ length: Math.min(500, count - opened) }, async () => {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: running.port });
+          conns.push(conn);
+          await writeAll(conn, new Uint8Array([1]));
+          await conn.read(new Uint8Array(1));
+        }),
+      );
+    }
+    return (await rss(running.child.pid) - before) / count;
+  } finally {
+    conns.forEach(closeQuietly);
+  }
+}
+
+/** Resident set size of a process in bytes (Deno reads /proc/PID only with --allow-all). */
+async function rss(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] })
+    .output();
+  return Number(new TextDecoder().decode(stdout).trim()) * 1024;
 }

@@ -24,25 +24,30 @@
  * @module
  */
 
-import type { BenchReport } from "./bench.ts";
-import type { Histogram } from "./histogram.ts";
+import type { Histogram, LatencySummary } from "./histogram.ts";
 import { encodeHistogram } from "./histogram_codec.ts";
+
+/** The figures of a run, or of one of its intervals. */
+export interface RunFigures {
+  /** Round trips (pingpong), connections (connect) or writes (bulk) completed. */
+  operations: number;
+  /** Bytes echoed and verified. */
+  bytes: number;
+  operationsPerSecond: number;
+  /** Echoed bytes per second, in millions (10⁶). */
+  megabytesPerSecond: number;
+  /** Per round trip, or per connect-echo-close; null for bulk. */
+  latencyMs: LatencySummary | null;
+  /** The same latencies in ns, HdrHistogram's V2 compressed encoding; null for bulk. */
+  histogram: string | null;
+}
 
 /**
  * One interval of a run (about a second) in a report: the report's figures
  * for that second alone (in the warm-up, `operations` counts latencies and
  * no bytes are counted).
  */
-export interface BenchInterval extends
-  Pick<
-    BenchReport,
-    | "operations"
-    | "bytes"
-    | "operationsPerSecond"
-    | "megabytesPerSecond"
-    | "latencyMs"
-    | "histogram"
-  > {
+export interface BenchInterval extends RunFigures {
   /** The warm-up (latencies only) or the measured window. */
   phase: "warmup" | "measure";
   /** When it began and ended, in ms since the epoch. */
