@@ -1,6 +1,6 @@
 /**
  * sockecho: an echo server, client, path checker and load tester over TCP,
- * TLS, UDP and Unix sockets. This is its command line: a table of
+ * TLS, UDP, Unix sockets, HTTP and WebSocket. This is its command line: a table of
  * subcommands (each in `cli/commands/`), the general help, and the guard
  * that turns any escaped error into one line and an exit code.
  *
@@ -41,7 +41,7 @@ const COMMANDS: readonly Command[] = [
 
 /** What sockecho is, in the one line that opens the general help. */
 const DESCRIPTION =
-  "an echo server, client, path checker and load tester over TCP, TLS, UDP and Unix sockets";
+  "an echo server, client, path checker and load tester for TCP, TLS, UDP, Unix, HTTP and WebSocket";
 
 const MAIN_HELP = `sockecho ${VERSION}: ${DESCRIPTION}
 

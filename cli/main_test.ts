@@ -16,7 +16,7 @@ Deno.test("main prints help and the version with exit code 0", async () => {
   const mainHelp = await printed();
   assert.ok(
     mainHelp.startsWith(
-      "sockecho 0.1.0: an echo server, client, path checker and load tester over TCP, TLS, UDP and Unix sockets\n\nUsage:\n",
+      "sockecho 0.1.0: an echo server, client, path checker and load tester for TCP, TLS, UDP, Unix, HTTP and WebSocket\n\nUsage:\n",
     ),
   );
   for (const command of ["serve", "send", "bench"]) {
