@@ -17,7 +17,8 @@ import {
   withSocketPath,
   withTlsServer,
 } from "../cli/test_util.ts";
-import { noDelayOf, skipped, whyNoNoDelayProbe } from "../cli/test_util_process.ts";
+import { skipped } from "../cli/test_util_process.ts";
+import { noDelayOf, whyNoNoDelayProbe } from "../cli/test_util_socket.ts";
 
 const pair = await testCertificate();
 

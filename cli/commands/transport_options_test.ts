@@ -19,7 +19,6 @@ import {
   hasCommand,
   makeCertificates,
   needs,
-  openDescriptors,
   openssl,
   readBytes,
   skipped,
@@ -29,8 +28,8 @@ import {
   spawnServe,
   spawnTlsServe,
   spawnUnixServe,
-  untilDescriptors,
 } from "../test_util_process.ts";
+import { openDescriptors, untilDescriptors } from "../test_util_socket.ts";
 import { serveTransport } from "./transport_options.ts";
 
 const haveNc = await hasCommand("nc");

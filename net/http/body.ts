@@ -20,7 +20,7 @@
  * @module
  */
 
-import { type BodyFraming, HttpRequestError } from "./request.ts";
+import { HttpRequestError, quote, type RequestHead, tokensOf } from "./request.ts";
 
 const LF = 10;
 const CR = 13;
@@ -320,3 +320,56 @@ function lineText(bytes: Uint8Array): string {
 function bad(reason: string): HttpRequestError {
   return new HttpRequestError(400, reason);
 }
+
+/** How a request's body is delimited (RFC 9112 §6.3). */
+export type BodyFraming =
+  | { readonly kind: "none" }
+  | { readonly kind: "length"; readonly length: number }
+  | { readonly kind: "chunked" };
+
+/**
+ * How the body after `head` is framed. Refuses what could be read two ways
+ * (request smuggling): Transfer-Encoding with Content-Length, differing
+ * lengths, a length that is not digits; a transfer coding other than plain
+ * `chunked` is a 501 (nothing here decodes gzip).
+ *
+ * @example
+ * ```ts
+ * import { bodyFraming } from "./body.ts";
+ * import { parseRequestHead } from "./request.ts";
+ *
+ * const head = parseRequestHead(new TextEncoder().encode("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"))!;
+ * bodyFraming(head); // { kind: "chunked" }
+ * ```
+ */
+export function bodyFraming(head: RequestHead): BodyFraming {
+  if (!head.names.includes("transfer-encoding") && !head.names.includes("content-length")) {
+    return NO_BODY;
+  }
+  const codings = tokensOf(head, "transfer-encoding");
+  const lengths = head.headers.filter((_, i) => head.names[i] === "content-length")
+    .flatMap(([, value]) => value.split(",").map((part) => part.trim()));
+  if (codings.length > 0 || head.names.includes("transfer-encoding")) {
+    if (lengths.length > 0) {
+      throw new HttpRequestError(400, "both Transfer-Encoding and Content-Length");
+    }
+    if (codings.length !== 1 || codings[0] !== "chunked") {
+      throw new HttpRequestError(
+        501,
+        `Transfer-Encoding ${codings.join(", ") || "(empty)"} is not supported, only chunked`,
+      );
+    }
+    return { kind: "chunked" };
+  }
+  if (lengths.length === 0) return NO_BODY;
+  if (lengths.some((value) => value !== lengths[0])) {
+    throw new HttpRequestError(400, "differing Content-Length values");
+  }
+  if (!/^\d{1,15}$/.test(lengths[0])) {
+    throw new HttpRequestError(400, `Content-Length ${quote(lengths[0])} is not a length`);
+  }
+  const length = Number(lengths[0]);
+  return length === 0 ? NO_BODY : { kind: "length", length };
+}
+
+const NO_BODY: BodyFraming = Object.freeze({ kind: "none" });

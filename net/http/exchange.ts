@@ -29,7 +29,7 @@ import {
   type RequestDescription,
   type TlsFacts,
 } from "./describe.ts";
-import type { HttpConnectionInfo, HttpHandlerOptions } from "./handler.ts";
+import type { HttpConnectionInfo, HttpHandlerOptions } from "./options.ts";
 import type { Headers } from "./reply.ts";
 import { hasToken, type RequestHead } from "./request.ts";
 

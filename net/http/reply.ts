@@ -23,7 +23,8 @@ import { closeAfter } from "../io.ts";
 import { type ConnReader, readBody } from "./body.ts";
 import type { BodyDigest, EchoFormat, RequestDescription } from "./describe.ts";
 import { formatJson, formatText } from "./describe.ts";
-import type { BodyFraming, HttpRequestError, RequestHead } from "./request.ts";
+import type { BodyFraming } from "./body.ts";
+import type { HttpRequestError, RequestHead } from "./request.ts";
 import {
   chunkFrame,
   LAST_CHUNK,

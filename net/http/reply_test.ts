@@ -9,7 +9,7 @@ import {
   sendReply,
   textReply,
 } from "./reply.ts";
-import type { BodyFraming } from "./request.ts";
+import type { BodyFraming } from "./body.ts";
 import { ResponseSink } from "./response.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);

@@ -1,18 +1,16 @@
 /**
  * The HTTP/1.1 request head (RFC 9112): the request line and the header
- * lines up to the blank line, parsed from bytes with every limit checked, and
- * how the body that follows is framed (Content-Length, chunked or none). Pure:
- * no I/O. Headers keep their arrival order, duplicates and the names as sent,
+ * lines up to the blank line, parsed from bytes with every limit checked
+ * (`body.ts` says how the body that follows is framed). Pure: no I/O. Headers keep their arrival order, duplicates and the names as sent,
  * which is what an echo must show and what `Deno.serve` cannot give. Anything
  * malformed is an {@linkcode HttpRequestError} carrying the status to answer.
  *
  * @example
  * ```ts
- * import { bodyFraming, parseRequestHead } from "./request.ts";
+ * import { parseRequestHead } from "./request.ts";
  *
  * const bytes = new TextEncoder().encode("POST /a?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
  * const head = parseRequestHead(bytes)!; // { method: "POST", path: "/a", query: "x=1", … }
- * bodyFraming(head); // { kind: "length", length: 5 }
  * bytes.subarray(head.length); // the body: "hello"
  * ```
  *
@@ -254,56 +252,19 @@ export function hasToken(head: RequestHead, name: string, token: string): boolea
   return tokensOf(head, name).includes(token);
 }
 
-/** How a request's body is delimited (RFC 9112 §6.3). */
-export type BodyFraming =
-  | { readonly kind: "none" }
-  | { readonly kind: "length"; readonly length: number }
-  | { readonly kind: "chunked" };
-
 /**
- * How the body after `head` is framed. Refuses what could be read two ways
- * (request smuggling): Transfer-Encoding with Content-Length, differing
- * lengths, a length that is not digits; a transfer coding other than plain
- * `chunked` is a 501 (nothing here decodes gzip).
+ * The lower-cased, trimmed, non-empty comma-separated tokens of every header
+ * `name` (lower-case).
  *
  * @example
  * ```ts
- * import { bodyFraming, parseRequestHead } from "./request.ts";
+ * import { parseRequestHead, tokensOf } from "./request.ts";
  *
- * const head = parseRequestHead(new TextEncoder().encode("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"))!;
- * bodyFraming(head); // { kind: "chunked" }
+ * const head = parseRequestHead(new TextEncoder().encode("GET / HTTP/1.1\r\nTE: a, B\r\n\r\n"))!;
+ * tokensOf(head, "te"); // ["a", "b"]
  * ```
  */
-export function bodyFraming(head: RequestHead): BodyFraming {
-  if (!head.names.includes("transfer-encoding") && !head.names.includes("content-length")) {
-    return NO_BODY;
-  }
-  const codings = tokensOf(head, "transfer-encoding");
-  const lengths = head.headers.filter((_, i) => head.names[i] === "content-length")
-    .flatMap(([, value]) => value.split(",").map((part) => part.trim()));
-  if (codings.length > 0 || head.names.includes("transfer-encoding")) {
-    if (lengths.length > 0) throw bad("both Transfer-Encoding and Content-Length");
-    if (codings.length !== 1 || codings[0] !== "chunked") {
-      throw new HttpRequestError(
-        501,
-        `Transfer-Encoding ${codings.join(", ") || "(empty)"} is not supported, only chunked`,
-      );
-    }
-    return { kind: "chunked" };
-  }
-  if (lengths.length === 0) return NO_BODY;
-  if (lengths.some((value) => value !== lengths[0])) throw bad("differing Content-Length values");
-  if (!/^\d{1,15}$/.test(lengths[0])) {
-    throw bad(`Content-Length ${quote(lengths[0])} is not a length`);
-  }
-  const length = Number(lengths[0]);
-  return length === 0 ? NO_BODY : { kind: "length", length };
-}
-
-const NO_BODY: BodyFraming = Object.freeze({ kind: "none" });
-
-/** The lower-cased, trimmed, non-empty comma-separated tokens of every header `name`. */
-function tokensOf(head: RequestHead, name: string): string[] {
+export function tokensOf(head: RequestHead, name: string): string[] {
   const tokens: string[] = [];
   if (!head.names.includes(name)) return tokens;
   for (let i = 0; i < head.names.length; i++) {
@@ -401,8 +362,17 @@ function isAscii(bytes: Uint8Array): boolean {
   return true;
 }
 
-/** Text for a reason line: quoted, control characters escaped, at most 60 characters. */
-function quote(text: string): string {
+/**
+ * Text for a reason line: quoted, control characters escaped, at most 60 characters.
+ *
+ * @example
+ * ```ts
+ * import { quote } from "./request.ts";
+ *
+ * quote("a\nb"); // "\"a\\nb\""
+ * ```
+ */
+export function quote(text: string): string {
   const shown = text.length > 60 ? text.slice(0, 60) + "…" : text;
   return JSON.stringify(shown);
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { bodyFraming } from "./body.ts";
 import fc from "fast-check";
 import {
-  bodyFraming,
   DEFAULT_HEAD_LIMITS,
   headerValue,
   HttpRequestError,

@@ -16,14 +16,8 @@ import {
   withTimeout,
   withTlsServer,
 } from "../../cli/test_util.ts";
-import {
-  canRun,
-  hasCommand,
-  needs,
-  openDescriptors,
-  skipped,
-  untilDescriptors,
-} from "../../cli/test_util_process.ts";
+import { canRun, hasCommand, needs, skipped } from "../../cli/test_util_process.ts";
+import { openDescriptors, untilDescriptors } from "../../cli/test_util_socket.ts";
 import { TlsHandshakeError } from "../errors.ts";
 import { writeAll } from "../io.ts";
 import { acceptTls } from "./server.ts";
